@@ -1,0 +1,537 @@
+"""The library interface: build, open, search and describe an index.
+
+    from hubsearch import Index
+    idx = Index.build(["seeds/"], path="index/")
+    for hit in idx.search("Xuhui incubator size", k=5):
+        print(hit.rank, hit.score, hit.doc_id, hit.text)
+
+Nothing here prints or exits; failures raise `HubsearchError` subclasses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import storage
+from .chunking import Chunk, chunk_text, sentence_spans
+from .config import ChunkingConfig
+from .embedding import Embedder
+from .errors import (
+    HubsearchError,
+    IndexDamagedError,
+    IndexNotFoundError,
+    InvalidInputError,
+    ModelMismatchError,
+)
+from .models import ModelRef, resolve_model
+from .sources import Document, Skipped, load_documents
+from .vectorindex import VectorIndex
+
+DEFAULT_INDEX_DIR = "index"
+DEFAULT_SOURCES = ("seeds",)
+MAX_QUERY_CHARS = 10_000
+VECTORS = "vectors.faiss"
+EMBEDDINGS = "embeddings.npy"
+PASSAGES = "passages.sqlite"
+
+# (stage, done, total): stages are "read", "embed" and "write"; total may be 0 if unknown.
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def default_index_dir() -> Path:
+    """`$HUBSEARCH_INDEX` if set, else `index/` in the working folder."""
+    return Path(os.environ.get("HUBSEARCH_INDEX") or DEFAULT_INDEX_DIR)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage. Field for field the same as the CLI's `--json` output.
+
+    Attributes:
+        rank: 1 for the best hit.
+        score: Cosine similarity between query and passage (higher is better).
+        doc_id: The source file's path relative to its root, without extension.
+        source: The source file's path relative to its root.
+        chunk_id: The passage's id within this index.
+        start: Offset of the passage's first character in the source text.
+        end: Offset one past its last character: `text == source_text[start:end]`.
+        text: The passage.
+        title: The document's title, or None.
+        date: The document's publication date (YYYY-MM-DD), or None.
+        highlight: (start, end) source offsets of the sentence that best matches the query.
+    """
+
+    rank: int
+    score: float
+    doc_id: str
+    source: str
+    chunk_id: int
+    start: int
+    end: int
+    text: str
+    title: str | None
+    date: str | None
+    highlight: tuple[int, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["highlight"] = list(self.highlight) if self.highlight else None
+        return data
+
+
+@dataclass
+class BuildReport:
+    """What a build did: counts, skipped files and time taken."""
+
+    documents: int = 0
+    passages: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("hubsearch", "faiss-cpu", "numpy", "sentence-transformers", "transformers", "torch", "tokenizers"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _validate_query(query: str) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError("the query is empty; pass some words to search for")
+    query = query.replace("\x00", " ").strip()
+    if len(query) > MAX_QUERY_CHARS:
+        query = query[:MAX_QUERY_CHARS]
+    return query
+
+
+def _validate_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}; pass e.g. -k 5")
+    return k
+
+
+def _passage_input(doc: Document, chunk: Chunk, config: ChunkingConfig) -> str:
+    """The text the model embeds for a passage: the passage, led by its title when the
+    passage does not already contain it."""
+    if not config.title_prefix or not doc.title:
+        return chunk.text
+    at = doc.text.find(doc.title, 0, 4000)
+    if at >= 0 and chunk.start <= at and at + len(doc.title) <= chunk.end:
+        return chunk.text
+    return f"{doc.title}\n{chunk.text}"
+
+
+def chunk_documents(
+    docs: Sequence[Document], embedder: Embedder, config: ChunkingConfig
+) -> list[tuple[Document, list[Chunk]]]:
+    """Cut each document into passages that, with their title, fit the model's window."""
+    window = min(config.max_tokens, embedder.ref.max_seq_length) - 2  # [CLS] and [SEP]
+    titles = [d.title or "" for d in docs] if config.title_prefix else []
+    title_tokens = [len(t) for t in embedder.token_offsets(titles)] if titles else [0] * len(docs)
+    out = []
+    for doc, reserve in zip(docs, title_tokens):
+        budget = max(16, window - (reserve + 1 if reserve else 0))
+        overlap = min(config.overlap_tokens, budget // 2 - 1)
+        out.append((doc, chunk_text(doc.text, embedder.token_offsets, budget, overlap)))
+    return out
+
+
+class Index:
+    """A searchable index of passages, stored in a folder.
+
+    Create one with `Index.build` or `Index.open`; both take the folder as `path`
+    (default: `$HUBSEARCH_INDEX` or `index/`).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        generation: Path,
+        manifest: dict[str, Any],
+        vectors: VectorIndex,
+        store: storage.PassageStore,
+        embedder: Embedder | None,
+    ) -> None:
+        self.path = path
+        self.generation = generation
+        self.manifest = manifest
+        self._vectors = vectors
+        self._store = store
+        self._embedder = embedder
+        self.report: BuildReport | None = None
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        paths: Sequence[str | os.PathLike[str]] = DEFAULT_SOURCES,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        chunking: ChunkingConfig | None = None,
+        index_type: str = "auto",
+        embedder: Embedder | None = None,
+        progress: ProgressCallback | None = None,
+        wait: float = 0.0,
+    ) -> "Index":
+        """Index the documents under `paths` into the folder `path`, replacing what is there.
+
+        Args:
+            paths: Folders (searched recursively) or files to index.
+            path: The index folder.
+            model: A local sentence-transformers folder; default all-MiniLM-L6-v2.
+            chunking: Passage settings.
+            index_type: FAISS index type, or "auto" to choose from the corpus size.
+            embedder: An embedder to use instead of loading `model` (tests pass a fake).
+            progress: Called as work advances; see `ProgressCallback`.
+            wait: Seconds to wait for another writer to finish.
+
+        Raises:
+            HubsearchError: Bad paths, no documents, a model that cannot load, a busy index.
+        """
+        if not paths:
+            raise InvalidInputError("no paths to index; pass one or more folders or files")
+        index_dir = Path(path) if path is not None else default_index_dir()
+        report = BuildReport()
+        started = time.perf_counter()
+        requested = resolve_model(model) if embedder is None or model is not None else None
+        if embedder is not None and requested is not None:
+            _check_model(index_dir, embedder.ref, requested)
+        docs, skipped = load_documents(paths)
+        report.skipped = skipped
+        if progress:
+            progress("read", len(docs), len(docs))
+        if embedder is None:
+            from . import embedding
+
+            embedder = embedding.load_embedder(requested)
+        config = chunking or ChunkingConfig()
+        roots = sorted({str(Path(p).expanduser().resolve()) for p in paths})
+        storage.prepare_folder(index_dir)
+        with storage.write_lock(index_dir, wait):
+            generation = _write_generation(
+                index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started
+            )
+            storage.remove_stale(index_dir, keep=generation)
+        index = cls._load(index_dir, generation, embedder)
+        index.report = report
+        return index
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        embedder: Embedder | None = None,
+    ) -> "Index":
+        """Open an existing index. The manifest decides which model embeds queries.
+
+        Args:
+            path: The index folder.
+            model: If given, must name the model the index was built with.
+            embedder: A ready embedder for the index's model (tests pass a fake).
+
+        Raises:
+            IndexNotFoundError: There is no index at `path`.
+            IndexDamagedError: Files are missing, truncated, corrupt or inconsistent.
+            ModelMismatchError: `model` or `embedder` differs from the index's model.
+        """
+        index_dir = Path(path) if path is not None else default_index_dir()
+        if not index_dir.is_dir():
+            raise IndexNotFoundError(
+                f"no index at {index_dir}; build one with: hubsearch index build PATHS --index {index_dir}"
+            )
+        # A writer may swap generations between reading CURRENT and opening the files;
+        # a second look then finds the new one.
+        for attempt in range(3):
+            generation = storage.current_generation(index_dir)
+            try:
+                index = cls._load(index_dir, generation, embedder)
+                break
+            except IndexDamagedError:
+                if attempt == 2 or storage.current_generation(index_dir) == generation:
+                    raise
+        recorded = ModelRef.from_dict(index.manifest["model"])
+        if model is not None:
+            _check_model(index_dir, recorded, resolve_model(model))
+        if embedder is not None:
+            _check_model(index_dir, recorded, embedder.ref)
+        return index
+
+    @classmethod
+    def _load(cls, index_dir: Path, generation: Path, embedder: Embedder | None) -> "Index":
+        manifest = storage.read_manifest(index_dir, generation)
+        storage.verify_files(index_dir, generation, manifest)
+        try:
+            vectors = VectorIndex.load(generation / VECTORS, manifest["vector_index"]["type"])
+            store = storage.PassageStore(generation / PASSAGES)
+            stored = store.count()
+            expected = int(manifest["corpus"]["passages"])
+            dimension = int(manifest["model"]["dimension"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
+        except Exception as exc:  # sqlite3.DatabaseError and friends
+            raise storage.damaged(index_dir, f"{type(exc).__name__}: {exc}") from exc
+        if not (vectors.count == stored == expected) or vectors.dimension != dimension:
+            raise storage.damaged(
+                index_dir,
+                f"{vectors.count} vectors of dimension {vectors.dimension}, {stored} passages, "
+                f"manifest says {expected} of dimension {dimension}",
+            )
+        return cls(index_dir, generation, manifest, vectors, store, embedder)
+
+    def rebuild(
+        self,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        embedder: Embedder | None = None,
+        progress: ProgressCallback | None = None,
+        wait: float = 0.0,
+    ) -> "Index":
+        """Build the index again from scratch from the sources and settings in its manifest.
+
+        Args:
+            model: Use this model instead of the recorded one.
+        """
+        return rebuild(self.path, model=model, embedder=embedder, progress=progress, wait=wait)
+
+    # --- reading ------------------------------------------------------------------------
+
+    @property
+    def model(self) -> ModelRef:
+        return ModelRef.from_dict(self.manifest["model"])
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder for this index's model, loaded on first use."""
+        if self._embedder is None:
+            from . import embedding
+            from .models import find_model_folder
+
+            ref = self.model
+            folder = find_model_folder(ref)
+            self._embedder = embedding.load_embedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length))
+        return self._embedder
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The `k` passages most similar to `query`, best first.
+
+        Raises:
+            InvalidInputError: The query is empty or k is below 1.
+        """
+        query = _validate_query(query)
+        k = _validate_k(k)
+        qv = self.embedder.embed([query])
+        scores, ids = self._vectors.search(qv, k)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        rows = self._store.get([i for i, _ in pairs])
+        hits = [
+            Hit(
+                rank=rank, score=round(score, 6), doc_id=rows[i].doc_id, source=rows[i].source,
+                chunk_id=i, start=rows[i].start, end=rows[i].end, text=rows[i].text,
+                title=rows[i].title, date=rows[i].date,
+            )
+            for rank, (i, score) in enumerate(pairs, start=1)
+        ]
+        return self._highlight(qv[0], hits)
+
+    def _highlight(self, qv: np.ndarray, hits: list[Hit]) -> list[Hit]:
+        """Mark in each hit the sentence closest to the query."""
+        spans = [sentence_spans(h.text, max_chars=2000) or [(0, len(h.text))] for h in hits]
+        flat = [h.text[s:e] for h, sp in zip(hits, spans) for s, e in sp]
+        if not flat:
+            return hits
+        sims = self.embedder.embed(flat) @ qv
+        out, at = [], 0
+        for hit, sp in zip(hits, spans):
+            best = sp[int(np.argmax(sims[at : at + len(sp)]))]
+            at += len(sp)
+            out.append(_replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """What the index holds and how it was built, as plain data."""
+        m = self.manifest
+        return {
+            "index": str(self.path),
+            "generation": self.generation.name,
+            "corpus": m["corpus"],
+            "model": m["model"],
+            "chunking": m["chunking"],
+            "vector_index": m["vector_index"],
+            "built": m["built"],
+            "versions": m["versions"],
+            "skipped": m.get("skipped", []),
+        }
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _replace(hit: Hit, **changes: Any) -> Hit:
+    from dataclasses import replace
+
+    return replace(hit, **changes)
+
+
+def _check_model(index_dir: Path, recorded: ModelRef, requested: ModelRef) -> None:
+    if recorded.sha256 != requested.sha256:
+        raise ModelMismatchError(
+            f"index at {index_dir} was built with model {recorded.name} ({recorded.path}), "
+            f"not {requested.name} ({requested.path}); query without --model, or rebuild with: "
+            f"hubsearch index rebuild --model {requested.path} --index {index_dir}"
+        )
+
+
+def _write_generation(
+    index_dir: Path,
+    docs: list[Document],
+    skipped: list[Skipped],
+    roots: list[str],
+    embedder: Embedder,
+    config: ChunkingConfig,
+    index_type: str,
+    progress: ProgressCallback | None,
+    report: BuildReport,
+    started: float,
+) -> Path:
+    chunked = chunk_documents(docs, embedder, config)
+    passages: list[tuple[int, str, int, int, int, str, str]] = []
+    inputs: list[str] = []
+    for doc, chunks in chunked:
+        for n, chunk in enumerate(chunks):
+            sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
+            passages.append((len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, sha))
+            inputs.append(_passage_input(doc, chunk, config))
+    total = len(inputs)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embed", done, total)
+
+    if progress:
+        progress("embed", 0, total)
+    vectors = embedder.embed(inputs, progress=advance)
+    if progress:
+        progress("write", 0, 1)
+    writer = storage.GenerationWriter(index_dir)
+    try:
+        np.save(writer.file(EMBEDDINGS), vectors)
+        vindex = VectorIndex.build(vectors, index_type)
+        vindex.save(writer.file(VECTORS))
+        storage.write_passage_store(
+            writer.file(PASSAGES),
+            [(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, len(d.text)) for d in docs],
+            passages,
+        )
+        report.documents, report.passages = len(docs), len(passages)
+        report.seconds = time.perf_counter() - started
+        manifest = {
+            "built": {
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "seconds": round(report.seconds, 3),
+            },
+            "model": {**embedder.ref.to_dict(), "dimension": int(vectors.shape[1]) if total else embedder.dimension,
+                      "normalized": True},
+            "chunking": config.to_dict(),
+            "vector_index": {"type": vindex.kind, "requested": index_type, "metric": "inner_product",
+                             "count": vindex.count},
+            "corpus": {"roots": roots, "documents": len(docs), "passages": len(passages)},
+            "sources": [
+                {"doc_id": d.doc_id, "source": d.source, "root": d.root, "sha256": d.sha256,
+                 "title": d.title, "date": d.date}
+                for d in docs
+            ],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+            "versions": _versions(),
+        }
+        generation = writer.publish(manifest, [VECTORS, EMBEDDINGS, PASSAGES])
+    except BaseException:
+        writer.discard()
+        raise
+    if progress:
+        progress("write", 1, 1)
+    return generation
+
+
+def rebuild(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    embedder: Embedder | None = None,
+    progress: ProgressCallback | None = None,
+    wait: float = 0.0,
+) -> Index:
+    """Rebuild the index at `path` from the sources and settings its manifest records.
+
+    Works on a damaged index too, as long as its manifest can be read.
+
+    Raises:
+        IndexNotFoundError: There is no index, or its manifest cannot be read.
+    """
+    index_dir = Path(path) if path is not None else default_index_dir()
+    generation = storage.current_generation(index_dir)
+    manifest = storage.read_manifest(index_dir, generation)
+    try:
+        roots = manifest["corpus"]["roots"]
+        config = ChunkingConfig.from_dict(manifest["chunking"])
+        recorded = ModelRef.from_dict(manifest["model"])
+        kind = manifest["vector_index"].get("requested", "auto")
+    except (KeyError, TypeError) as exc:
+        raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
+    if model is None and embedder is None:
+        from .models import find_model_folder
+
+        model = str(find_model_folder(recorded))
+    return Index.build(
+        roots, index_dir, model=model, chunking=config, index_type=kind,
+        embedder=embedder, progress=progress, wait=wait,
+    )
+
+
+def open_or_build(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    sources: Sequence[str | os.PathLike[str]] = DEFAULT_SOURCES,
+    model: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[Index, bool]:
+    """Open the index at `path`; if there is none, build it from `sources` first.
+
+    Returns:
+        The index, and whether it was just built.
+    """
+    try:
+        return Index.open(path, model=model), False
+    except IndexNotFoundError:
+        if not all(Path(s).exists() for s in sources):
+            raise
+    return Index.build(sources, path, model=model, progress=progress), True
+
+
+__all__ = ["BuildReport", "Hit", "HubsearchError", "Index", "default_index_dir", "open_or_build", "rebuild"]

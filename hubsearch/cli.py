@@ -1,0 +1,303 @@
+"""The `hubsearch` command line. The only module that prints.
+
+Every command parses its arguments, calls the library in `hubsearch.api`, and formats what
+comes back. Errors become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .api import DEFAULT_SOURCES, Hit, Index, ProgressCallback, default_index_dir, open_or_build, rebuild
+from .config import ChunkingConfig
+from .errors import HubsearchError
+
+EXIT_USAGE = 2
+_MARK_ON, _MARK_OFF = "\ue000", "\ue001"
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+class HubsearchGroup(click.Group):
+    """Turns every expected failure into one line on stderr and exit status 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a bare group shows its help
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(0)
+        except click.UsageError as exc:
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+            fail(f"{exc.format_message()}{hint}")
+        except HubsearchError as exc:
+            fail(str(exc))
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            fail(exc.format_message())
+        except KeyboardInterrupt:
+            click.echo("Interrupted; the index is unchanged unless a build had finished.", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(1)
+        sys.exit(0)
+
+
+def _index_option(func: Any) -> Any:
+    return click.option(
+        "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Index folder. Default: $HUBSEARCH_INDEX, else ./index.",
+    )(func)
+
+
+def _model_option(help_text: str) -> Any:
+    return click.option("--model", default=None, metavar="FOLDER", help=help_text)
+
+
+@contextmanager
+def progress_bars() -> Iterator[ProgressCallback]:
+    """A progress callback that draws a tqdm bar on stderr for each stage of a build."""
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+    labels = {"embed": "embedding passages", "write": "writing index"}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage == "read":
+            click.echo(f"hubsearch: read {done} documents", err=True)
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(
+                total=total or None, desc=labels.get(stage, stage), unit=" passages" if stage == "embed" else "",
+                file=sys.stderr, leave=True, dynamic_ncols=True, disable=None if stage == "write" else False,
+            )
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def _report_build(index: Index, verb: str) -> None:
+    report = index.report
+    for skipped in report.skipped if report else []:
+        click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+    m = index.manifest
+    click.echo(
+        f"hubsearch: {verb} {m['corpus']['documents']} documents, {m['corpus']['passages']} passages "
+        f"into {index.path} in {m['built']['seconds']:.1f}s",
+        err=True,
+    )
+
+
+@click.group(cls=HubsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hubsearch")
+def cli() -> None:
+    """Semantic search over a folder of documents.
+
+    \b
+    Quick start (the first query builds ./index from ./seeds):
+      hubsearch query "Xuhui incubator size"
+      hubsearch index build ~/notes --index ~/notes-index
+      hubsearch query "where did I write about caching" --index ~/notes-index -k 3
+
+    Documents (.txt, .md) are cut into passages that fit the model's window, embedded
+    with all-MiniLM-L6-v2 (or any local sentence-transformers folder) and stored in a
+    FAISS index. Errors print one line and exit with status 2.
+    """
+
+
+@cli.command()
+@click.argument("text")
+@click.option("-k", "--top-k", "k", type=int, default=5, show_default=True, help="How many passages to return.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (for scripts).")
+@_index_option
+@_model_option("Check that the index was built with this model folder; refuse if not.")
+def query(text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None) -> None:
+    """Find the passages that best answer TEXT.
+
+    Each hit shows its rank, cosine score, source document ID and the passage, with the
+    sentence that best matches the query highlighted. If the default index (--index not
+    given) does not exist yet and ./seeds does, it is built from ./seeds first.
+
+    \b
+    Examples:
+      hubsearch query "Xuhui incubator size"
+      hubsearch query "who leads the consortium" -k 3 --json | jq '.results[0].doc_id'
+    """
+    if k < 1:
+        fail(f"-k must be at least 1, got {k}; pass e.g. -k 5")
+    if not text.strip():
+        fail("the query is empty; pass some words to search for, e.g. hubsearch query \"incubator size\"")
+    with progress_bars() as progress:
+        if index_dir is None:  # the default index is built from ./seeds on first use
+            index, built = open_or_build(default_index_dir(), sources=DEFAULT_SOURCES, model=model, progress=progress)
+        else:
+            index, built = Index.open(index_dir, model=model), False
+    if built:
+        _report_build(index, "no index yet; built one from seeds/:")
+    with index:
+        hits = index.search(text, k=k)
+    if as_json:
+        click.echo(json.dumps({"query": text, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("No passages found.", err=True)
+        return
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    width = max(40, min(shutil.get_terminal_size((100, 20)).columns, 110))
+    for hit in hits:
+        click.echo(_format_hit(hit, width, color))
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def _format_hit(hit: Hit, width: int, color: bool) -> str:
+    meta = " · ".join(x for x in (hit.date, hit.title) if x)
+    head = f"{hit.rank:>2}. {hit.score:.3f}  {hit.doc_id}"
+    if meta:
+        head += f"  ({textwrap.shorten(meta, max(20, width - len(head) - 4), placeholder='…')})"
+    if hit.highlight:
+        a, b = hit.highlight[0] - hit.start, hit.highlight[1] - hit.start
+        body = _flat(hit.text[:a]) + _MARK_ON + _flat(hit.text[a:b]).strip() + _MARK_OFF + _flat(hit.text[b:])
+    else:
+        body = _flat(hit.text)
+    wrapped = textwrap.fill(body.strip(), width=width, initial_indent="    ", subsequent_indent="    ")
+    if color:
+        head = click.style(head, bold=True)
+        # Style each wrapped line separately, so the highlight survives line breaks.
+        lines, inside = [], False
+        for line in wrapped.split("\n"):
+            out = click.style("", reset=False) if not inside else "\x1b[1;33m"
+            for piece in re.split(f"([{_MARK_ON}{_MARK_OFF}])", line):
+                if piece == _MARK_ON:
+                    inside, out = True, out + "\x1b[1;33m"
+                elif piece == _MARK_OFF:
+                    inside, out = False, out + "\x1b[0m"
+                else:
+                    out += piece
+            lines.append(out + ("\x1b[0m" if inside else ""))
+        wrapped = "\n".join(lines)
+    else:
+        wrapped = wrapped.replace(_MARK_ON, "**").replace(_MARK_OFF, "**")
+    return f"{head}\n{wrapped}\n"
+
+
+@cli.group("index")
+def index_group() -> None:
+    """Build, rebuild and describe the index.
+
+    \b
+      hubsearch index build seeds/          index ./seeds into ./index
+      hubsearch index rebuild               start over from the recorded sources
+      hubsearch index info --json           what is in the index
+    """
+
+
+@index_group.command("build")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_index_option
+@_model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
+@click.option("--max-tokens", type=int, default=ChunkingConfig.max_tokens, show_default=True,
+              help="Longest passage in model tokens, capped at the model's window.")
+@click.option("--overlap", type=int, default=ChunkingConfig.overlap_tokens, show_default=True,
+              help="Tokens of whole sentences a passage repeats from the one before.")
+@click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title.")
+@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf-sq8", "ivf-pq"]), default="auto",
+              show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait if another process is writing the index.")
+def build_cmd(
+    paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
+    no_title_prefix: bool, index_type: str, wait: float,
+) -> None:
+    """Index the .txt and .md files under PATHS (default: seeds/).
+
+    PATHS may be folders, searched recursively, or single files. Files that are not valid
+    UTF-8 are reported and skipped. The new index replaces the old one only once it is
+    complete, so an interrupted build leaves the previous index intact.
+    """
+    config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
+    with progress_bars() as progress:
+        index = Index.build(
+            list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
+            index_type=index_type, progress=progress, wait=wait,
+        )
+    _report_build(index, "indexed")
+
+
+@index_group.command("rebuild")
+@_index_option
+@_model_option("Rebuild with this model folder instead of the recorded one.")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait if another process is writing the index.")
+def rebuild_cmd(index_dir: Path | None, model: str | None, wait: float) -> None:
+    """Rebuild the index from scratch from the sources and settings it records.
+
+    Use it after editing documents, after upgrading hubsearch, or when an index is
+    reported as damaged.
+    """
+    with progress_bars() as progress:
+        index = rebuild(index_dir, model=model, progress=progress, wait=wait)
+    _report_build(index, "rebuilt")
+
+
+@index_group.command("info")
+@_index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
+def info_cmd(index_dir: Path | None, as_json: bool) -> None:
+    """Describe the index: corpus, model, chunking, build time and library versions."""
+    with Index.open(index_dir) as index:
+        info = index.info()
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+        return
+    corpus, model, chunking = info["corpus"], info["model"], info["chunking"]
+    lines = [
+        ("index", f"{info['index']} ({info['generation']})"),
+        ("corpus", ", ".join(corpus["roots"])),
+        ("documents", corpus["documents"]),
+        ("passages", corpus["passages"]),
+        ("model", f"{model['name']} ({model['path']})"),
+        ("dimension", model["dimension"]),
+        ("model sha256", model["sha256"][:16]),
+        ("chunking", ", ".join(f"{k}={v}" for k, v in chunking.items())),
+        ("vector index", f"{info['vector_index']['type']} ({info['vector_index']['metric']})"),
+        ("built", f"{info['built']['at']} in {info['built']['seconds']}s"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
+    ]
+    if info["skipped"]:
+        lines.append(("skipped", f"{len(info['skipped'])} files (see --json)"))
+    for key, value in lines:
+        click.echo(f"{key + ':':<14} {value}")
+
+
+def main() -> None:
+    cli(prog_name="hubsearch")

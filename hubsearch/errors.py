@@ -1,0 +1,39 @@
+"""Exceptions raised by hubsearch. Every message says how to fix the problem."""
+
+from __future__ import annotations
+
+
+class HubsearchError(Exception):
+    """Base class for every error hubsearch raises on purpose."""
+
+
+class InvalidInputError(HubsearchError, ValueError):
+    """A query, option or argument that cannot be used as given."""
+
+
+class SourceError(HubsearchError):
+    """The documents to index cannot be found or read."""
+
+
+class NoDocumentsError(SourceError):
+    """The given paths contain no readable documents."""
+
+
+class ModelError(HubsearchError):
+    """The embedding model cannot be found or loaded."""
+
+
+class ModelMismatchError(HubsearchError):
+    """The index was built with a different model than the one requested."""
+
+
+class IndexNotFoundError(HubsearchError):
+    """There is no index at the given folder."""
+
+
+class IndexDamagedError(HubsearchError):
+    """The index files are missing, truncated, corrupt or inconsistent."""
+
+
+class IndexBusyError(HubsearchError):
+    """Another process is writing the index."""

@@ -1,0 +1,236 @@
+"""Find and read the documents to index, hash them, and pull out a title and a date."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from .errors import NoDocumentsError, SourceError
+
+SUPPORTED_SUFFIXES = (".txt", ".md")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One readable source file.
+
+    Attributes:
+        doc_id: Path relative to its root, without the extension (the file stem for a file
+            at the top of the root).
+        source: Path relative to its root, with the extension.
+        root: The folder the document was found under, absolute.
+        text: The decoded text; passages' offsets index into it.
+        sha256: Hash of the file's bytes.
+    """
+
+    doc_id: str
+    source: str
+    root: str
+    text: str
+    sha256: str
+    title: str | None
+    date: str | None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was found but could not be indexed, with the reason."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to read: its absolute path and the root its relative names are taken from."""
+
+    path: Path
+    root: Path
+
+    @property
+    def source(self) -> str:
+        return self.path.relative_to(self.root).as_posix()
+
+    @property
+    def doc_id(self) -> str:
+        source = self.source
+        return source[: -len(self.path.suffix)] if self.path.suffix else source
+
+
+def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
+    """List the supported files under each path, recursively, in a stable order.
+
+    A path may be a folder (its files are named relative to it) or a single file (named
+    relative to its parent folder). Symbolic links to folders are not followed, so a link
+    loop cannot trap the walk.
+
+    Raises:
+        SourceError: A path does not exist.
+    """
+    found: list[SourceFile] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise SourceError(f"{raw}: no such file or folder; check the path and try again")
+        path = path.resolve()
+        if path.is_file():
+            found.append(SourceFile(path, path.parent))
+            continue
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
+                    continue
+                found.append(SourceFile(Path(dirpath) / name, path))
+    return found
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
+    """Read each file as UTF-8. Unreadable files come back as `Skipped`, never raised."""
+    for item in files:
+        try:
+            data = item.path.read_bytes()
+        except OSError as exc:
+            yield Skipped(str(item.path), f"cannot read: {exc.strerror or exc}")
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield Skipped(str(item.path), f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8")
+            continue
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        if "\x00" in text:
+            yield Skipped(str(item.path), "contains NUL bytes, so it looks binary")
+            continue
+        if not text.strip():
+            yield Skipped(str(item.path), "empty")
+            continue
+        yield Document(
+            doc_id=item.doc_id,
+            source=item.source,
+            root=str(item.root),
+            text=text,
+            sha256=sha256_bytes(data),
+            title=extract_title(text, item.path.suffix.lower()),
+            date=extract_date(text),
+        )
+
+
+def load_documents(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], list[Skipped]]:
+    """Discover and read every document under `paths`.
+
+    Raises:
+        SourceError: A path does not exist, or two files map to the same doc_id.
+        NoDocumentsError: Nothing readable was found.
+    """
+    files = discover(paths)
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    seen: dict[str, str] = {}
+    for item in read_documents(files):
+        if isinstance(item, Skipped):
+            skipped.append(item)
+            continue
+        where = os.path.join(item.root, item.source)
+        if item.doc_id in seen and seen[item.doc_id] != where:
+            raise SourceError(
+                f"two files share the document ID {item.doc_id!r}: {seen[item.doc_id]} and {where}; "
+                "rename one, or index their folders separately"
+            )
+        seen[item.doc_id] = where
+        docs.append(item)
+    if not docs:
+        shown = ", ".join(str(p) for p in paths)
+        detail = f" ({len(skipped)} unreadable)" if skipped else ""
+        raise NoDocumentsError(
+            f"no readable documents under {shown}{detail}; "
+            f"point hubsearch at a folder of UTF-8 {' or '.join(SUPPORTED_SUFFIXES)} files"
+        )
+    return docs, skipped
+
+
+# --- titles and dates -------------------------------------------------------------------
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_MONTHS_SHORT = "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+_ISO = r"(?P<iso>\d{4}-\d{2}-\d{2})"
+_LONG = rf"(?P<long>(?:{_MONTHS}|{_MONTHS_SHORT})\.? \d{{1,2}}, \d{{4}})"
+_DMY = rf"(?P<dmy>\d{{1,2}} (?:{_MONTHS}|{_MONTHS_SHORT})\.? \d{{4}})"
+_ANY_DATE = rf"(?:{_ISO}|{_LONG}|{_DMY})"
+_TIME = r"(?:\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp]\.?[Mm]\.?)?,?\s*)?"
+# Labels in order of preference: a publication date beats an update date.
+_DATE_PATTERNS = [
+    re.compile(rf"^\s*date\s+{_ISO}", re.IGNORECASE),
+    re.compile(rf"\b(?:Published|Posted|Date)\s*(?:on)?\s*:?\s*{_TIME}{_ANY_DATE}", re.IGNORECASE),
+    re.compile(rf"\bUpdated\s*(?:on)?\s*:?\s*{_TIME}{_ANY_DATE}", re.IGNORECASE),
+    re.compile(rf"^\s*{_ANY_DATE}", re.MULTILINE),
+]
+_HEADER_CHARS = 600
+_META_LINE = re.compile(
+    rf"^\s*(?:(?:Published|Posted|Updated|Date|By)\b.*|\(?[\w.-]+\.(?:com|org|net|cn)\)?.*|{_ANY_DATE}\s*)$",
+    re.IGNORECASE,
+)
+_LEADING_DATE = re.compile(rf"^\s*date\s+{_ISO}\s*", re.IGNORECASE)
+_MAX_TITLE = 200
+
+
+def _parse_date(match: re.Match[str]) -> str | None:
+    groups = match.groupdict()
+    try:
+        if groups.get("iso"):
+            return date.fromisoformat(groups["iso"]).isoformat()
+        text = (groups.get("long") or groups.get("dmy") or "").replace(".", "").replace("Sept", "Sep")
+        for fmt in ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y"):
+            try:
+                return datetime.strptime(text, fmt).date().isoformat()
+            except ValueError:
+                continue
+    except ValueError:
+        return None
+    return None
+
+
+def extract_date(text: str) -> str | None:
+    """Find the publication date in a document's header, as ISO `YYYY-MM-DD`, or None."""
+    head = text[:_HEADER_CHARS]
+    for pattern in _DATE_PATTERNS:
+        for match in pattern.finditer(head):
+            parsed = _parse_date(match)
+            if parsed:
+                return parsed
+    return None
+
+
+def extract_title(text: str, suffix: str = ".txt") -> str | None:
+    """Take the first line that reads like a headline, or None.
+
+    Markdown uses its first heading. Otherwise the first non-empty line that is not a
+    date, byline or site name, with a leading ` date YYYY-MM-DD` marker removed. A line
+    longer than a headline is cut at its first sentence.
+    """
+    lines = text[: _HEADER_CHARS * 4].splitlines()
+    if suffix == ".md":
+        for line in lines:
+            if line.startswith("#"):
+                title = line.lstrip("#").strip()
+                if title:
+                    return title[:_MAX_TITLE]
+    for line in lines:
+        line = _LEADING_DATE.sub("", line).strip()
+        if not line or _META_LINE.match(line):
+            continue
+        if len(line) > _MAX_TITLE:
+            first = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0]
+            line = first if len(first) <= _MAX_TITLE else line[:_MAX_TITLE].rsplit(" ", 1)[0]
+        return line
+    return None

@@ -1,0 +1,232 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hubsearch import (
+    ChunkingConfig,
+    Index,
+    IndexDamagedError,
+    IndexNotFoundError,
+    InvalidInputError,
+    ModelMismatchError,
+    NoDocumentsError,
+)
+from hubsearch import storage
+from hubsearch.models import ModelRef
+
+from .conftest import FakeEmbedder
+
+SMALL = ChunkingConfig(max_tokens=40, overlap_tokens=8)
+
+
+@pytest.fixture
+def built(corpus: Path, tmp_path: Path) -> Index:
+    return Index.build([corpus], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+
+
+def test_search_returns_typed_hits_with_exact_offsets(built: Index, corpus: Path) -> None:
+    hits = built.search("where do apples grow", k=3)
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert hits[0].doc_id == "apples"
+    assert hits[0].score >= hits[1].score >= hits[2].score
+    for h in hits:
+        source_text = (corpus / h.source).read_text(encoding="utf-8")
+        assert source_text[h.start : h.end] == h.text
+        assert h.start <= h.highlight[0] < h.highlight[1] <= h.end
+    tea = built.search("green tea steamed", k=1)[0]
+    assert (tea.doc_id, tea.date, tea.title) == ("tea", "2020-07-11", "Tea ceremonies")
+    rocket = built.search("rocket nozzle exhaust", k=1)[0]
+    assert (rocket.doc_id, rocket.source, rocket.title) == ("sub/rockets", "sub/rockets.md", "Rocket engines")
+
+
+def test_highlight_picks_the_matching_sentence(built: Index) -> None:
+    hit = built.search("cider pressed", k=1)[0]
+    src = hit.text[hit.highlight[0] - hit.start : hit.highlight[1] - hit.start]
+    assert src == "Cider is pressed from apples."
+
+
+def test_faiss_ranking_equals_brute_force_cosine(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(300)]
+    for n in range(60):
+        body = ". ".join(" ".join(rng.choice(words, size=8)) for _ in range(6))
+        (root / f"doc{n:03}.txt").write_text(body + ".", encoding="utf-8")
+    fake = FakeEmbedder()
+    config = ChunkingConfig(max_tokens=40, overlap_tokens=8, title_prefix=False)
+    index = Index.build([root], tmp_path / "idx", chunking=config, embedder=fake)
+    passages = sorted(index._store.get(list(range(index._vectors.count))).values(), key=lambda r: r.id)
+    matrix = np.load(index.generation / "embeddings.npy")
+    # Without title prefixes, the stored vectors are the embeddings of the passages' text.
+    np.testing.assert_allclose(matrix, fake.embed([p.text for p in passages]), atol=1e-6)
+    for query in ("w1 w2 w3", "w250 w17", "w99"):
+        hits = index.search(query, k=10)
+        q = fake.embed([query])[0]
+        brute = matrix @ q
+        order = np.argsort(-brute, kind="stable")[:10]
+        np.testing.assert_allclose([h.score for h in hits], brute[order], atol=1e-5)
+        # Ids must agree wherever the brute-force scores are not tied.
+        for hit, expected in zip(hits, order):
+            if np.sum(np.isclose(brute, brute[expected], atol=1e-6)) == 1:
+                assert hit.chunk_id == expected
+        assert len({h.chunk_id for h in hits}) == 10
+
+
+def test_manifest_records_what_decides_the_index(built: Index, corpus: Path) -> None:
+    m = built.manifest
+    assert m["format_version"] == storage.FORMAT_VERSION
+    assert m["model"]["name"] == "fake" and m["model"]["dimension"] == 64
+    assert m["chunking"] == SMALL.to_dict()
+    assert m["corpus"]["roots"] == [str(corpus.resolve())]
+    assert {s["doc_id"] for s in m["sources"]} == {"apples", "sub/rockets", "tea"}
+    assert all(len(s["sha256"]) == 64 for s in m["sources"])
+    assert [Path(s["path"]).name for s in m["skipped"]] == ["latin1.txt"]
+    assert set(m["files"]) == {"vectors.faiss", "embeddings.npy", "passages.sqlite"}
+    assert "faiss-cpu" in m["versions"] and "numpy" in m["versions"]
+    assert built.report.documents == 3 and built.report.passages == m["corpus"]["passages"]
+
+
+def test_open_reuses_the_built_index(built: Index) -> None:
+    again = Index.open(built.path, embedder=FakeEmbedder())
+    assert again.generation == built.generation
+    assert again.search("apples", k=1)[0].doc_id == "apples"
+
+
+def test_rebuild_replaces_the_generation_and_removes_the_old_one(built: Index, corpus: Path) -> None:
+    (corpus / "new.txt").write_text("Volcanoes erupt lava.", encoding="utf-8")
+    fresh = built.rebuild(embedder=FakeEmbedder())
+    assert fresh.generation != built.generation
+    assert not built.generation.exists()
+    assert fresh.search("volcano lava erupt", k=1)[0].doc_id == "new"
+    assert fresh.manifest["chunking"] == SMALL.to_dict()
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query_is_refused(built: Index, query: str) -> None:
+    with pytest.raises(InvalidInputError, match="query is empty"):
+        built.search(query)
+
+
+@pytest.mark.parametrize("k", [0, -3])
+def test_bad_k_is_refused(built: Index, k: int) -> None:
+    with pytest.raises(InvalidInputError, match="k must be"):
+        built.search("apples", k=k)
+
+
+def test_k_larger_than_corpus_returns_everything(built: Index) -> None:
+    hits = built.search("apples", k=1000)
+    assert len(hits) == built.manifest["corpus"]["passages"]
+
+
+def test_nul_bytes_and_huge_queries_are_answered(built: Index) -> None:
+    assert built.search("apples\x00orchards", k=1)[0].doc_id == "apples"
+    assert len(built.search("apples " * 20000, k=2)) == 2
+
+
+def test_open_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="hubsearch index build"):
+        Index.open(tmp_path / "none")
+
+
+def test_embedder_of_another_model_is_refused(built: Index) -> None:
+    other = FakeEmbedder(ModelRef("other", "/x", "0" * 64, 64))
+    with pytest.raises(ModelMismatchError, match="rebuild with"):
+        Index.open(built.path, embedder=other)
+
+
+def test_no_documents(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NoDocumentsError):
+        Index.build([tmp_path / "empty"], tmp_path / "idx", embedder=FakeEmbedder())
+
+
+def test_refuses_to_take_over_a_folder_with_other_files(corpus: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "thesis.docx").write_bytes(b"irreplaceable")
+    with pytest.raises(InvalidInputError, match="already holds other files"):
+        Index.build([corpus], precious, embedder=FakeEmbedder())
+    assert (precious / "thesis.docx").read_bytes() == b"irreplaceable"
+
+
+def test_failed_build_leaves_previous_index_untouched(built: Index, corpus: Path) -> None:
+    class Exploding(FakeEmbedder):
+        def embed(self, texts, progress=None):
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        Index.build([corpus], built.path, chunking=SMALL, embedder=Exploding())
+    again = Index.open(built.path, embedder=FakeEmbedder())
+    assert again.generation == built.generation
+    assert again.search("apples", k=1)[0].doc_id == "apples"
+    assert [p.name for p in built.path.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def _damage(index: Index, how: str) -> None:
+    gen = index.generation
+    if how == "flip-vectors":
+        data = bytearray((gen / "vectors.faiss").read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (gen / "vectors.faiss").write_bytes(bytes(data))
+    elif how == "truncate-passages":
+        path = gen / "passages.sqlite"
+        path.write_bytes(path.read_bytes()[:1000])
+    elif how == "missing-file":
+        (gen / "embeddings.npy").unlink()
+    elif how == "future-format":
+        manifest = json.loads((gen / "manifest.json").read_text())
+        manifest["format_version"] = storage.FORMAT_VERSION + 1
+        (gen / "manifest.json").write_text(json.dumps(manifest))
+    elif how == "edited-manifest":
+        manifest = json.loads((gen / "manifest.json").read_text())
+        manifest["corpus"]["passages"] += 1
+        (gen / "manifest.json").write_text(json.dumps(manifest))
+    elif how == "garbage-manifest":
+        (gen / "manifest.json").write_text("{not json")
+    elif how == "dangling-pointer":
+        (index.path / "CURRENT").write_text("g-nothing-here\n")
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("flip-vectors", "vectors.faiss does not match its checksum"),
+        ("truncate-passages", "passages.sqlite has 1000 bytes"),
+        ("missing-file", "embeddings.npy is missing"),
+        ("future-format", "newer than this hubsearch reads"),
+        ("edited-manifest", "manifest says"),
+        ("garbage-manifest", "manifest.json is unreadable"),
+        ("dangling-pointer", "missing generation"),
+    ],
+)
+def test_damaged_index_is_refused_with_rebuild_hint(built: Index, how: str, message: str) -> None:
+    built.close()
+    _damage(built, how)
+    with pytest.raises(IndexDamagedError, match=message) as info:
+        Index.open(built.path, embedder=FakeEmbedder())
+    assert "rebuild" in str(info.value)
+
+
+def test_rebuild_repairs_a_damaged_index(built: Index) -> None:
+    built.close()
+    _damage(built, "flip-vectors")
+    from hubsearch import rebuild
+
+    fixed = rebuild(built.path, embedder=FakeEmbedder())
+    assert fixed.search("apples", k=1)[0].doc_id == "apples"
+
+
+def test_sources_are_never_modified(corpus: Path, tmp_path: Path) -> None:
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in corpus.rglob("*") if p.is_file()}
+    Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder())
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in corpus.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_index_dir_defaults_to_environment(corpus: Path, tmp_path: Path) -> None:
+    index = Index.build([corpus], embedder=FakeEmbedder())
+    assert index.path == Path(os.environ["HUBSEARCH_INDEX"])

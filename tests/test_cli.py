@@ -1,0 +1,168 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from hubsearch.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def in_project(tmp_path: Path, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder laid out like a fresh checkout: seeds/ and no index yet."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HUBSEARCH_INDEX")
+    return tmp_path
+
+
+def test_first_query_builds_index_from_seeds_then_reuses_it(fake, in_project: Path) -> None:
+    first = run("query", "incubator square meters", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert "built one from seeds/" in first.stderr
+    assert "embedding passages" in first.stderr
+    data = json.loads(first.stdout)  # nothing but JSON on stdout
+    assert data["query"] == "incubator square meters"
+    assert (in_project / "index" / "CURRENT").is_file()
+    second = run("query", "incubator square meters", "--json")
+    assert second.exit_code == 0
+    assert "built" not in second.stderr
+    assert json.loads(second.stdout) == data
+
+
+def test_json_contract(fake, in_project: Path) -> None:
+    result = run("query", "AI investment consortium", "-k", "4", "--json")
+    results = json.loads(result.stdout)["results"]
+    assert [r["rank"] for r in results] == [1, 2, 3, 4]
+    for r in results:
+        assert set(r) >= {"rank", "score", "doc_id", "source", "chunk_id", "start", "end", "text", "title", "date"}
+        source_text = (in_project / "seeds" / r["source"]).read_text(encoding="utf-8")
+        assert source_text[r["start"] : r["end"]] == r["text"]
+        assert r["doc_id"] == Path(r["source"]).stem
+        assert isinstance(r["score"], float)
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+    by_doc = {r["doc_id"]: r for r in json.loads(run("query", "Yangpu", "-k", "15", "--json").stdout)["results"]}
+    assert by_doc["002_3bc810426908d2e2"]["date"] is None
+
+
+def test_human_output_shows_rank_score_id_and_highlight(fake, in_project: Path) -> None:
+    result = run("query", "Yangpu District AI hub", "-k", "2")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].lstrip().startswith("1. ")
+    assert "002_3bc810426908d2e2" in result.stdout
+    assert result.stdout.count("**") >= 2  # highlighted sentence, uncoloured when piped
+
+
+def test_build_info_and_rebuild(fake, corpus: Path, tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    built = run("index", "build", str(corpus), "--index", str(idx), "--max-tokens", "64", "--overlap", "8")
+    assert built.exit_code == 0
+    assert "skipped" in built.stderr and "latin1.txt" in built.stderr
+    info = json.loads(run("index", "info", "--index", str(idx), "--json").stdout)
+    assert info["corpus"]["documents"] == 3
+    assert info["chunking"]["max_tokens"] == 64 and info["chunking"]["overlap_tokens"] == 8
+    assert info["model"]["name"] == "all-MiniLM-L6-v2" and info["model"]["dimension"] == 64
+    assert info["vector_index"]["type"] == "flat"
+    human = run("index", "info", "--index", str(idx))
+    for key in ("documents:", "passages:", "model:", "dimension:", "chunking:", "built:", "versions:"):
+        assert key in human.stdout
+    (corpus / "extra.txt").write_text("Another document about kites.", encoding="utf-8")
+    rebuilt = run("index", "rebuild", "--index", str(idx))
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    info2 = json.loads(run("index", "info", "--index", str(idx), "--json").stdout)
+    assert info2["corpus"]["documents"] == 4
+    assert info2["chunking"] == info["chunking"]
+
+
+ERROR_CASES = [
+    (["query", ""], "query is empty"),
+    (["query", "   "], "query is empty"),
+    (["query", "x", "-k", "0"], "-k must be at least 1"),
+    (["query", "x", "-k", "-2"], "-k must be at least 1"),
+    (["query", "x", "-k", "many"], "is not a valid integer"),
+    (["index", "build", "does/not/exist"], "no such file or folder"),
+    (["index", "build", "{empty}"], "no readable documents"),
+    (["index", "info", "--index", "{empty}"], "no index at"),
+    (["index", "rebuild", "--index", "{empty}"], "no index at"),
+    (["query", "x", "--index", "{empty}"], "no index at"),
+    (["query", "x", "--model", "{empty}"], "not a sentence-transformers model folder"),
+    (["index", "build", "--index", "{empty}", "--model", "nowhere/model"], "does not exist"),
+    (["index", "build", "--max-tokens", "4"], "max_tokens must be at least 16"),
+    (["nonsense"], "No such command"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), ERROR_CASES)
+def test_bad_input_gives_one_line_and_exit_2(fake, in_project: Path, args: list[str], message: str) -> None:
+    empty = in_project / "empty"
+    empty.mkdir(exist_ok=True)
+    args = [a.replace("{empty}", str(empty)) for a in args]
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_query_with_a_different_model_is_refused(fake, in_project: Path, tmp_path: Path) -> None:
+    assert run("query", "AI", "--json").exit_code == 0
+    other = tmp_path / "other-model"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    result = run("query", "AI", "--model", str(other))
+    assert result.exit_code == 2
+    assert "was built with model all-MiniLM-L6-v2" in result.stderr
+    assert "hubsearch index rebuild --model" in result.stderr
+
+
+def test_damaged_index_message_names_the_fix(fake, in_project: Path) -> None:
+    run("query", "AI", "--json")
+    gen = in_project / "index" / (in_project / "index" / "CURRENT").read_text().strip()
+    (gen / "vectors.faiss").write_bytes(b"garbage")
+    result = run("query", "AI")
+    assert result.exit_code == 2
+    assert "is damaged" in result.stderr and "hubsearch index rebuild" in result.stderr
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield prefix + (name,), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(cli)], ids=lambda p: " ".join(p))
+def test_every_command_has_help_with_text(path: tuple[str, ...]) -> None:
+    result = run(*path, "--help")
+    assert result.exit_code == 0
+    command = dict(_commands(cli))[path]
+    assert command.help and len(command.help.split()) >= 8
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            assert param.help, f"{' '.join(path)} {param.opts} has no help"
+
+
+def test_top_level_help_and_version() -> None:
+    assert "hubsearch query" in run("--help").stdout
+    assert run("--version").stdout.startswith("hubsearch, version")
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hubsearch", "query", "", "--index", "nowhere"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        'Error: the query is empty; pass some words to search for, e.g. hubsearch query "incubator size"'
+    )
