@@ -26,6 +26,8 @@ from . import storage
 from .chunking import Chunk, chunk_text, sentence_spans
 from .config import ChunkingConfig
 from .embedding import Embedder
+from .fusion import FusionConfig, Fused, Ranked, fuse
+from .lexical import LexicalConfig, LexicalIndex
 from .errors import (
     HubsearchError,
     IndexDamagedError,
@@ -43,6 +45,9 @@ MAX_QUERY_CHARS = 10_000
 VECTORS = "vectors.faiss"
 EMBEDDINGS = "embeddings.npy"
 PASSAGES = "passages.sqlite"
+LEXICAL = "lexical"
+MODES = ("hybrid", "dense", "lexical")
+ROCCHIO_BETA = 0.5
 
 # (stage, done, total): stages are "read", "embed" and "write"; total may be 0 if unknown.
 ProgressCallback = Callable[[str, int, int], None]
@@ -82,11 +87,40 @@ class Hit:
     title: str | None
     date: str | None
     highlight: tuple[int, int] | None = None
+    explain: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["highlight"] = list(self.highlight) if self.highlight else None
+        if self.explain is None:
+            del data["explain"]
         return data
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Query-time settings. The defaults are what `hubsearch query` uses.
+
+    Attributes:
+        mode: "hybrid" (both sides fused), "dense" or "lexical".
+        fusion: How hybrid merges the sides.
+        rm3: Expand the lexical query with RM3 pseudo-relevance feedback.
+        rocchio: Move the dense query towards its top passages (Rocchio feedback).
+        feedback_docs: Passages used for either kind of feedback.
+        feedback_min_passages: Feedback assumes the top passages are a small, focused
+            sample of the collection; below this many passages it is skipped.
+    """
+
+    mode: str = "hybrid"
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    rm3: bool = True
+    rocchio: bool = True
+    feedback_docs: int = 5
+    feedback_min_passages: int = 200
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidInputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
 
 
 @dataclass
@@ -173,6 +207,8 @@ class Index:
         self._store = store
         self._embedder = embedder
         self.report: BuildReport | None = None
+        self._lexical: LexicalIndex | None = None
+        self._matrix: np.ndarray | None = None
 
     # --- construction -------------------------------------------------------------------
 
@@ -220,8 +256,18 @@ class Index:
             from . import embedding
 
             embedder = embedding.load_embedder(requested)
-        config = chunking or ChunkingConfig()
         roots = sorted({str(Path(p).expanduser().resolve()) for p in paths})
+        return cls._build_documents(
+            docs, skipped, roots, index_dir, embedder, chunking or ChunkingConfig(), index_type,
+            progress, wait, report, started,
+        )
+
+    @classmethod
+    def _build_documents(
+        cls, docs: list[Document], skipped: list[Skipped], roots: list[str], index_dir: Path,
+        embedder: Embedder, config: ChunkingConfig, index_type: str, progress: ProgressCallback | None,
+        wait: float, report: BuildReport, started: float,
+    ) -> "Index":
         storage.prepare_folder(index_dir)
         with storage.write_lock(index_dir, wait):
             generation = _write_generation(
@@ -281,6 +327,7 @@ class Index:
         try:
             vectors = VectorIndex.load(generation / VECTORS, manifest["vector_index"]["type"])
             store = storage.PassageStore(generation / PASSAGES)
+            lexical = LexicalIndex.load(generation / LEXICAL, LexicalConfig.from_dict(manifest["lexical"]))
             stored = store.count()
             expected = int(manifest["corpus"]["passages"])
             dimension = int(manifest["model"]["dimension"])
@@ -288,13 +335,15 @@ class Index:
             raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
         except Exception as exc:  # sqlite3.DatabaseError and friends
             raise storage.damaged(index_dir, f"{type(exc).__name__}: {exc}") from exc
-        if not (vectors.count == stored == expected) or vectors.dimension != dimension:
+        if not (vectors.count == stored == lexical.count == expected) or vectors.dimension != dimension:
             raise storage.damaged(
                 index_dir,
                 f"{vectors.count} vectors of dimension {vectors.dimension}, {stored} passages, "
-                f"manifest says {expected} of dimension {dimension}",
+                f"{lexical.count} lexical rows, manifest says {expected} of dimension {dimension}",
             )
-        return cls(index_dir, generation, manifest, vectors, store, embedder)
+        index = cls(index_dir, generation, manifest, vectors, store, embedder)
+        index._lexical = lexical
+        return index
 
     def rebuild(
         self,
@@ -329,27 +378,112 @@ class Index:
             self._embedder = embedding.load_embedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length))
         return self._embedder
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """The `k` passages most similar to `query`, best first.
+    def search(
+        self, query: str, k: int = 5, *, config: SearchConfig | None = None, mode: str | None = None,
+        explain: bool = False,
+    ) -> list[Hit]:
+        """The `k` passages that best match `query`, best first.
+
+        Args:
+            query: Natural-language text.
+            k: How many passages.
+            config: Query-time settings; see `SearchConfig`.
+            mode: Shorthand that overrides `config.mode`.
+            explain: Attach each side's rank and score, and the fusion, to every hit.
 
         Raises:
-            InvalidInputError: The query is empty or k is below 1.
+            InvalidInputError: The query is empty, k is below 1, or the mode is unknown.
         """
         query = _validate_query(query)
         k = _validate_k(k)
-        qv = self.embedder.embed([query])
-        scores, ids = self._vectors.search(qv, k)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        rows = self._store.get([i for i, _ in pairs])
-        hits = [
-            Hit(
-                rank=rank, score=round(score, 6), doc_id=rows[i].doc_id, source=rows[i].source,
-                chunk_id=i, start=rows[i].start, end=rows[i].end, text=rows[i].text,
-                title=rows[i].title, date=rows[i].date,
-            )
-            for rank, (i, score) in enumerate(pairs, start=1)
-        ]
-        return self._highlight(qv[0], hits)
+        config = _with_mode(config, mode)
+        qv = self.embedder.embed([query])[0]
+        ranked = self._retrieve(query, qv, config, depth=max(k, config.fusion.depth))[:k]
+        rows = self._store.get([r.id for r in ranked])
+        hits = []
+        for rank, r in enumerate(ranked, start=1):
+            row = rows[r.id]
+            hits.append(Hit(
+                rank=rank, score=round(r.score, 6), doc_id=row.doc_id, source=row.source, chunk_id=r.id,
+                start=row.start, end=row.end, text=row.text, title=row.title, date=row.date,
+                explain=_explain(r, config, self._vectors.count >= config.feedback_min_passages)
+                if explain else None,
+            ))
+        return self._highlight(qv, hits)
+
+    def search_documents(
+        self, queries: Sequence[str], k: int = 100, *, config: SearchConfig | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Rank documents for each query by their best passage (for evaluation).
+
+        Returns:
+            Per query, up to `k` (doc_id, score) pairs, best first.
+        """
+        config = config or SearchConfig()
+        doc_of = self._store.doc_ids()
+        vectors = self.embedder.embed([_validate_query(q) for q in queries])
+        depth = max(config.fusion.depth, 4 * k)
+        out = []
+        for query, qv in zip(queries, vectors):
+            best: dict[str, float] = {}
+            for r in self._retrieve(query, qv, config, depth=depth):
+                doc = doc_of[r.id]
+                if doc not in best:
+                    best[doc] = r.score
+            out.append(sorted(best.items(), key=lambda x: -x[1])[:k])
+        return out
+
+    def _dense(self, qv: np.ndarray, depth: int) -> Ranked:
+        scores, ids = self._vectors.search(qv, depth)
+        keep = ids[0] >= 0
+        return Ranked(ids[0][keep].tolist(), scores[0][keep].tolist())
+
+    def _lexical_side(self, weights: dict[int, float], depth: int) -> Ranked:
+        assert self._lexical is not None
+        if not weights:
+            return Ranked([], [])
+        scores = self._lexical.scores(weights)
+        order = _top(scores, depth)
+        order = order[scores[order] > 0]
+        return Ranked(order.tolist(), scores[order].tolist())
+
+    def _rank_once(self, qv: np.ndarray, weights: dict[int, float], config: SearchConfig, depth: int) -> list[Fused]:
+        sides: dict[str, Ranked] = {}
+        if config.mode in ("hybrid", "dense"):
+            sides["dense"] = self._dense(qv, depth)
+        if config.mode in ("hybrid", "lexical"):
+            sides["lexical"] = self._lexical_side(weights, depth)
+        if config.mode != "hybrid":
+            (name, side), = sides.items()
+            return [
+                Fused(i, float(sc), {name: {"rank": r, "score": float(sc), "contribution": float(sc)}})
+                for r, (i, sc) in enumerate(zip(side.ids, side.scores), start=1)
+            ]
+        return fuse(sides, config.fusion)
+
+    def _retrieve(self, query: str, qv: np.ndarray, config: SearchConfig, depth: int) -> list[Fused]:
+        """Rank passages for one query: a first pass, then, with feedback on, a second
+        pass whose queries are moved towards the first pass's top passages."""
+        assert self._lexical is not None
+        weights = self._lexical.term_weights(query)
+        first = self._rank_once(qv, weights, config, depth)
+        large_enough = self._vectors.count >= config.feedback_min_passages
+        use_rm3 = config.rm3 and config.mode != "dense" and bool(weights) and large_enough
+        use_rocchio = config.rocchio and config.mode != "lexical" and large_enough
+        top = [f.id for f in first[: config.feedback_docs]]
+        if not top or not (use_rm3 or use_rocchio):
+            return first
+        # Feedback comes from the fused first pass, which is better than either side alone.
+        if use_rocchio:
+            if self._matrix is None:
+                self._matrix = np.load(self.generation / EMBEDDINGS, mmap_mode="r")
+            centroid = np.asarray(self._matrix[sorted(top)], dtype=np.float32).mean(axis=0)
+            moved = qv + ROCCHIO_BETA * centroid  # Rocchio: alpha = 1, no negative feedback
+            qv = moved / max(float(np.linalg.norm(moved)), 1e-12)
+        if use_rm3:
+            rows = self._store.get(top)
+            weights = self._lexical.expand(weights, [rows[i].text for i in top], [1.0] * len(top))
+        return self._rank_once(qv, weights, config, depth)
 
     def _highlight(self, qv: np.ndarray, hits: list[Hit]) -> list[Hit]:
         """Mark in each hit the sentence closest to the query."""
@@ -388,6 +522,40 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the `n` highest scores, best first."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _with_mode(config: SearchConfig | None, mode: str | None) -> SearchConfig:
+    from dataclasses import replace
+
+    config = config or SearchConfig()
+    return replace(config, mode=mode) if mode is not None else config
+
+
+def _explain(r: Fused, config: SearchConfig, feedback: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"mode": config.mode}
+    for side in ("dense", "lexical"):
+        if side in r.parts:
+            out[side] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.parts[side].items()}
+    if config.mode == "hybrid":
+        f = config.fusion
+        formula = (
+            f"sum of 2*w/({f.rrf_k}+rank) with w_dense={f.alpha}, w_lexical={1 - f.alpha}"
+            if f.method == "rrf"
+            else f"{f.alpha}*minmax(dense) + {1 - f.alpha}*minmax(lexical)"
+        )
+        out["fusion"] = {"method": f.method, "formula": formula, "score": round(r.score, 6)}
+    out["feedback"] = {"rm3": feedback and config.rm3 and config.mode != "dense",
+                       "rocchio": feedback and config.rocchio and config.mode != "lexical"}
+    return out
 
 
 def _replace(hit: Hit, **changes: Any) -> Hit:
@@ -444,6 +612,10 @@ def _write_generation(
         np.save(writer.file(EMBEDDINGS), vectors)
         vindex = VectorIndex.build(vectors, index_type)
         vindex.save(writer.file(VECTORS))
+        lexical_config = LexicalConfig()
+        # BM25 sees the passage alone: a title repeated on every passage of a document would
+        # skew its term and length statistics. The dense side gets the title prefix.
+        lexical_files = LexicalIndex.build([p[5] for p in passages], lexical_config).save(writer.file(LEXICAL))
         storage.write_passage_store(
             writer.file(PASSAGES),
             [(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, len(d.text)) for d in docs],
@@ -459,6 +631,7 @@ def _write_generation(
             "model": {**embedder.ref.to_dict(), "dimension": int(vectors.shape[1]) if total else embedder.dimension,
                       "normalized": True},
             "chunking": config.to_dict(),
+            "lexical": {"library": "bm25s", **lexical_config.to_dict()},
             "vector_index": {"type": vindex.kind, "requested": index_type, "metric": "inner_product",
                              "count": vindex.count},
             "corpus": {"roots": roots, "documents": len(docs), "passages": len(passages)},
@@ -470,7 +643,8 @@ def _write_generation(
             "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
             "versions": _versions(),
         }
-        generation = writer.publish(manifest, [VECTORS, EMBEDDINGS, PASSAGES])
+        files = [VECTORS, EMBEDDINGS, PASSAGES] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
+        generation = writer.publish(manifest, files)
     except BaseException:
         writer.discard()
         raise
@@ -534,4 +708,99 @@ def open_or_build(
     return Index.build(sources, path, model=model, progress=progress), True
 
 
-__all__ = ["BuildReport", "Hit", "HubsearchError", "Index", "default_index_dir", "open_or_build", "rebuild"]
+__all__ = ["BuildReport", "Hit", "SearchConfig", "evaluate", "HubsearchError", "Index", "default_index_dir", "open_or_build", "rebuild"]
+
+
+def evaluate(
+    beir_dir: str | os.PathLike[str],
+    *,
+    modes: Sequence[str] = MODES,
+    path: str | os.PathLike[str] | None = None,
+    model: str | os.PathLike[str] | None = None,
+    config: SearchConfig | None = None,
+    embedder: Embedder | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Index a BEIR-layout collection and score each retrieval mode on its judged queries.
+
+    Documents are ranked by their best passage. If `path` already holds an index of the
+    same collection (same corpus file and model), it is reused.
+
+    Returns:
+        {"collection", "queries", "documents", "passages", "index", "results": {mode: metrics}}.
+    """
+    import tempfile
+    from dataclasses import replace
+
+    from .evaluation import evaluate_run, load_beir
+
+    folder = Path(beir_dir)
+    collection = load_beir(folder)
+    fingerprint = storage.file_sha256(folder / "corpus.jsonl")
+    cleanup = None
+    if path is None:
+        cleanup = tempfile.TemporaryDirectory(prefix="hubsearch-eval-")
+        index_dir = Path(cleanup.name) / "index"
+    else:
+        index_dir = Path(path)
+    try:
+        index = _open_matching(index_dir, fingerprint, model, embedder)
+        if index is None:
+            if embedder is None:
+                from . import embedding
+
+                embedder = embedding.load_embedder(resolve_model(model))
+            docs = [
+                Document(
+                    doc_id=doc_id, source=doc_id, root=str(folder.resolve()),
+                    text=f"{title}\n{text}" if title else text,
+                    sha256=hashlib.sha256(f"{title}\n{text}".encode()).hexdigest(),
+                    title=title or None, date=None,
+                )
+                for doc_id, (title, text) in collection.corpus.items()
+                if (title or text).strip()
+            ]
+            if progress:
+                progress("read", len(docs), len(docs))
+            index = Index._build_documents(
+                docs, [], [str(folder.resolve())], index_dir, embedder, ChunkingConfig(), "auto",
+                progress, 0.0, BuildReport(), time.perf_counter(),
+            )
+            _record_fingerprint(index, fingerprint)
+        qids = sorted(collection.qrels)
+        texts = [collection.queries[q] for q in qids]
+        results = {}
+        for mode in modes:
+            mode_config = replace(config or SearchConfig(), mode=mode)
+            ranked = index.search_documents(texts, k=100, config=mode_config)
+            run = {q: [d for d, _ in r] for q, r in zip(qids, ranked)}
+            results[mode] = evaluate_run(run, collection.qrels)
+            if progress:
+                progress("eval", len(results), len(modes))
+        info = {
+            "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
+            "passages": index.manifest["corpus"]["passages"], "index": str(index_dir) if cleanup is None else None,
+            "results": results,
+        }
+        index.close()
+        return info
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
+
+
+def _open_matching(index_dir: Path, fingerprint: str, model: Any, embedder: Embedder | None) -> Index | None:
+    """The index at `index_dir` if it was built from this corpus with this model, else None."""
+    if not storage.exists(index_dir):
+        return None
+    marker = index_dir / "eval-corpus.sha256"
+    if not marker.is_file() or marker.read_text().strip() != fingerprint:
+        return None
+    try:
+        return Index.open(index_dir, model=model, embedder=embedder)
+    except (ModelMismatchError, IndexDamagedError):
+        return None
+
+
+def _record_fingerprint(index: Index, fingerprint: str) -> None:
+    (index.path / "eval-corpus.sha256").write_text(fingerprint + "\n")

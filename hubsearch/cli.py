@@ -20,9 +20,21 @@ from typing import Any
 import click
 
 from . import __version__
-from .api import DEFAULT_SOURCES, Hit, Index, ProgressCallback, default_index_dir, open_or_build, rebuild
+from .api import (
+    DEFAULT_SOURCES,
+    MODES,
+    Hit,
+    Index,
+    ProgressCallback,
+    SearchConfig,
+    default_index_dir,
+    evaluate,
+    open_or_build,
+    rebuild,
+)
 from .config import ChunkingConfig
 from .errors import HubsearchError
+from .fusion import FUSION_METHODS, FusionConfig
 
 EXIT_USAGE = 2
 _MARK_ON, _MARK_OFF = "\ue000", "\ue001"
@@ -81,7 +93,7 @@ def progress_bars() -> Iterator[ProgressCallback]:
     from tqdm import tqdm
 
     bars: dict[str, Any] = {}
-    labels = {"embed": "embedding passages", "write": "writing index"}
+    labels = {"embed": "embedding passages", "write": "writing index", "eval": "scoring modes"}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage == "read":
@@ -138,17 +150,36 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (for scripts).")
 @_index_option
 @_model_option("Check that the index was built with this model folder; refuse if not.")
-def query(text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None) -> None:
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="hybrid fuses dense (meaning) and lexical (BM25, exact words) rankings.")
+@click.option("--explain", is_flag=True, help="Show each hit's rank and score on each side and how they were fused.")
+@click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
+              help="weighted: alpha*minmax(dense)+(1-alpha)*minmax(lexical); rrf: reciprocal-rank fusion.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=FusionConfig.alpha, show_default=True,
+              help="Weight of the dense side in hybrid mode.")
+@click.option("--rrf-k", type=click.IntRange(min=0), default=FusionConfig.rrf_k, show_default=True,
+              help="RRF's damping constant (with --fusion rrf).")
+@click.option("--no-feedback", is_flag=True,
+              help="Skip pseudo-relevance feedback (RM3 on BM25, Rocchio on vectors): one pass only.")
+def query(
+    text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
+    fusion: str, alpha: float, rrf_k: int, no_feedback: bool,
+) -> None:
     """Find the passages that best answer TEXT.
 
-    Each hit shows its rank, cosine score, source document ID and the passage, with the
-    sentence that best matches the query highlighted. If the default index (--index not
+    Each hit shows its rank, score, source document ID and the passage, with the
+    sentence that best matches the query highlighted. The default hybrid mode fuses a
+    dense ranking (sentence embeddings: finds paraphrases) with a BM25 ranking (finds
+    exact names and numbers), then runs a second pass with both queries moved towards
+    the first pass's top passages. Scores are cosine in dense mode, BM25 in lexical
+    mode and the fused value in hybrid mode. If the default index (--index not
     given) does not exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
     Examples:
       hubsearch query "Xuhui incubator size"
       hubsearch query "who leads the consortium" -k 3 --json | jq '.results[0].doc_id'
+      hubsearch query "OpenMMLab" --mode lexical --explain
     """
     if k < 1:
         fail(f"-k must be at least 1, got {k}; pass e.g. -k 5")
@@ -161,8 +192,12 @@ def query(text: str, k: int, as_json: bool, index_dir: Path | None, model: str |
             index, built = Index.open(index_dir, model=model), False
     if built:
         _report_build(index, "no index yet; built one from seeds/:")
+    config = SearchConfig(
+        mode=mode, fusion=FusionConfig(method=fusion, alpha=alpha, rrf_k=rrf_k),
+        rm3=not no_feedback, rocchio=not no_feedback,
+    )
     with index:
-        hits = index.search(text, k=k)
+        hits = index.search(text, k=k, config=config, explain=explain)
     if as_json:
         click.echo(json.dumps({"query": text, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
         return
@@ -207,7 +242,25 @@ def _format_hit(hit: Hit, width: int, color: bool) -> str:
         wrapped = "\n".join(lines)
     else:
         wrapped = wrapped.replace(_MARK_ON, "**").replace(_MARK_OFF, "**")
+    if hit.explain:
+        wrapped += "\n    " + _format_explain(hit.explain)
     return f"{head}\n{wrapped}\n"
+
+
+def _format_explain(explain: dict[str, Any]) -> str:
+    parts = []
+    for side in ("dense", "lexical"):
+        if side in explain:
+            e = explain[side]
+            where = f"#{e['rank']} ({e['score']:.4f})" if e["rank"] is not None else "not in top candidates"
+            parts.append(f"{side} {where}")
+    if "fusion" in explain:
+        f = explain["fusion"]
+        parts.append(f"fused by {f['method']}: {f['formula']} = {f['score']:.4f}")
+    feedback = [k for k, on in explain.get("feedback", {}).items() if on]
+    if feedback:
+        parts.append("second pass with " + " + ".join(feedback))
+    return "explain: " + "; ".join(parts)
 
 
 @cli.group("index")
@@ -297,6 +350,46 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
         lines.append(("skipped", f"{len(info['skipped'])} files (see --json)"))
     for key, value in lines:
         click.echo(f"{key + ':':<14} {value}")
+
+
+@cli.command("eval")
+@click.argument("beir_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
+              help="Mode to score; repeat for several. Default: all three.")
+@_index_option
+@_model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
+              help="Fusion for hybrid mode (see hubsearch query --help).")
+@click.option("--no-feedback", is_flag=True, help="Score single-pass retrieval, without RM3 / Rocchio feedback.")
+def eval_cmd(
+    beir_dir: Path, modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
+    fusion: str, no_feedback: bool,
+) -> None:
+    """Score retrieval on a BEIR-layout test collection.
+
+    BEIR_DIR holds corpus.jsonl, queries.jsonl and qrels/test.tsv. The corpus is indexed
+    (into a temporary folder, or into --index DIR, which later runs reuse), every judged
+    query is run, documents are ranked by their best passage, and nDCG@10 (graded),
+    Recall@100 and MRR are reported per mode, computed as trec_eval does.
+
+    \b
+    Example:
+      hubsearch eval bench-data/cranfield --index /tmp/cranfield-index
+    """
+    with progress_bars() as progress:
+        config = SearchConfig(fusion=FusionConfig(method=fusion), rm3=not no_feedback, rocchio=not no_feedback)
+        report = evaluate(
+            beir_dir, modes=modes or MODES, path=index_dir, model=model, config=config, progress=progress
+        )
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    click.echo(f"{report['collection']}: {report['documents']} documents, {report['passages']} passages, "
+               f"{report['queries']} judged queries")
+    click.echo(f"{'mode':<10}{'nDCG@10':>10}{'Recall@100':>12}{'MRR':>8}")
+    for mode, m in report["results"].items():
+        click.echo(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@100']:>12.4f}{m['mrr']:>8.4f}")
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ LOCK = ".lock"
 GEN_PREFIX = "g-"
 TMP_PREFIX = ".tmp-"
 # Files a plain folder may hold and still be taken over as an index folder.
-_HARMLESS = {".gitignore", ".gitkeep", "README.md", LOCK, POINTER}
+_HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", LOCK, POINTER}
 
 
 def rebuild_hint(index_dir: Path | str) -> str:

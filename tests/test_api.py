@@ -15,6 +15,7 @@ from hubsearch import (
     NoDocumentsError,
 )
 from hubsearch import storage
+from hubsearch.api import SearchConfig
 from hubsearch.models import ModelRef
 
 from .conftest import FakeEmbedder
@@ -64,7 +65,7 @@ def test_faiss_ranking_equals_brute_force_cosine(tmp_path: Path) -> None:
     # Without title prefixes, the stored vectors are the embeddings of the passages' text.
     np.testing.assert_allclose(matrix, fake.embed([p.text for p in passages]), atol=1e-6)
     for query in ("w1 w2 w3", "w250 w17", "w99"):
-        hits = index.search(query, k=10)
+        hits = index.search(query, k=10, config=SearchConfig(mode="dense", rocchio=False))
         q = fake.embed([query])[0]
         brute = matrix @ q
         order = np.argsort(-brute, kind="stable")[:10]
@@ -85,7 +86,8 @@ def test_manifest_records_what_decides_the_index(built: Index, corpus: Path) -> 
     assert {s["doc_id"] for s in m["sources"]} == {"apples", "sub/rockets", "tea"}
     assert all(len(s["sha256"]) == 64 for s in m["sources"])
     assert [Path(s["path"]).name for s in m["skipped"]] == ["latin1.txt"]
-    assert set(m["files"]) == {"vectors.faiss", "embeddings.npy", "passages.sqlite"}
+    assert {"vectors.faiss", "embeddings.npy", "passages.sqlite", "lexical/vocab.index.json"} <= set(m["files"])
+    assert m["lexical"]["library"] == "bm25s" and m["lexical"]["stemmer"] == "english"
     assert "faiss-cpu" in m["versions"] and "numpy" in m["versions"]
     assert built.report.documents == 3 and built.report.passages == m["corpus"]["passages"]
 

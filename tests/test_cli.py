@@ -46,7 +46,8 @@ def test_json_contract(fake, in_project: Path) -> None:
         assert source_text[r["start"] : r["end"]] == r["text"]
         assert r["doc_id"] == Path(r["source"]).stem
         assert isinstance(r["score"], float)
-    scores = [r["score"] for r in results]
+    dense = json.loads(run("query", "AI investment consortium", "-k", "4", "--json", "--mode", "dense").stdout)
+    scores = [r["score"] for r in dense["results"]]
     assert scores == sorted(scores, reverse=True)
     by_doc = {r["doc_id"]: r for r in json.loads(run("query", "Yangpu", "-k", "15", "--json").stdout)["results"]}
     assert by_doc["002_3bc810426908d2e2"]["date"] is None
@@ -166,3 +167,44 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert result.stderr.strip() == (
         'Error: the query is empty; pass some words to search for, e.g. hubsearch query "incubator size"'
     )
+
+
+def test_modes_and_explain_in_json(fake, in_project: Path) -> None:
+    for mode in ("hybrid", "dense", "lexical"):
+        result = run("query", "Yangpu District", "--mode", mode, "--explain", "--json", "-k", "3")
+        assert result.exit_code == 0, result.stderr
+        hits = json.loads(result.stdout)["results"]
+        assert hits and all(h["explain"]["mode"] == mode for h in hits)
+        if mode == "hybrid":
+            e = hits[0]["explain"]
+            assert {"dense", "lexical", "fusion"} <= set(e)
+            assert e["fusion"]["method"] == "weighted"
+            assert e["fusion"]["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
+            total = sum(e[s]["contribution"] for s in ("dense", "lexical"))
+            assert total == pytest.approx(hits[0]["score"], abs=1e-5)
+        else:
+            assert set(hits[0]["explain"]) & {"dense", "lexical"} == {mode}
+    plain = json.loads(run("query", "Yangpu District", "--json").stdout)["results"][0]
+    assert "explain" not in plain
+
+
+def test_explain_in_human_output(fake, in_project: Path) -> None:
+    result = run("query", "Yangpu District", "--explain", "--fusion", "rrf", "-k", "2")
+    assert result.exit_code == 0
+    assert "explain: dense #" in result.stdout and "lexical #" in result.stdout
+    assert "fused by rrf" in result.stdout
+
+
+def test_eval_command_json(fake, tmp_path: Path) -> None:
+    from .test_evaluation import _beir
+
+    folder = _beir(tmp_path / "beir")
+    result = run("eval", str(folder), "--mode", "lexical", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report["results"]) == ["lexical"]
+    assert report["results"]["lexical"]["recall@100"] == pytest.approx(1.0)
+    table = run("eval", str(folder), "--mode", "dense")
+    assert "nDCG@10" in table.stdout and "dense" in table.stdout
+    bad = run("eval", str(tmp_path))
+    assert bad.exit_code == 2 and "is not a BEIR folder" in bad.stderr

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hubsearch import Index
+from hubsearch.api import SearchConfig
 from hubsearch.models import bundled_model_dir
 
 from .conftest import SEEDS
@@ -67,9 +68,32 @@ def test_library_matches_plain_sentence_transformers(first_query, project: Path)
     from sentence_transformers import SentenceTransformer
 
     index = Index.open(project / "index")
-    hits = index.search("Xuhui incubator size", k=15)
+    hits = index.search("Xuhui incubator size", k=15, config=SearchConfig(mode="dense", rocchio=False))
     model = SentenceTransformer(str(bundled_model_dir()), device="cpu")
     q = model.encode(["Xuhui incubator size"], normalize_embeddings=True)[0]
     stored = np.load(index.generation / "embeddings.npy")
     for hit in hits:
         assert hit.score == pytest.approx(float(stored[hit.chunk_id] @ q), abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def seeds_index(first_query, project: Path) -> Index:
+    return Index.open(project / "index")
+
+
+@pytest.mark.parametrize(
+    ("query", "doc_id", "phrase"),
+    [
+        ("Xue Kan", "002_3bc810426908d2e2", "Xue Kan"),
+        ("CFFF", "002_3bc810426908d2e2", "CFFF"),
+        ("OpenMMLab", "003_ac3063689a687628", "OpenMMLab"),
+        ("how much floor space will the new startup hub downtown have", "004_151d86a0f29a9671", "100,000 square meters"),
+        ("Xuhui incubator size", "004_151d86a0f29a9671", "100,000 square meters"),
+    ],
+)
+def test_exact_names_and_paraphrases_rank_the_right_passage_first(
+    seeds_index: Index, query: str, doc_id: str, phrase: str
+) -> None:
+    top = seeds_index.search(query, k=3)[0]
+    assert top.doc_id == doc_id
+    assert phrase in top.text

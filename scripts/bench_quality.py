@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Retrieval quality on Cranfield: `hubsearch eval` per mode, beside the reference figures.
+
+Usage: python scripts/bench_quality.py [BEIR_DIR]   (default: bench-data/cranfield, copied
+from ../shared/bench/cranfield if missing). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "bench-data" / "cranfield"
+SHARED = ROOT.parent / "shared" / "bench" / "cranfield"
+
+REFERENCE = [
+    ("reference: BM25 (bm25s, stemmer + stopwords)", 0.373, 0.738, 0.537),
+    ("reference: all-MiniLM-L6-v2 exact cosine", 0.382, 0.772, 0.543),
+    ("reference: RRF (k=60) of the two", 0.422, 0.784, 0.584),
+]
+
+
+
+def main() -> None:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    if not folder.exists() and folder == DEFAULT and SHARED.exists():
+        shutil.copytree(SHARED, folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        index = Path(tmp) / "index"
+        started = time.perf_counter()
+        default = _eval(folder, index, [])
+        plain = _eval(folder, index, ["--no-feedback"])
+        rrf = _eval(folder, index, ["--no-feedback", "--fusion", "rrf"], modes=["hybrid"])
+        seconds = time.perf_counter() - started
+    rows = list(REFERENCE)
+    rows += [(f"hubsearch {m} (default)", *_m(default, m)) for m in ("hybrid", "dense", "lexical")]
+    rows += [(f"hubsearch {m}, no feedback", *_m(plain, m)) for m in ("hybrid", "dense", "lexical")]
+    rows += [("hubsearch hybrid, plain RRF k=60, no feedback", *_m(rrf, "hybrid"))]
+    print(f"Cranfield ({default['documents']} documents, {default['passages']} passages, "
+          f"{default['queries']} judged queries); {time.strftime('%Y-%m-%d')}, "
+          f"{platform.processor() or platform.machine()}, {_cores()} cores; {seconds:.0f}s\n")
+    print("| system | nDCG@10 | Recall@100 | MRR |")
+    print("|---|---|---|---|")
+    for label, ndcg, recall, mrr in rows:
+        print(f"| {label} | {ndcg:.3f} | {recall:.3f} | {mrr:.3f} |")
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def _m(report: dict, mode: str) -> tuple[float, float, float]:
+    m = report["results"][mode]
+    return m["ndcg@10"], m["recall@100"], m["mrr"]
+
+
+def _eval(folder: Path, index: Path, flags: list[str], modes: list[str] | None = None) -> dict:
+    cmd = [sys.executable, "-m", "hubsearch", "eval", str(folder), "--index", str(index), "--json", *flags]
+    for mode in modes or []:
+        cmd += ["--mode", mode]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+import Stemmer
+
+from hubsearch.lexical import LexicalConfig, LexicalIndex
+
+from .conftest import SEEDS
+
+TEXTS = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))] + [
+    "Running runners ran the running race.", "", "The and of a",
+]
+
+
+@pytest.mark.parametrize("query", ["Xue Kan", "CFFF consortium", "OpenMMLab", "running races", "the a of", "Xuhui Xuhui"])
+def test_scores_equal_bm25s_own_retriever(tmp_path: Path, query: str) -> None:
+    ours = LexicalIndex.build(TEXTS)
+    ours.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex", LexicalConfig())
+    reference = bm25s.BM25.load(str(tmp_path / "lex"))
+    stemmer = Stemmer.Stemmer("english")
+    tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)[0]
+    known = [t for t in tokens if t in reference.vocab_dict]
+    expected = reference.get_scores(known) if known else np.zeros(len(TEXTS))
+    np.testing.assert_allclose(loaded.scores(loaded.term_weights(query)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_rm3_adds_terms_from_feedback_and_keeps_the_query() -> None:
+    index = LexicalIndex.build(TEXTS)
+    weights = index.term_weights("running")
+    expanded = index.expand(weights, [TEXTS[5]], [1.0], terms=3, original_weight=0.5)
+    assert set(weights) < set(expanded)
+    assert sum(expanded.values()) == pytest.approx(1.0)
+    assert expanded[next(iter(weights))] >= 0.5
