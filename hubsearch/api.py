@@ -223,6 +223,7 @@ class Index:
         model: str | os.PathLike[str] | None = None,
         chunking: ChunkingConfig | None = None,
         index_type: str = "auto",
+        precision: str = "auto",
         embedder: Embedder | None = None,
         progress: ProgressCallback | None = None,
         wait: float = 0.0,
@@ -235,6 +236,8 @@ class Index:
             model: A local sentence-transformers folder; default all-MiniLM-L6-v2.
             chunking: Passage settings.
             index_type: FAISS index type, or "auto" to choose from the corpus size.
+            precision: Embedding precision: "auto" (bf16 where the CPU has AMX or
+                AVX-512 BF16, else fp32), "fp32", "bf16" or "int8".
             embedder: An embedder to use instead of loading `model` (tests pass a fake).
             progress: Called as work advances; see `ProgressCallback`.
             wait: Seconds to wait for another writer to finish.
@@ -257,7 +260,7 @@ class Index:
         if embedder is None:
             from . import embedding
 
-            embedder = embedding.load_embedder(requested)
+            embedder = embedding.load_embedder(requested, precision)
         roots = sorted({str(Path(p).expanduser().resolve()) for p in paths})
         return cls._build_documents(
             docs, skipped, roots, index_dir, embedder, chunking or ChunkingConfig(), index_type,
@@ -327,7 +330,9 @@ class Index:
         manifest = storage.read_manifest(index_dir, generation)
         storage.verify_files(index_dir, generation, manifest)
         try:
-            vectors = VectorIndex.load(generation / VECTORS, manifest["vector_index"]["type"])
+            kind = manifest["vector_index"]["type"]
+            exact = np.load(generation / EMBEDDINGS, mmap_mode="r") if kind == "ivf-pq" else None
+            vectors = VectorIndex.load(generation / VECTORS, kind, exact)
             store = storage.PassageStore(generation / PASSAGES)
             lexical = LexicalIndex.load(generation / LEXICAL, LexicalConfig.from_dict(manifest["lexical"]))
             stored = store.count()
@@ -642,7 +647,7 @@ def _write_generation(
                 "seconds": round(report.seconds, 3),
             },
             "model": {**embedder.ref.to_dict(), "dimension": int(vectors.shape[1]) if total else embedder.dimension,
-                      "normalized": True},
+                      "normalized": True, "precision": getattr(embedder, "precision", "fp32")},
             "chunking": config.to_dict(),
             "lexical": {"library": "bm25s", **lexical_config.to_dict()},
             "vector_index": {"type": vindex.kind, "requested": index_type, "metric": "inner_product",
@@ -670,13 +675,15 @@ def rebuild(
     path: str | os.PathLike[str] | None = None,
     *,
     model: str | os.PathLike[str] | None = None,
+    precision: str | None = None,
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
     wait: float = 0.0,
 ) -> Index:
     """Rebuild the index at `path` from the sources and settings its manifest records.
 
-    Works on a damaged index too, as long as its manifest can be read.
+    Works on a damaged index too, as long as its manifest can be read. `precision`
+    overrides the recorded precision.
 
     Raises:
         IndexNotFoundError: There is no index, or its manifest cannot be read.
@@ -689,6 +696,7 @@ def rebuild(
         config = ChunkingConfig.from_dict(manifest["chunking"])
         recorded = ModelRef.from_dict(manifest["model"])
         kind = manifest["vector_index"].get("requested", "auto")
+        recorded_precision = manifest["model"].get("precision", "auto")
     except (KeyError, TypeError) as exc:
         raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
     if model is None and embedder is None:
@@ -697,7 +705,7 @@ def rebuild(
         model = str(find_model_folder(recorded))
     return Index.build(
         roots, index_dir, model=model, chunking=config, index_type=kind,
-        embedder=embedder, progress=progress, wait=wait,
+        precision=precision or recorded_precision, embedder=embedder, progress=progress, wait=wait,
     )
 
 
@@ -731,6 +739,7 @@ def evaluate(
     path: str | os.PathLike[str] | None = None,
     model: str | os.PathLike[str] | None = None,
     config: SearchConfig | None = None,
+    precision: str = "auto",
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
@@ -757,12 +766,12 @@ def evaluate(
     else:
         index_dir = Path(path)
     try:
-        index = _open_matching(index_dir, fingerprint, model, embedder)
+        index = _open_matching(index_dir, fingerprint, model, embedder, precision)
         if index is None:
             if embedder is None:
                 from . import embedding
 
-                embedder = embedding.load_embedder(resolve_model(model))
+                embedder = embedding.load_embedder(resolve_model(model), precision)
             docs = [
                 Document(
                     doc_id=doc_id, source=doc_id, root=str(folder.resolve()),
@@ -793,6 +802,7 @@ def evaluate(
         info = {
             "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
             "passages": index.manifest["corpus"]["passages"], "index": str(index_dir) if cleanup is None else None,
+            "precision": index.manifest["model"].get("precision"), "build_seconds": index.manifest["built"]["seconds"],
             "results": results,
         }
         index.close()
@@ -802,17 +812,27 @@ def evaluate(
             cleanup.cleanup()
 
 
-def _open_matching(index_dir: Path, fingerprint: str, model: Any, embedder: Embedder | None) -> Index | None:
-    """The index at `index_dir` if it was built from this corpus with this model, else None."""
+def _open_matching(
+    index_dir: Path, fingerprint: str, model: Any, embedder: Embedder | None, precision: str
+) -> Index | None:
+    """The index at `index_dir` if it was built from this corpus with this model and
+    precision, else None."""
     if not storage.exists(index_dir):
         return None
     marker = index_dir / "eval-corpus.sha256"
     if not marker.is_file() or marker.read_text().strip() != fingerprint:
         return None
     try:
-        return Index.open(index_dir, model=model, embedder=embedder)
+        index = Index.open(index_dir, model=model, embedder=embedder)
     except (ModelMismatchError, IndexDamagedError):
         return None
+    if embedder is None:
+        from .embedding import resolve_precision
+
+        if index.manifest["model"].get("precision") != resolve_precision(precision):
+            index.close()
+            return None
+    return index
 
 
 def _record_fingerprint(index: Index, fingerprint: str) -> None:

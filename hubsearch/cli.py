@@ -285,11 +285,13 @@ def index_group() -> None:
 @click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title.")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf-sq8", "ivf-pq"]), default="auto",
               show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
+              help="Embedding precision; auto = bf16 where the CPU has AMX or AVX-512 BF16, else fp32.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
 def build_cmd(
     paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
-    no_title_prefix: bool, index_type: str, wait: float,
+    no_title_prefix: bool, index_type: str, precision: str, wait: float,
 ) -> None:
     """Index the .txt and .md files under PATHS (default: seeds/).
 
@@ -301,7 +303,7 @@ def build_cmd(
     with progress_bars() as progress:
         index = Index.build(
             list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
-            index_type=index_type, progress=progress, wait=wait,
+            index_type=index_type, precision=precision, progress=progress, wait=wait,
         )
     _report_build(index, "indexed")
 
@@ -309,16 +311,18 @@ def build_cmd(
 @index_group.command("rebuild")
 @_index_option
 @_model_option("Rebuild with this model folder instead of the recorded one.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default=None,
+              help="Embedding precision. Default: the one recorded in the manifest.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
-def rebuild_cmd(index_dir: Path | None, model: str | None, wait: float) -> None:
+def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None, wait: float) -> None:
     """Rebuild the index from scratch from the sources and settings it records.
 
     Use it after editing documents, after upgrading hubsearch, or when an index is
     reported as damaged.
     """
     with progress_bars() as progress:
-        index = rebuild(index_dir, model=model, progress=progress, wait=wait)
+        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait)
     _report_build(index, "rebuilt")
 
 
@@ -340,6 +344,7 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
         ("passages", corpus["passages"]),
         ("model", f"{model['name']} ({model['path']})"),
         ("dimension", model["dimension"]),
+        ("precision", model.get("precision", "fp32")),
         ("model sha256", model["sha256"][:16]),
         ("chunking", ", ".join(f"{k}={v}" for k, v in chunking.items())),
         ("vector index", f"{info['vector_index']['type']} ({info['vector_index']['metric']})"),
@@ -362,9 +367,11 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
               help="Fusion for hybrid mode (see hubsearch query --help).")
 @click.option("--no-feedback", is_flag=True, help="Score single-pass retrieval, without RM3 / Rocchio feedback.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
+              help="Embedding precision of the evaluation index.")
 def eval_cmd(
     beir_dir: Path, modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
-    fusion: str, no_feedback: bool,
+    fusion: str, no_feedback: bool, precision: str,
 ) -> None:
     """Score retrieval on a BEIR-layout test collection.
 
@@ -380,7 +387,8 @@ def eval_cmd(
     with progress_bars() as progress:
         config = SearchConfig(fusion=FusionConfig(method=fusion), rm3=not no_feedback, rocchio=not no_feedback)
         report = evaluate(
-            beir_dir, modes=modes or MODES, path=index_dir, model=model, config=config, progress=progress
+            beir_dir, modes=modes or MODES, path=index_dir, model=model, config=config, precision=precision,
+            progress=progress,
         )
     if as_json:
         click.echo(json.dumps(report, indent=1))

@@ -75,18 +75,48 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 natively (AMX or AVX-512 BF16)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str) -> str:
+    """Turn "auto" into the fastest precision that keeps quality on this CPU."""
+    if precision not in PRECISIONS:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return precision
+
+
 class SentenceTransformerEmbedder:
     """Embeds with sentence-transformers from a local folder, never downloading.
 
     Args:
         ref: The model to load.
         batch_size: Texts per forward pass.
+        precision: "fp32", or "bf16" to run matrix products in bfloat16 under torch's
+            autocast (oneDNN uses AMX where the CPU has it); vectors come back as float32.
     """
 
-    def __init__(self, ref: ModelRef, batch_size: int = 64) -> None:
+    def __init__(self, ref: ModelRef, batch_size: int = 64, precision: str = "fp32") -> None:
         offline_environment()
         self.ref = ref
         self.batch_size = batch_size
+        self.precision = precision
         self.token_offsets = load_token_offsets(ref.path)
         try:
             from sentence_transformers import SentenceTransformer
@@ -120,24 +150,40 @@ class SentenceTransformerEmbedder:
         # Longest first, so padding within a batch is small and the slowest batch comes
         # early, which makes the progress rate honest.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        import contextlib
+
+        import torch
+
+        autocast = (
+            torch.autocast("cpu", dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
+        )
         for lo in range(0, len(order), self.batch_size):
             idx = order[lo : lo + self.batch_size]
-            vectors = self.model.encode(
-                [texts[i] for i in idx],
-                batch_size=len(idx),
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-            out[idx] = vectors
+            with autocast:
+                vectors = self.model.encode(
+                    [texts[i] for i in idx],
+                    batch_size=len(idx),
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+            out[idx] = np.asarray(vectors, dtype=np.float32)
             if progress is not None:
                 progress(len(idx))
         return normalize_rows(out)
 
 
-def load_embedder(ref: ModelRef) -> Embedder:
-    """The embedder hubsearch builds indexes with for the model `ref`."""
-    return SentenceTransformerEmbedder(ref)
+def load_embedder(ref: ModelRef, precision: str = "fp32") -> Embedder:
+    """The embedder hubsearch builds indexes with for the model `ref`.
+
+    Args:
+        precision: "fp32" or "bf16" (sentence-transformers), or "int8" (the ONNX export
+            with dynamic int8 quantisation); "auto" picks with `resolve_precision`.
+    """
+    precision = resolve_precision(precision)
+    if precision == "int8":
+        return Int8Embedder(SentenceTransformerEmbedder(ref))
+    return SentenceTransformerEmbedder(ref, precision=precision)
 
 
 # --- ONNX query path --------------------------------------------------------------------
@@ -265,3 +311,32 @@ def load_query_embedder(ref: ModelRef) -> Embedder | None:
         return OnnxEmbedder(ref, folder)
     except Exception:  # a damaged or foreign export: the caller falls back
         return None
+
+
+INT8_FILE = "model.int8.onnx"
+
+
+class Int8Embedder:
+    """Embeds with the ONNX export quantised to int8 weights (dynamic quantisation)."""
+
+    precision = "int8"
+
+    def __init__(self, base: SentenceTransformerEmbedder) -> None:
+        folder = export_onnx(base)
+        if not (folder / INT8_FILE).is_file():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            part = folder / f"{INT8_FILE}.{os.getpid()}.part"
+            quantize_dynamic(str(folder / ONNX_FILE), str(part), weight_type=QuantType.QInt8)
+            os.replace(part, folder / INT8_FILE)
+        self._base = base
+        self._onnx = OnnxEmbedder(base.ref, folder, batch_size=64, file=INT8_FILE)
+        self.ref = base.ref
+        self.dimension = self._onnx.dimension
+        self.token_offsets = self._onnx.token_offsets
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        return self._onnx.embed(texts, progress)
+
+    def export_onnx(self) -> Path:
+        return export_onnx(self._base)

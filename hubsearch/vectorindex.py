@@ -33,9 +33,12 @@ class VectorIndex:
         kind: Its type name, one of `INDEX_TYPES` other than "auto".
     """
 
-    def __init__(self, index: Any, kind: str) -> None:
+    def __init__(self, index: Any, kind: str, exact: np.ndarray | None = None) -> None:
         self.index = index
         self.kind = kind
+        # Full-precision vectors (usually a memory map of embeddings.npy) to re-rank the
+        # candidates of a compressed index exactly.
+        self.exact = exact
 
     @property
     def count(self) -> int:
@@ -61,7 +64,7 @@ class VectorIndex:
             index.hnsw.efConstruction = 80
             index.hnsw.efSearch = 64
         else:
-            nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
+            nlist = max(1, min(int(np.sqrt(n)), n // 39))
             quantizer = faiss.IndexFlatIP(d)
             if kind == "ivf-sq8":
                 index = faiss.IndexIVFScalarQuantizer(
@@ -71,23 +74,35 @@ class VectorIndex:
                 m = next(m for m in (48, 32, 24, 16, 12, 8, 4, 2, 1) if d % m == 0)
                 index = faiss.IndexIVFPQ(quantizer, d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(seed)
-            sample = vectors[rng.choice(n, size=min(n, 256 * nlist), replace=False)] if n else vectors
+            sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))] if n else vectors
             index.train(sample)
             index.nprobe = max(1, min(nlist, 32))
         index.add(vectors)
-        return cls(index, kind)
+        return cls(index, kind, vectors if kind == "ivf-pq" else None)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row; ids of -1 mark empty slots."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, self.count))
-        return self.index.search(queries, k)
+        if self.kind != "ivf-pq" or self.exact is None:
+            return self.index.search(queries, k)
+        # Product quantisation ranks coarsely: take 10x the candidates, score them exactly.
+        _, candidates = self.index.search(queries, min(self.count, max(10 * k, 100)))
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, (query, cand) in enumerate(zip(queries, candidates)):
+            cand = np.sort(cand[cand >= 0])
+            exact = np.asarray(self.exact[cand], dtype=np.float32) @ query
+            best = np.argsort(-exact, kind="stable")[:k]
+            scores[row, : len(best)] = exact[best]
+            ids[row, : len(best)] = cand[best]
+        return scores, ids
 
     def save(self, path: str | os.PathLike[str]) -> None:
         faiss.write_index(self.index, os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], kind: str) -> "VectorIndex":
+    def load(cls, path: str | os.PathLike[str], kind: str, exact: np.ndarray | None = None) -> "VectorIndex":
         try:
             index = faiss.read_index(os.fspath(path))
         except RuntimeError as exc:
@@ -96,4 +111,4 @@ class VectorIndex:
             faiss.extract_index_ivf(index).nprobe = max(1, min(faiss.extract_index_ivf(index).nlist, 32))
         if kind == "hnsw":
             index.hnsw.efSearch = 64
-        return cls(index, kind)
+        return cls(index, kind, exact)

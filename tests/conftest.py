@@ -62,7 +62,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
     so model checks still compare real folder hashes)."""
     made: list[FakeEmbedder] = []
 
-    def load(ref: ModelRef) -> FakeEmbedder:
+    def load(ref: ModelRef, precision: str = "fp32") -> FakeEmbedder:
         made.append(FakeEmbedder(ref, max_seq_length=ref.max_seq_length))
         return made[-1]
 

@@ -64,14 +64,16 @@ def test_human_output_shows_rank_score_id_and_highlight(fake, in_project: Path) 
 
 def test_build_info_and_rebuild(fake, corpus: Path, tmp_path: Path) -> None:
     idx = tmp_path / "idx"
-    built = run("index", "build", str(corpus), "--index", str(idx), "--max-tokens", "64", "--overlap", "8")
+    built = run("index", "build", str(corpus), "--index", str(idx), "--max-tokens", "64", "--overlap", "8",
+                "--index-type", "hnsw")
     assert built.exit_code == 0
     assert "skipped" in built.stderr and "latin1.txt" in built.stderr
     info = json.loads(run("index", "info", "--index", str(idx), "--json").stdout)
     assert info["corpus"]["documents"] == 3
     assert info["chunking"]["max_tokens"] == 64 and info["chunking"]["overlap_tokens"] == 8
     assert info["model"]["name"] == "all-MiniLM-L6-v2" and info["model"]["dimension"] == 64
-    assert info["vector_index"]["type"] == "flat"
+    assert info["vector_index"]["type"] == "hnsw"
+    assert info["model"]["precision"] == "fp32"
     human = run("index", "info", "--index", str(idx))
     for key in ("documents:", "passages:", "model:", "dimension:", "chunking:", "built:", "versions:"):
         assert key in human.stdout
@@ -81,6 +83,7 @@ def test_build_info_and_rebuild(fake, corpus: Path, tmp_path: Path) -> None:
     info2 = json.loads(run("index", "info", "--index", str(idx), "--json").stdout)
     assert info2["corpus"]["documents"] == 4
     assert info2["chunking"] == info["chunking"]
+    assert info2["vector_index"]["type"] == "hnsw"  # the recorded choice survives a rebuild
 
 
 ERROR_CASES = [

@@ -1,0 +1,243 @@
+#!/usr/bin/env python
+"""Speed benchmark: cold queries, indexing throughput per precision, FAISS at scale.
+
+Every comparison is measured side by side in one run, and reported as a ratio.
+
+Usage:
+    python scripts/bench_speed.py [--runs 7] [--sample 400] [--scale 100000,1000000]
+                                  [--skip-quality] [--skip-scale]
+
+Prints Markdown tables (paste them into the README with the date and machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CRANFIELD = ROOT / "bench-data" / "cranfield"
+SHARED = ROOT.parent / "shared" / "bench" / "cranfield"
+QUERY = "Xuhui incubator size"
+
+BASELINE = """
+import os, sys
+os.environ["HF_HUB_OFFLINE"] = "1"
+import faiss
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer(sys.argv[1], device="cpu")
+index = faiss.read_index(sys.argv[2])
+q = model.encode([sys.argv[3]], normalize_embeddings=True)
+scores, ids = index.search(q, 5)
+print(ids[0].tolist())
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7, help="cold runs of each command (median reported)")
+    parser.add_argument("--sample", type=int, default=400, help="Cranfield documents for the throughput test")
+    parser.add_argument("--scale", default="100000,1000000", help="synthetic corpus sizes for the FAISS table")
+    parser.add_argument("--skip-quality", action="store_true", help="skip the Cranfield fp32-vs-auto check")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the synthetic FAISS table")
+    args = parser.parse_args()
+    if not CRANFIELD.exists() and SHARED.exists():
+        shutil.copytree(SHARED, CRANFIELD)
+
+    print(f"hubsearch speed benchmark, {time.strftime('%Y-%m-%d')}, {_machine()}\n")
+    cold_queries(args.runs)
+    throughput(args.sample)
+    if not args.skip_quality:
+        quality()
+    if not args.skip_scale:
+        scale([int(n) for n in args.scale.split(",") if n])
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores, Python {platform.python_version()}"
+
+
+def _time(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def cold_queries(runs: int) -> None:
+    """Median wall time of a fresh `hubsearch query` process against the plain way."""
+    from hubsearch.models import bundled_model_dir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        shutil.copytree(ROOT / "seeds", project / "seeds")
+        env = {**os.environ, "HUBSEARCH_CACHE": str(project / "cache")}
+        env.pop("HUBSEARCH_INDEX", None)
+        hubsearch = [sys.executable, "-m", "hubsearch"]
+        first = _time(hubsearch + ["query", QUERY, "--json"], project, env)
+        generation = (project / "index" / "CURRENT").read_text().strip()
+        faiss_file = project / "index" / generation / "vectors.faiss"
+        baseline = [sys.executable, "-c", BASELINE, str(bundled_model_dir()), str(faiss_file), QUERY]
+        ours, plain = [], []
+        for _ in range(runs):  # interleaved, so both see the same machine noise
+            ours.append(_time(hubsearch + ["query", QUERY, "--json"], project, env))
+            plain.append(_time(baseline, project, env))
+    a, b = statistics.median(ours), statistics.median(plain)
+    print(f"### Cold query on the seeds index (median of {runs} fresh processes)\n")
+    print("| command | median wall time | p-max | ratio |")
+    print("|---|---|---|---|")
+    print(f"| baseline: import sentence-transformers, load model, encode, FAISS search | {b:.3f} s | {max(plain):.3f} s | 1.0x |")
+    print(f"| `hubsearch query` (ONNX query path, hybrid, highlight) | {a:.3f} s | {max(ours):.3f} s | {b / a:.1f}x faster |")
+    print(f"| first `hubsearch query` on a fresh checkout (builds the index) | {first:.3f} s | | |\n")
+
+
+def _passages(sample: int) -> list[str]:
+    texts = []
+    with (CRANFIELD / "corpus.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            doc = json.loads(line)
+            texts.append(f"{doc['title']}\n{doc['text']}")
+            if len(texts) >= sample:
+                break
+    return texts
+
+
+def throughput(sample: int) -> None:
+    """Tokens/s and passages/s of each precision against plain SentenceTransformer.encode fp32."""
+    import torch  # noqa: F401  (imported before timing, by all contenders alike)
+    from sentence_transformers import SentenceTransformer
+
+    from hubsearch.embedding import Int8Embedder, SentenceTransformerEmbedder, cpu_has_fast_bf16
+    from hubsearch.models import resolve_model
+
+    ref = resolve_model()
+    texts = _passages(sample)
+    plain = SentenceTransformer(ref.path, device="cpu")
+    tokens = sum(min(len(ids), ref.max_seq_length) for ids in plain.tokenizer(texts)["input_ids"])
+    reference = plain.encode(texts, batch_size=64, normalize_embeddings=True)
+    contenders = [
+        ("plain `SentenceTransformer.encode`, fp32, batch 64", lambda t: plain.encode(t, batch_size=64, normalize_embeddings=True)),
+        ("hubsearch fp32", SentenceTransformerEmbedder(ref, precision="fp32").embed),
+        ("hubsearch bf16 (autocast)", SentenceTransformerEmbedder(ref, precision="bf16").embed),
+        ("hubsearch int8 (ONNX dynamic quantisation)", Int8Embedder(SentenceTransformerEmbedder(ref)).embed),
+    ]
+    rows = []
+    for label, fn in contenders:
+        fn(texts[:32])  # warm-up
+        start = time.perf_counter()
+        vectors = fn(texts)
+        seconds = time.perf_counter() - start
+        cos = float(np.min(np.sum(np.asarray(vectors) * reference, axis=1)))
+        rows.append((label, tokens / seconds, len(texts) / seconds, cos))
+    base = rows[0][1]
+    print(f"### Indexing throughput ({len(texts)} Cranfield documents, {tokens} tokens; "
+          f"auto = {'bf16' if cpu_has_fast_bf16() else 'fp32'} on this CPU)\n")
+    print("| embedder | tokens/s | passages/s | vs plain fp32 | min cosine to plain fp32 |")
+    print("|---|---|---|---|---|")
+    for label, tps, pps, cos in rows:
+        print(f"| {label} | {tps:,.0f} | {pps:.1f} | {tps / base:.2f}x | {cos:.5f} |")
+    print()
+
+
+def quality() -> None:
+    """Cranfield nDCG@10 with the index built in fp32 and in auto precision."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in ("fp32", "auto"):
+            out = subprocess.run(
+                [sys.executable, "-m", "hubsearch", "eval", str(CRANFIELD), "--precision", precision, "--json",
+                 "--index", str(Path(tmp) / precision)],
+                check=True, capture_output=True, text=True,
+            )
+            report = json.loads(out.stdout)
+            rows.append((precision, report))
+    print("### Quality of auto precision (Cranfield, full pipeline)\n")
+    print("| index precision | build time | hybrid nDCG@10 | dense nDCG@10 | lexical nDCG@10 |")
+    print("|---|---|---|---|---|")
+    for precision, r in rows:
+        res = r["results"]
+        print(f"| {precision} ({r['precision']}) | {r['build_seconds']:.1f} s | {res['hybrid']['ndcg@10']:.4f} | "
+              f"{res['dense']['ndcg@10']:.4f} | {res['lexical']['ndcg@10']:.4f} |")
+    delta = rows[1][1]["results"]["hybrid"]["ndcg@10"] - rows[0][1]["results"]["hybrid"]["ndcg@10"]
+    print(f"\nhybrid nDCG@10 change, auto vs fp32: {delta:+.4f}\n")
+
+
+def synthetic(n: int, d: int = 384, queries: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors shaped like sentence embeddings: a mixture of topics in a 48-d latent
+    space, mapped linearly into `d` dimensions with a little full-rank noise. (Uniform noise
+    in all 384 dimensions has no neighbourhood structure; no approximate index and no
+    real corpus looks like it.) Queries are held-out draws from the same distribution."""
+    rng = np.random.default_rng(seed)
+    latent = 48
+    mixing = rng.standard_normal((latent, d)).astype(np.float32) / np.sqrt(latent)
+    topics = rng.standard_normal((max(64, n // 2000), latent)).astype(np.float32)
+
+    def draw(count: int) -> np.ndarray:
+        z = topics[rng.integers(0, len(topics), count)] + 0.7 * rng.standard_normal((count, latent), dtype=np.float32)
+        v = z @ mixing + 0.05 * rng.standard_normal((count, d), dtype=np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    x = np.empty((n, d), dtype=np.float32)
+    for lo in range(0, n, 100_000):
+        x[lo : min(n, lo + 100_000)] = draw(min(n, lo + 100_000) - lo)
+    return x, draw(queries)
+
+
+def scale(sizes: list[int]) -> None:
+    """Latency, memory and recall@10 of each FAISS index type on synthetic vectors."""
+    import faiss
+
+    from hubsearch.vectorindex import VectorIndex, choose_type
+
+    print("### FAISS at scale (synthetic clustered 384-d unit vectors, 500 single-vector queries, k=10)\n")
+    print("| passages | index type | auto picks | build | memory | p50 | p99 | recall@10 vs exact |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        x, q = synthetic(n)
+        auto = choose_type(n, x.shape[1])
+        truth = None
+        for kind in ("flat", "hnsw", "ivf-sq8", "ivf-pq"):
+            if kind == "hnsw" and n > 200_000 and auto != "hnsw":
+                continue  # hours of graph building on two cores; not what auto picks at this size
+            start = time.perf_counter()
+            index = VectorIndex.build(x, kind)
+            built = time.perf_counter() - start
+            memory = faiss.serialize_index(index.index).nbytes
+            latencies, results = [], []
+            for row in q:
+                t = time.perf_counter()
+                _, ids = index.search(row[None], 10)
+                latencies.append(time.perf_counter() - t)
+                results.append(ids[0])
+            if kind == "flat":
+                truth = results
+            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(results, truth)]))
+            print(f"| {n:,} | {kind} | {'yes' if kind == auto else ''} | {built:.1f} s | {memory / 2**20:,.0f} MiB | "
+                  f"{np.percentile(latencies, 50) * 1e3:.2f} ms | {np.percentile(latencies, 99) * 1e3:.2f} ms | {recall:.3f} |",
+                  flush=True)
+            del index
+        del x, q
+    print()
+
+
+if __name__ == "__main__":
+    main()

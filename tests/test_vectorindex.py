@@ -1,0 +1,63 @@
+"""Every FAISS index type against brute-force cosine ranking."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hubsearch.errors import InvalidInputError
+from hubsearch.vectorindex import EXACT_LIMIT, VectorIndex, choose_type
+
+
+def clustered(n: int, d: int = 64, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mixing = rng.standard_normal((12, d)).astype(np.float32)
+    topics = rng.standard_normal((20, 12)).astype(np.float32)
+    z = topics[rng.integers(0, 20, n)] + 0.7 * rng.standard_normal((n, 12), dtype=np.float32)
+    x = z @ mixing + 0.05 * rng.standard_normal((n, d), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    x = clustered(6000)
+    return x[:5800], x[5800:]
+
+
+def brute_force(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(q @ x.T), axis=1, kind="stable")[:, :k]
+
+
+def test_flat_equals_brute_force(data) -> None:
+    x, q = data
+    scores, ids = VectorIndex.build(x, "flat").search(q, 10)
+    expected = brute_force(x, q, 10)
+    np.testing.assert_allclose(scores, np.take_along_axis(q @ x.T, expected, axis=1), atol=1e-5)
+    assert np.mean(ids == expected) > 0.999  # equal up to exact ties
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf-sq8", "ivf-pq"])
+def test_approximate_types_recall_brute_force(data, kind: str, tmp_path: Path) -> None:
+    x, q = data
+    index = VectorIndex.build(x, kind)
+    index.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss", kind, exact=x)
+    expected = brute_force(x, q, 10)
+    for candidate in (index, loaded):
+        scores, ids = candidate.search(q, 10)
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, expected)])
+        assert recall >= 0.95, (kind, recall)
+        assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
+    assert loaded.kind == kind and loaded.count == len(x)
+
+
+def test_auto_picks_exact_for_small_and_approximate_for_large() -> None:
+    assert choose_type(10, 384) == "flat"
+    assert choose_type(EXACT_LIMIT, 384) == "flat"
+    assert choose_type(EXACT_LIMIT + 1, 384) == "hnsw"
+    assert choose_type(20_000_000, 384) == "ivf-pq"
+
+
+def test_unknown_type_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="unknown index type"):
+        VectorIndex.build(np.zeros((3, 4), dtype=np.float32), "annoy")
