@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hubsearch import Index
+from hubsearch.api import SearchConfig
 from hubsearch.embedding import OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, onnx_folder
 from hubsearch.models import bundled_model_dir, resolve_model
 
@@ -80,11 +81,12 @@ def test_query_process_never_imports_torch(tmp_path: Path) -> None:
 def test_missing_export_falls_back_with_a_notice(tmp_path: Path, caplog) -> None:
     os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
     index = Index.build([SEEDS], tmp_path / "idx")
-    expected = [(h.chunk_id, h.score) for h in index.search("Xuhui incubator size", k=3)]
+    dense = SearchConfig(mode="dense", rocchio=False)
+    expected = [(h.chunk_id, h.score) for h in index.search("Xuhui incubator size", k=3, config=dense)]
     shutil.rmtree(tmp_path / "cache")
     reopened = Index.open(tmp_path / "idx")
     with caplog.at_level("WARNING", logger="hubsearch"):
-        got = [(h.chunk_id, h.score) for h in reopened.search("Xuhui incubator size", k=3)]
+        got = [(h.chunk_id, h.score) for h in reopened.search("Xuhui incubator size", k=3, config=dense)]
     assert "no ONNX export" in caplog.text
     assert [c for c, _ in got] == [c for c, _ in expected]
     assert np.allclose([s for _, s in got], [s for _, s in expected], atol=1e-4)
