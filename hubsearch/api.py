@@ -279,7 +279,10 @@ class Index:
                 index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started
             )
             storage.remove_stale(index_dir, keep=generation)
-        index = cls._load(index_dir, generation, embedder)
+        # Reuse the build's embedder for queries only when it is exact (fp32); otherwise
+        # queries go through the fp32 query path like any later process's would.
+        exact = getattr(embedder, "precision", "fp32") == "fp32"
+        index = cls._load(index_dir, generation, embedder if exact else None)
         index.report = report
         return index
 
