@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -127,12 +127,32 @@ class SearchConfig:
 
 @dataclass
 class BuildReport:
-    """What a build did: counts, skipped files and time taken."""
+    """What a build or update did.
+
+    Attributes:
+        documents, passages: What the new index holds.
+        new, changed, unchanged, removed: Documents compared with the previous index
+            (all new when there was none).
+        embedded: Passages run through the model; reused: passages whose vectors came
+            from the previous index.
+        skipped: Files that could not be read, with reasons.
+    """
 
     documents: int = 0
     passages: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    embedded: int = 0
+    reused: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
+        return data
 
 
 def _versions() -> dict[str, str]:
@@ -227,6 +247,7 @@ class Index:
         embedder: Embedder | None = None,
         progress: ProgressCallback | None = None,
         wait: float = 0.0,
+        reuse: bool = True,
     ) -> "Index":
         """Index the documents under `paths` into the folder `path`, replacing what is there.
 
@@ -241,6 +262,8 @@ class Index:
             embedder: An embedder to use instead of loading `model` (tests pass a fake).
             progress: Called as work advances; see `ProgressCallback`.
             wait: Seconds to wait for another writer to finish.
+            reuse: Take the vectors of passages embedded before (same model, precision and
+                text) from the index being replaced instead of embedding them again.
 
         Raises:
             HubsearchError: Bad paths, no documents, a model that cannot load, a busy index.
@@ -250,6 +273,7 @@ class Index:
         index_dir = Path(path) if path is not None else default_index_dir()
         report = BuildReport()
         started = time.perf_counter()
+        storage.check_not_busy(index_dir, wait)
         requested = resolve_model(model) if embedder is None or model is not None else None
         if embedder is not None and requested is not None:
             _check_model(index_dir, embedder.ref, requested)
@@ -264,20 +288,23 @@ class Index:
         roots = sorted({str(Path(p).expanduser().resolve()) for p in paths})
         return cls._build_documents(
             docs, skipped, roots, index_dir, embedder, chunking or ChunkingConfig(), index_type,
-            progress, wait, report, started,
+            progress, wait, report, started, reuse=reuse,
         )
 
     @classmethod
     def _build_documents(
         cls, docs: list[Document], skipped: list[Skipped], roots: list[str], index_dir: Path,
         embedder: Embedder, config: ChunkingConfig, index_type: str, progress: ProgressCallback | None,
-        wait: float, report: BuildReport, started: float,
+        wait: float, report: BuildReport, started: float, *, reuse: bool = True,
+        reuse_documents: bool = False, virtual: bool = False,
     ) -> "Index":
         storage.prepare_folder(index_dir)
         with storage.write_lock(index_dir, wait):
             generation = _write_generation(
-                index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started
+                index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started,
+                reuse=reuse, reuse_documents=reuse_documents, virtual=virtual,
             )
+            _fault_point("published")
             storage.remove_stale(index_dir, keep=generation)
         # Reuse the build's embedder for queries only when it is exact (fp32); otherwise
         # queries go through the fp32 query path like any later process's would.
@@ -313,13 +340,13 @@ class Index:
             )
         # A writer may swap generations between reading CURRENT and opening the files;
         # a second look then finds the new one.
-        for attempt in range(3):
+        for attempt in range(5):
             generation = storage.current_generation(index_dir)
             try:
                 index = cls._load(index_dir, generation, embedder)
                 break
             except IndexDamagedError:
-                if attempt == 2 or storage.current_generation(index_dir) == generation:
+                if attempt == 4 or storage.current_generation(index_dir) == generation:
                     raise
         recorded = ModelRef.from_dict(index.manifest["model"])
         if model is not None:
@@ -330,6 +357,13 @@ class Index:
 
     @classmethod
     def _load(cls, index_dir: Path, generation: Path, embedder: Embedder | None) -> "Index":
+        try:
+            return cls._load_files(index_dir, generation, embedder)
+        except OSError as exc:  # e.g. a writer removed this generation while we read it
+            raise storage.damaged(index_dir, f"{type(exc).__name__}: {exc}") from exc
+
+    @classmethod
+    def _load_files(cls, index_dir: Path, generation: Path, embedder: Embedder | None) -> "Index":
         manifest = storage.read_manifest(index_dir, generation)
         storage.verify_files(index_dir, generation, manifest)
         try:
@@ -514,6 +548,35 @@ class Index:
             out.append(_replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
         return out
 
+    def changes(self) -> dict[str, int]:
+        """How the sources differ from what the index holds: {"new", "changed", "removed"}.
+
+        Cheap: files whose size and modification time match the manifest are not read;
+        the others are hashed, so a touched but unchanged file does not count.
+        """
+        from .sources import discover, sha256_bytes
+
+        out = {"new": 0, "changed": 0, "removed": 0}
+        if self.manifest["corpus"].get("virtual"):
+            return out
+        recorded = {(s["root"], s["source"]): s for s in self.manifest.get("sources", [])}
+        skipped = {s["path"] for s in self.manifest.get("skipped", [])}
+        roots = [r for r in self.manifest["corpus"]["roots"] if Path(r).exists()]
+        for item in discover(roots) if roots else []:
+            meta = recorded.pop((str(item.root), item.source), None)
+            if meta is None:
+                out["new"] += str(item.path) not in skipped
+                continue
+            try:
+                info = item.path.stat()
+                if info.st_size == meta.get("bytes") and info.st_mtime_ns == meta.get("mtime_ns"):
+                    continue
+                out["changed"] += sha256_bytes(item.path.read_bytes()) != meta["sha256"]
+            except OSError:
+                out["changed"] += 1
+        out["removed"] = len(recorded)
+        return out
+
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built, as plain data."""
         m = self.manifest
@@ -588,6 +651,56 @@ def _check_model(index_dir: Path, recorded: ModelRef, requested: ModelRef) -> No
         )
 
 
+class _Previous:
+    """The live generation, as a source of passages and vectors to reuse."""
+
+    def __init__(self, generation: Path, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        self.store = storage.PassageStore(generation / PASSAGES)
+        self.vectors = np.load(generation / EMBEDDINGS, mmap_mode="r")
+        self.doc_sha = {s["doc_id"]: s["sha256"] for s in manifest.get("sources", [])}
+        self._by_input: dict[str, int] | None = None
+
+    def vector_for(self, input_sha: str) -> int | None:
+        if self._by_input is None:
+            self._by_input = self.store.input_index()
+        return self._by_input.get(input_sha)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _recorded_hashes(index_dir: Path) -> tuple[Path | None, dict[str, Any] | None, dict[str, str]]:
+    """The live generation, its manifest and its documents' hashes, or Nones and {}."""
+    try:
+        generation = storage.current_generation(index_dir)
+        manifest = storage.read_manifest(index_dir, generation)
+        doc_sha = {s["doc_id"]: s["sha256"] for s in manifest.get("sources", [])}
+    except (HubsearchError, KeyError, TypeError):
+        return None, None, {}
+    return generation, manifest, doc_sha
+
+
+def _previous(index_dir: Path, embedder: Embedder) -> tuple[_Previous | None, dict[str, str]]:
+    """The previous generation if its vectors can be reused (same model, precision and
+    dimension, and intact files), and its documents' hashes in any case."""
+    generation, manifest, doc_sha = _recorded_hashes(index_dir)
+    if generation is None or manifest is None:
+        return None, doc_sha
+    model = manifest.get("model", {})
+    if (
+        model.get("sha256") != embedder.ref.sha256
+        or model.get("precision", "fp32") != getattr(embedder, "precision", "fp32")
+        or model.get("dimension") != embedder.dimension
+    ):
+        return None, doc_sha
+    try:
+        storage.verify_files(index_dir, generation, manifest)  # never reuse damaged vectors
+        return _Previous(generation, manifest), doc_sha
+    except Exception:
+        return None, doc_sha
+
+
 def _write_generation(
     index_dir: Path,
     docs: list[Document],
@@ -599,33 +712,28 @@ def _write_generation(
     progress: ProgressCallback | None,
     report: BuildReport,
     started: float,
+    *,
+    reuse: bool = True,
+    reuse_documents: bool = False,
+    virtual: bool = False,
 ) -> Path:
-    chunked = chunk_documents(docs, embedder, config)
-    passages: list[tuple[int, str, int, int, int, str, str]] = []
-    inputs: list[str] = []
-    for doc, chunks in chunked:
-        for n, chunk in enumerate(chunks):
-            sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
-            passages.append((len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, sha))
-            inputs.append(_passage_input(doc, chunk, config))
-    total = len(inputs)
-    done = 0
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress("embed", done, total)
-
-    if progress:
-        progress("embed", 0, total)
-    vectors = embedder.embed(inputs, progress=advance)
-    export = getattr(embedder, "export_onnx", None)
-    if export is not None:
-        try:
-            export()
-        except Exception as exc:  # queries then fall back to sentence-transformers
-            log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
+    if reuse:
+        previous, old_sha = _previous(index_dir, embedder)
+    else:
+        previous, old_sha = None, _recorded_hashes(index_dir)[2]
+    same_chunking = previous is not None and previous.manifest.get("chunking") == config.to_dict()
+    try:
+        passages, vectors, report.embedded, report.reused = _assemble(
+            docs, embedder, config, previous, reuse_documents and same_chunking, progress,
+        )
+    finally:
+        if previous is not None:
+            previous.close()
+    current = {d.doc_id: d.sha256 for d in docs}
+    report.new = sum(1 for d in current if d not in old_sha)
+    report.changed = sum(1 for d, sha in current.items() if d in old_sha and old_sha[d] != sha)
+    report.unchanged = sum(1 for d, sha in current.items() if old_sha.get(d) == sha)
+    report.removed = sum(1 for d in old_sha if d not in current)
     if progress:
         progress("write", 0, 1)
     writer = storage.GenerationWriter(index_dir)
@@ -642,36 +750,114 @@ def _write_generation(
             [(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, len(d.text)) for d in docs],
             passages,
         )
+        _fault_point("write")
         report.documents, report.passages = len(docs), len(passages)
         report.seconds = time.perf_counter() - started
         manifest = {
             "built": {
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "seconds": round(report.seconds, 3),
+                "embedded": report.embedded,
+                "reused": report.reused,
             },
-            "model": {**embedder.ref.to_dict(), "dimension": int(vectors.shape[1]) if total else embedder.dimension,
+            "model": {**embedder.ref.to_dict(), "dimension": int(vectors.shape[1]),
                       "normalized": True, "precision": getattr(embedder, "precision", "fp32")},
             "chunking": config.to_dict(),
             "lexical": {"library": "bm25s", **lexical_config.to_dict()},
             "vector_index": {"type": vindex.kind, "requested": index_type, "metric": "inner_product",
                              "count": vindex.count},
-            "corpus": {"roots": roots, "documents": len(docs), "passages": len(passages)},
+            "corpus": {"roots": roots, "documents": len(docs), "passages": len(passages), "virtual": virtual},
             "sources": [
                 {"doc_id": d.doc_id, "source": d.source, "root": d.root, "sha256": d.sha256,
-                 "title": d.title, "date": d.date}
+                 "bytes": d.size, "mtime_ns": d.mtime_ns, "title": d.title, "date": d.date}
                 for d in docs
             ],
             "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
             "versions": _versions(),
         }
         files = [VECTORS, EMBEDDINGS, PASSAGES] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
-        generation = writer.publish(manifest, files)
+        generation = writer.publish(manifest, files, pause=lambda: _fault_point("publish"))
     except BaseException:
         writer.discard()
         raise
     if progress:
         progress("write", 1, 1)
     return generation
+
+
+def _fault_point(name: str) -> None:
+    """Crash tests set HUBSEARCH_TEST_PAUSE_AT to stretch one phase of a write, so that a
+    kill lands inside it. Does nothing otherwise."""
+    if os.environ.get("HUBSEARCH_TEST_PAUSE_AT") == name:
+        time.sleep(float(os.environ.get("HUBSEARCH_TEST_PAUSE_SECONDS", "0.5")))
+
+
+def _assemble(
+    docs: list[Document],
+    embedder: Embedder,
+    config: ChunkingConfig,
+    previous: _Previous | None,
+    reuse_documents: bool,
+    progress: ProgressCallback | None,
+) -> tuple[list[tuple[int, str, int, int, int, str, str, str]], np.ndarray, int, int]:
+    """Passages of every document and their vectors, embedding only what is new.
+
+    An unchanged document (same hash, same chunking) keeps its previous passages when
+    `reuse_documents` is set; any passage whose embedded text was embedded before keeps
+    its vector.
+    """
+    passages: list[tuple[int, str, int, int, int, str, str, str]] = []
+    sources: list[int | None] = []  # previous row of each passage's vector, or None
+    inputs: dict[int, str] = {}  # passage id -> text to embed
+    kept = {
+        d.doc_id for d in docs
+        if reuse_documents and previous is not None and previous.doc_sha.get(d.doc_id) == d.sha256
+    }
+    chunked = dict(chunk_documents([d for d in docs if d.doc_id not in kept], embedder, config))
+    for doc in docs:
+        if doc.doc_id in kept:
+            assert previous is not None
+            for old_id, n, start, end, text, text_sha, input_sha in previous.store.doc_passages(doc.doc_id):
+                passages.append((len(passages), doc.doc_id, n, start, end, text, text_sha, input_sha))
+                sources.append(old_id)
+            continue
+        for n, chunk in enumerate(chunked[doc]):
+            text_in = _passage_input(doc, chunk, config)
+            input_sha = hashlib.sha256(text_in.encode("utf-8")).hexdigest()
+            text_sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
+            old = previous.vector_for(input_sha) if previous is not None else None
+            if old is None:
+                inputs[len(passages)] = text_in
+            sources.append(old)
+            passages.append((len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, text_sha, input_sha))
+    total, done = len(inputs), 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embed", done, total)
+
+    if progress:
+        progress("embed", 0, total)
+    _fault_point("embed")
+    order = list(inputs)
+    fresh = embedder.embed([inputs[i] for i in order], progress=advance) if order else None
+    export = getattr(embedder, "export_onnx", None)
+    if export is not None:
+        try:
+            export()
+        except Exception as exc:  # queries then fall back to sentence-transformers
+            log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
+    vectors = np.zeros((len(passages), embedder.dimension if fresh is None else fresh.shape[1]), dtype=np.float32)
+    if fresh is not None:
+        vectors[order] = fresh
+    reused = [(i, old) for i, old in enumerate(sources) if old is not None]
+    if reused:
+        assert previous is not None
+        new_ids, old_ids = zip(*reused)
+        vectors[list(new_ids)] = previous.vectors[list(old_ids)]
+    return passages, vectors, len(order), len(reused)
 
 
 def rebuild(
@@ -682,8 +868,12 @@ def rebuild(
     embedder: Embedder | None = None,
     progress: ProgressCallback | None = None,
     wait: float = 0.0,
+    reuse: bool = True,
 ) -> Index:
     """Rebuild the index at `path` from the sources and settings its manifest records.
+
+    Every document is read and cut into passages again; passages whose embedded text is
+    unchanged keep their vectors unless `reuse` is False.
 
     Works on a damaged index too, as long as its manifest can be read. `precision`
     overrides the recorded precision.
@@ -709,7 +899,116 @@ def rebuild(
     return Index.build(
         roots, index_dir, model=model, chunking=config, index_type=kind,
         precision=precision or recorded_precision, embedder=embedder, progress=progress, wait=wait,
+        reuse=reuse,
     )
+
+
+def update(
+    path: str | os.PathLike[str] | None = None,
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    embedder: Embedder | None = None,
+    progress: ProgressCallback | None = None,
+    wait: float = 0.0,
+) -> Index:
+    """Bring the index at `path` up to date with its sources.
+
+    Documents are compared by SHA-256 with the manifest: new and changed ones are cut into
+    passages and embedded, unchanged ones keep their passages and vectors, removed ones
+    are dropped, on the dense and the lexical side alike. The model, precision, chunking
+    and index type are the recorded ones. `index.report` says what changed.
+
+    Args:
+        paths: The folders or files to index; default: the recorded roots.
+
+    Raises:
+        IndexNotFoundError: There is no index yet (build one first).
+    """
+    index_dir = Path(path) if path is not None else default_index_dir()
+    started = time.perf_counter()
+    generation = storage.current_generation(index_dir)
+    manifest = storage.read_manifest(index_dir, generation)
+    try:
+        roots = [str(p) for p in paths] if paths else manifest["corpus"]["roots"]
+        config = ChunkingConfig.from_dict(manifest["chunking"])
+        recorded = ModelRef.from_dict(manifest["model"])
+        kind = manifest["vector_index"].get("requested", "auto")
+        precision = manifest["model"].get("precision", "fp32")
+    except (KeyError, TypeError) as exc:
+        raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
+    if manifest["corpus"].get("virtual"):
+        raise InvalidInputError(
+            f"index at {index_dir} was built by hubsearch eval from a BEIR collection; run hubsearch eval again"
+        )
+    storage.check_not_busy(index_dir, wait)
+    report = BuildReport()
+    docs, skipped = load_documents(roots)
+    report.skipped = skipped
+    if progress:
+        progress("read", len(docs), len(docs))
+    if embedder is None:
+        embedder = _recorded_embedder(recorded, precision)
+    resolved = sorted({str(Path(p).expanduser().resolve()) for p in roots})
+    return Index._build_documents(
+        docs, skipped, resolved, index_dir, embedder, config, kind, progress, wait, report, started,
+        reuse=True, reuse_documents=True,
+    )
+
+
+def _recorded_embedder(recorded: ModelRef, precision: str) -> Embedder:
+    """Load the build embedder an index's manifest names."""
+    from . import embedding
+    from .models import find_model_folder
+
+    folder = find_model_folder(recorded)
+    return embedding.load_embedder(
+        ModelRef(recorded.name, str(folder), recorded.sha256, recorded.max_seq_length), precision
+    )
+
+
+def watch(
+    path: str | os.PathLike[str] | None = None,
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    embedder: Embedder | None = None,
+    debounce_ms: int = 800,
+    stop_event: Any = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[BuildReport | HubsearchError]:
+    """Update the index at `path` now and after every change under its sources.
+
+    Yields the report of each update, or the `HubsearchError` that stopped one (the
+    watch goes on). Stops when `stop_event` (a threading.Event) is set.
+
+    Args:
+        paths: Folders or files to watch and index; default: the recorded roots.
+        debounce_ms: Changes within this window are handled as one update.
+    """
+    import watchfiles
+
+    from .sources import SUPPORTED_SUFFIXES
+
+    index_dir = Path(path) if path is not None else default_index_dir()
+    manifest = storage.read_manifest(index_dir, storage.current_generation(index_dir))
+    roots = [str(p) for p in paths] if paths else list(manifest["corpus"]["roots"])
+    if embedder is None:
+        embedder = _recorded_embedder(ModelRef.from_dict(manifest["model"]), manifest["model"].get("precision", "fp32"))
+
+    def one() -> BuildReport | HubsearchError:
+        try:
+            with update(index_dir, roots, embedder=embedder, progress=progress) as index:
+                assert index.report is not None
+                return index.report
+        except HubsearchError as exc:
+            return exc
+
+    yield one()
+    watched = [r for r in roots if Path(r).exists()]
+    for _ in watchfiles.watch(
+        *watched, debounce=debounce_ms, stop_event=stop_event, raise_interrupt=False,
+        watch_filter=lambda change, name: name.lower().endswith(SUPPORTED_SUFFIXES),
+    ):
+        yield one()
 
 
 def open_or_build(
@@ -732,7 +1031,7 @@ def open_or_build(
     return Index.build(sources, path, model=model, progress=progress), True
 
 
-__all__ = ["BuildReport", "Hit", "SearchConfig", "evaluate", "HubsearchError", "Index", "default_index_dir", "open_or_build", "rebuild"]
+__all__ = ["BuildReport", "Hit", "SearchConfig", "evaluate", "update", "HubsearchError", "Index", "default_index_dir", "open_or_build", "rebuild"]
 
 
 def evaluate(
@@ -789,7 +1088,7 @@ def evaluate(
                 progress("read", len(docs), len(docs))
             index = Index._build_documents(
                 docs, [], [str(folder.resolve())], index_dir, embedder, ChunkingConfig(), "auto",
-                progress, 0.0, BuildReport(), time.perf_counter(),
+                progress, 0.0, BuildReport(), time.perf_counter(), virtual=True,
             )
             _record_fingerprint(index, fingerprint)
         qids = sorted(collection.qrels)

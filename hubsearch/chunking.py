@@ -18,6 +18,7 @@ TokenOffsets = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
 # brackets, and then whitespace; a line break always ends one.
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+|\n\s*")
 _NON_SPACE = re.compile(r"\S")
+_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,16 @@ def chunk_text(
     spans = sentence_spans(text, max_chars=max_tokens * 12)
     if not spans:
         return []
-    offsets = token_offsets([text[s:e] for s, e in spans])
     pieces: list[tuple[int, int, int]] = []  # (start, end, tokens)
-    for (s, e), toks in zip(spans, offsets):
-        if len(toks) <= max_tokens:
-            pieces.append((s, e, len(toks)))
-        else:
-            pieces.extend(_split_long(text, s, e, toks, max_tokens))
+    # Tokenize a batch at a time and keep only counts, so a huge file needs memory in
+    # proportion to its sentences, not to its tokens.
+    for lo in range(0, len(spans), _BATCH):
+        batch = spans[lo : lo + _BATCH]
+        for (s, e), toks in zip(batch, token_offsets([text[s:e] for s, e in batch])):
+            if len(toks) <= max_tokens:
+                pieces.append((s, e, len(toks)))
+            else:
+                pieces.extend(_split_long(text, s, e, toks, max_tokens))
 
     chunks: list[Chunk] = []
     i = 0
@@ -156,9 +160,21 @@ def _enforce_budget(
     Tokens of separate sentences normally add up exactly; this guards tokenizers for
     which they do not (a cut inside a word, for one).
     """
-    counted = token_offsets([c.text for c in chunks])
-    if all(len(t) <= max_tokens for t in counted):
-        return chunks
+    fixed: list[Chunk] = []
+    for lo in range(0, len(chunks), _BATCH):
+        batch = chunks[lo : lo + _BATCH]
+        counted = token_offsets([c.text for c in batch])
+        if all(len(t) <= max_tokens for t in counted):
+            fixed.extend(batch)
+            continue
+        fixed.extend(_resplit(text, batch, counted, token_offsets, max_tokens))
+    return fixed
+
+
+def _resplit(
+    text: str, chunks: list[Chunk], counted: list[list[tuple[int, int]]], token_offsets: TokenOffsets,
+    max_tokens: int,
+) -> list[Chunk]:
     fixed: list[Chunk] = []
     for chunk, toks in zip(chunks, counted):
         if len(toks) <= max_tokens:

@@ -31,6 +31,8 @@ from .api import (
     evaluate,
     open_or_build,
     rebuild,
+    update,
+    watch,
 )
 from .config import ChunkingConfig
 from .errors import HubsearchError
@@ -125,6 +127,15 @@ def _report_build(index: Index, verb: str) -> None:
         f"into {index.path} in {m['built']['seconds']:.1f}s",
         err=True,
     )
+    if report:
+        click.echo(f"hubsearch: {_changes_line(report)}", err=True)
+
+
+def _changes_line(report: Any) -> str:
+    return (
+        f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, {report.removed} removed "
+        f"({report.embedded} passages embedded, {report.reused} reused)"
+    )
 
 
 @click.group(cls=HubsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -192,6 +203,15 @@ def query(
             index, built = Index.open(index_dir, model=model), False
     if built:
         _report_build(index, "no index yet; built one from seeds/:")
+    else:
+        stale = index.changes()
+        if any(stale.values()):
+            click.echo(
+                f"hubsearch: warning: the sources changed since the index was built ({stale['new']} new, "
+                f"{stale['changed']} changed, {stale['removed']} removed); answering from the index as it is. "
+                f"Update it with: hubsearch index update" + (f" --index {index_dir}" if index_dir else ""),
+                err=True,
+            )
     config = SearchConfig(
         mode=mode, fusion=FusionConfig(method=fusion, alpha=alpha, rrf_k=rrf_k),
         rm3=not no_feedback, rocchio=not no_feedback,
@@ -269,6 +289,8 @@ def index_group() -> None:
 
     \b
       hubsearch index build seeds/          index ./seeds into ./index
+      hubsearch index update                embed only new and changed documents
+      hubsearch index watch                 keep the index updated as files change
       hubsearch index rebuild               start over from the recorded sources
       hubsearch index info --json           what is in the index
     """
@@ -315,15 +337,70 @@ def build_cmd(
               help="Embedding precision. Default: the one recorded in the manifest.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
-def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None, wait: float) -> None:
+@click.option("--no-cache", is_flag=True, help="Embed every passage again instead of reusing unchanged vectors.")
+def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None, wait: float, no_cache: bool) -> None:
     """Rebuild the index from scratch from the sources and settings it records.
 
-    Use it after editing documents, after upgrading hubsearch, or when an index is
-    reported as damaged.
+    Every document is read and cut into passages again. Passages whose text is
+    unchanged keep their vectors (same model and precision), unless --no-cache. Use it
+    after changing hubsearch, or when an index is reported as damaged (a damaged index's
+    vectors are never reused).
     """
     with progress_bars() as progress:
-        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait)
+        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait, reuse=not no_cache)
     _report_build(index, "rebuilt")
+
+
+@index_group.command("update")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait if another process is writing the index.")
+def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, wait: float) -> None:
+    """Bring the index up to date with its sources, embedding only what changed.
+
+    Each file's SHA-256 is compared with the manifest: new and changed documents are
+    embedded, unchanged ones keep their passages and vectors, removed ones are dropped
+    (from the vector and the BM25 side). PATHS default to the recorded sources. Model,
+    precision and chunking are the recorded ones.
+
+    \b
+      hubsearch index update            prints e.g. 1 new, 2 changed, 40 unchanged, 0 removed
+      hubsearch index update --json
+    """
+    with progress_bars() as progress:
+        index = update(index_dir, list(paths) or None, progress=progress, wait=wait)
+    report = index.report
+    assert report is not None
+    if as_json:
+        click.echo(json.dumps({"index": str(index.path), **report.to_dict()}))
+        return
+    for skipped in report.skipped:
+        click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+    click.echo(_changes_line(report))
+
+
+@index_group.command("watch")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_index_option
+@click.option("--debounce", type=click.IntRange(min=50), default=800, show_default=True,
+              help="Milliseconds of quiet before a burst of changes is indexed.")
+def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) -> None:
+    """Keep the index up to date as files change, until Ctrl-C.
+
+    Runs `hubsearch index update` at start and after every change to a .txt, .md, .html
+    or .pdf file under PATHS (default: the recorded sources). Each update replaces the
+    index atomically, so queries keep working meanwhile.
+    """
+    click.echo("hubsearch: watching for changes; press Ctrl-C to stop", err=True)
+    for outcome in watch(index_dir, list(paths) or None, debounce_ms=debounce):
+        if isinstance(outcome, HubsearchError):
+            click.echo(f"hubsearch: update failed: {outcome}", err=True)
+        else:
+            for skipped in outcome.skipped:
+                click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+            click.echo(f"hubsearch: {_changes_line(outcome)} in {outcome.seconds:.1f}s", err=True)
 
 
 @index_group.command("info")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -12,7 +13,11 @@ from pathlib import Path
 
 from .errors import NoDocumentsError, SourceError
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
+PDF_SUFFIXES = (".pdf",)
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
+MAX_FILE_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -24,8 +29,11 @@ class Document:
             at the top of the root).
         source: Path relative to its root, with the extension.
         root: The folder the document was found under, absolute.
-        text: The decoded text; passages' offsets index into it.
+        text: The decoded text (for HTML and PDF, the extracted text); passages' offsets
+            index into it.
         sha256: Hash of the file's bytes.
+        size: The file's size in bytes, and mtime_ns its modification time, to notice
+            changes cheaply.
     """
 
     doc_id: str
@@ -35,6 +43,8 @@ class Document:
     sha256: str
     title: str | None
     date: str | None
+    size: int = 0
+    mtime_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,25 +105,31 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
-    """Read each file as UTF-8. Unreadable files come back as `Skipped`, never raised."""
+    """Read and extract each file. Unreadable files come back as `Skipped`, never raised."""
     for item in files:
         try:
+            info = item.path.stat()  # follows links; a link loop raises ELOOP here
+            if not stat.S_ISREG(info.st_mode):
+                yield Skipped(str(item.path), "not a regular file")
+                continue
+            if info.st_size > MAX_FILE_BYTES:
+                yield Skipped(str(item.path), f"larger than {MAX_FILE_BYTES // 2**20} MiB; split it into smaller files")
+                continue
             data = item.path.read_bytes()
         except OSError as exc:
             yield Skipped(str(item.path), f"cannot read: {exc.strerror or exc}")
             continue
+        suffix = item.path.suffix.lower()
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Skipped(str(item.path), f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8")
+            text, title, published = _extract(data, suffix)
+        except _Unreadable as exc:
+            yield Skipped(str(item.path), str(exc))
             continue
-        if text.startswith("\ufeff"):
-            text = text[1:]
         if "\x00" in text:
             yield Skipped(str(item.path), "contains NUL bytes, so it looks binary")
             continue
         if not text.strip():
-            yield Skipped(str(item.path), "empty")
+            yield Skipped(str(item.path), "empty (no text to index)")
             continue
         yield Document(
             doc_id=item.doc_id,
@@ -121,9 +137,69 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
             root=str(item.root),
             text=text,
             sha256=sha256_bytes(data),
-            title=extract_title(text, item.path.suffix.lower()),
-            date=extract_date(text),
+            title=title or extract_title(text, suffix),
+            date=published or extract_date(text),
+            size=info.st_size,
+            mtime_ns=info.st_mtime_ns,
         )
+
+
+class _Unreadable(Exception):
+    """Why a file's text could not be extracted."""
+
+
+def _extract(data: bytes, suffix: str) -> tuple[str, str | None, str | None]:
+    """(text, title, date) of a file's bytes; title and date None when not found."""
+    if suffix in HTML_SUFFIXES:
+        return _extract_html(data)
+    if suffix in PDF_SUFFIXES:
+        return _extract_pdf(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8") from None
+    return (text[1:] if text.startswith("\ufeff") else text), None, None
+
+
+def _extract_html(data: bytes) -> tuple[str, str | None, str | None]:
+    """Main text of a web page, without navigation, scripts or markup (trafilatura)."""
+    try:
+        import trafilatura
+    except ImportError:  # pragma: no cover - a core dependency
+        raise _Unreadable("HTML needs trafilatura; install it with: pip install trafilatura") from None
+    try:
+        found = trafilatura.bare_extraction(data, with_metadata=True, include_comments=False, favor_recall=True)
+    except Exception as exc:  # the extractor raises many kinds on broken input
+        raise _Unreadable(f"cannot extract text from HTML ({type(exc).__name__})") from None
+    if found is None:
+        raise _Unreadable("no main text found in the HTML")
+    get = found.get if isinstance(found, dict) else lambda key: getattr(found, key, None)
+    text = get("text") or ""
+    title = (get("title") or "").strip() or None
+    published = get("date")
+    return text, title, published if isinstance(published, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", published) else None
+
+
+def _extract_pdf(data: bytes) -> tuple[str, str | None, str | None]:
+    """Text of each page of a PDF, pages separated by a blank line (pypdf)."""
+    import io
+
+    try:
+        from pypdf import PdfReader
+    except ImportError:  # pragma: no cover - a core dependency
+        raise _Unreadable("PDF needs pypdf; install it with: pip install pypdf") from None
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise _Unreadable("the PDF is encrypted; decrypt it first")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        meta = reader.metadata
+        title = (meta.title or "").strip() if meta and meta.title else None
+    except _Unreadable:
+        raise
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        raise _Unreadable(f"cannot read the PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
+    return "\n\n".join(p for p in pages if p), title, None
 
 
 def load_documents(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], list[Skipped]]:
@@ -154,7 +230,7 @@ def load_documents(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Docume
         detail = f" ({len(skipped)} unreadable)" if skipped else ""
         raise NoDocumentsError(
             f"no readable documents under {shown}{detail}; "
-            f"point hubsearch at a folder of UTF-8 {' or '.join(SUPPORTED_SUFFIXES)} files"
+            f"point hubsearch at a folder of UTF-8 text, Markdown, HTML or PDF files ({' '.join(SUPPORTED_SUFFIXES)})"
         )
     return docs, skipped
 

@@ -177,6 +177,14 @@ def write_lock(index_dir: Path, timeout: float) -> Iterator[None]:
         lock.release()
 
 
+def check_not_busy(index_dir: Path, timeout: float) -> None:
+    """Fail fast, before any slow work, if another writer holds the lock (waiting up to
+    `timeout` seconds for it). The write itself takes the lock again."""
+    if (index_dir / LOCK).exists():
+        with write_lock(index_dir, timeout):
+            pass
+
+
 class GenerationWriter:
     """Collects the files of a new generation and publishes them atomically."""
 
@@ -184,12 +192,16 @@ class GenerationWriter:
         self.index_dir = index_dir
         self.path = index_dir / f"{TMP_PREFIX}{secrets.token_hex(6)}"
         self.path.mkdir()
+        self.published = False
 
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def publish(self, manifest: dict[str, Any], files: Iterable[str]) -> Path:
-        """Checksum `files`, write the manifest, then swap the generation in. Returns it."""
+    def publish(self, manifest: dict[str, Any], files: Iterable[str], pause: Any = None) -> Path:
+        """Checksum `files`, write the manifest, then swap the generation in. Returns it.
+
+        `pause`, if given, is called between renaming the generation into place and
+        pointing CURRENT at it (crash tests stretch that window)."""
         manifest = dict(manifest)
         manifest["format"] = FORMAT
         manifest["format_version"] = FORMAT_VERSION
@@ -203,17 +215,23 @@ class GenerationWriter:
         _fsync_tree(self.path)
         final = self.index_dir / f"{GEN_PREFIX}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
         os.replace(self.path, final)
+        self.path = final
+        if pause is not None:
+            pause()
         pointer_tmp = self.index_dir / f"{POINTER}.{secrets.token_hex(4)}.part"
         pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
         with pointer_tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(pointer_tmp, self.index_dir / POINTER)
+        self.published = True
         _fsync_dir(self.index_dir)
         self.path = final
         return final
 
     def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Remove an unpublished generation (a published one is live and stays)."""
+        if not self.published:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def remove_stale(index_dir: Path, keep: Path) -> None:
@@ -241,8 +259,9 @@ CREATE TABLE documents (
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
     chunk INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    text TEXT NOT NULL, text_sha256 TEXT NOT NULL
+    text TEXT NOT NULL, text_sha256 TEXT NOT NULL, input_sha256 TEXT NOT NULL
 );
+CREATE INDEX passages_doc ON passages(doc_id);
 """
 
 
@@ -262,15 +281,18 @@ class PassageRow:
 def write_passage_store(
     path: Path,
     documents: Iterable[tuple[str, str, str, str, str | None, str | None, int]],
-    passages: Iterable[tuple[int, str, int, int, int, str, str]],
+    passages: Iterable[tuple[int, str, int, int, int, str, str, str]],
 ) -> None:
     """Write documents (doc_id, source, root, sha256, title, date, chars) and passages
-    (id, doc_id, chunk, start, end, text, text_sha256) to a new SQLite file."""
+    (id, doc_id, chunk, start, end, text, text_sha256, input_sha256) to a new SQLite file.
+
+    input_sha256 hashes the exact text that was embedded (the passage with its title
+    prefix), so a later build can reuse the vector of an unchanged passage."""
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
         con.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?)", documents)
-        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?)", passages)
+        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)", passages)
         con.commit()
     finally:
         con.close()
@@ -301,9 +323,17 @@ class PassageStore:
         """The doc_id of every passage, indexed by passage id."""
         return [r[0] for r in self.con.execute("SELECT doc_id FROM passages ORDER BY id")]
 
-    def texts(self) -> Iterator[tuple[int, str, str]]:
-        """(id, text, text_sha256) of every passage, in id order."""
-        yield from self.con.execute("SELECT id, text, text_sha256 FROM passages ORDER BY id")
+    def doc_passages(self, doc_id: str) -> list[tuple[int, int, int, int, str, str, str]]:
+        """(id, chunk, start, end, text, text_sha256, input_sha256) of one document's passages."""
+        return self.con.execute(
+            "SELECT id, chunk, start, end, text, text_sha256, input_sha256 FROM passages "
+            "WHERE doc_id = ? ORDER BY chunk",
+            (doc_id,),
+        ).fetchall()
+
+    def input_index(self) -> dict[str, int]:
+        """input_sha256 -> passage id, for reusing vectors."""
+        return dict(self.con.execute("SELECT input_sha256, id FROM passages"))
 
     def close(self) -> None:
         self.con.close()

@@ -160,6 +160,7 @@ def test_failed_build_leaves_previous_index_untouched(built: Index, corpus: Path
         def embed(self, texts, progress=None):
             raise RuntimeError("power cut")
 
+    (corpus / "new.txt").write_text("Something that must be embedded.", encoding="utf-8")
     with pytest.raises(RuntimeError, match="power cut"):
         Index.build([corpus], built.path, chunking=SMALL, embedder=Exploding())
     again = Index.open(built.path, embedder=FakeEmbedder())

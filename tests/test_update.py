@@ -1,0 +1,160 @@
+"""Incremental updates, the embedding cache, staleness and watch mode."""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hubsearch import ChunkingConfig, Index, rebuild
+from hubsearch.api import SearchConfig, update, watch
+from hubsearch.cli import cli
+
+from .conftest import FakeEmbedder
+
+LEXICAL = SearchConfig(mode="lexical", rm3=False)
+SMALL = ChunkingConfig(max_tokens=40, overlap_tokens=8)
+
+
+def write_corpus(root: Path, n: int = 12) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        body = " ".join(f"Document {i} sentence {j} mentions topic{i} and shared words." for j in range(8))
+        (root / f"doc{i:02}.txt").write_text(f"Title {i}\n{body}", encoding="utf-8")
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    fake = FakeEmbedder()
+    index = Index.build([corpus], tmp_path / "idx", chunking=SMALL, embedder=fake)
+    return corpus, tmp_path / "idx", index
+
+
+def test_update_embeds_only_new_and_changed_documents(setup) -> None:
+    corpus, idx, first = setup
+    per_doc = first.manifest["corpus"]["passages"] // 12
+    (corpus / "doc03.txt").write_text("Title 3\nA rewritten body about zeppelins.", encoding="utf-8")
+    (corpus / "doc05.txt").unlink()
+    (corpus / "new.txt").write_text("Brand new text about kayaks.", encoding="utf-8")
+    fake = FakeEmbedder()
+    index = update(idx, embedder=fake)
+    r = index.report
+    assert (r.new, r.changed, r.unchanged, r.removed) == (1, 1, 10, 1)
+    assert r.embedded == fake.embedded == 2  # one passage each for the two short documents
+    assert r.reused == 10 * per_doc
+    for mode in ("lexical", "dense", "hybrid"):
+        cfg = SearchConfig(mode=mode, rm3=False, rocchio=False)
+        assert index.search("zeppelins", k=1, config=cfg)[0].doc_id == "doc03"
+        assert index.search("kayaks", k=1, config=cfg)[0].doc_id == "new"
+        assert all(h.doc_id != "doc05" for h in index.search("topic5", k=50, config=cfg))
+    assert {s["doc_id"] for s in index.manifest["sources"]} == {f"doc{i:02}" for i in range(12) if i != 5} | {"new"}
+
+
+def test_update_with_nothing_changed_embeds_nothing(setup) -> None:
+    _, idx, first = setup
+    fake = FakeEmbedder()
+    index = update(idx, embedder=fake)
+    assert fake.embedded == 0
+    assert (index.report.unchanged, index.report.reused) == (12, first.manifest["corpus"]["passages"])
+    assert index.search("topic7", k=1, config=LEXICAL)[0].doc_id == "doc07"
+
+
+def test_rebuild_reuses_vectors_by_content(setup) -> None:
+    _, idx, first = setup
+    fake = FakeEmbedder()
+    again = rebuild(idx, embedder=fake)
+    assert fake.embedded == 0 and again.report.reused == first.manifest["corpus"]["passages"]
+    fresh = FakeEmbedder()
+    rebuild(idx, embedder=fresh, reuse=False)
+    assert fresh.embedded == first.manifest["corpus"]["passages"]
+
+
+def test_new_chunking_embeds_only_passages_whose_text_changed(setup) -> None:
+    corpus, idx, first = setup
+    (corpus / "short.txt").write_text("Short\nOne short sentence.", encoding="utf-8")
+    Index.build([corpus], idx, chunking=SMALL, embedder=FakeEmbedder())
+    fake = FakeEmbedder()
+    # A larger budget regroups the sentences of the long documents; the short one is unchanged.
+    index = Index.build([corpus], idx, chunking=ChunkingConfig(max_tokens=56, overlap_tokens=8), embedder=fake)
+    assert index.report.reused >= 1
+    assert index.report.embedded > 0
+    assert fake.embedded == index.report.embedded == index.manifest["corpus"]["passages"] - index.report.reused
+
+
+def test_other_model_reuses_nothing(setup) -> None:
+    from hubsearch.models import ModelRef
+
+    corpus, idx, _ = setup
+    other = FakeEmbedder(ModelRef("other", "/x", "1" * 64, 64))
+    index = Index.build([corpus], idx, chunking=SMALL, embedder=other)
+    assert index.report.reused == 0 and other.embedded == index.manifest["corpus"]["passages"]
+
+
+def test_changes_detects_edits_but_not_touches(setup) -> None:
+    corpus, idx, _ = setup
+    index = Index.open(idx, embedder=FakeEmbedder())
+    assert index.changes() == {"new": 0, "changed": 0, "removed": 0}
+    path = corpus / "doc01.txt"
+    path.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")  # same bytes, new mtime
+    assert index.changes() == {"new": 0, "changed": 0, "removed": 0}
+    path.write_text("edited", encoding="utf-8")
+    (corpus / "doc02.txt").unlink()
+    (corpus / "extra.md").write_text("# extra", encoding="utf-8")
+    assert index.changes() == {"new": 1, "changed": 1, "removed": 1}
+
+
+def test_cli_update_json_and_stale_warning(fake, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, 4)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", "build", str(corpus), "--index", str(tmp_path / "i")]).exit_code == 0
+    (corpus / "doc00.txt").write_text("Title 0\nNow about gliders.", encoding="utf-8")
+    stale = runner.invoke(cli, ["query", "gliders", "--index", str(tmp_path / "i"), "--json"])
+    assert stale.exit_code == 0
+    assert "sources changed since the index was built (0 new, 1 changed, 0 removed)" in stale.stderr
+    assert "hubsearch index update" in stale.stderr
+    assert json.loads(stale.stdout)["results"]  # still answers
+    result = runner.invoke(cli, ["index", "update", "--index", str(tmp_path / "i"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    counts = json.loads(result.stdout)
+    assert (counts["new"], counts["changed"], counts["unchanged"], counts["removed"]) == (0, 1, 3, 0)
+    fresh = runner.invoke(cli, ["query", "gliders", "--index", str(tmp_path / "i"), "--json"])
+    assert "warning" not in fresh.stderr
+    assert json.loads(fresh.stdout)["results"][0]["doc_id"] == "doc00"
+    human = runner.invoke(cli, ["index", "update", "--index", str(tmp_path / "i")])
+    assert human.stdout.strip().startswith("0 new, 0 changed, 4 unchanged, 0 removed")
+
+
+def test_update_without_an_index_names_the_fix(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["index", "update", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "hubsearch index build" in result.stderr
+
+
+def test_watch_updates_the_index_when_a_file_changes(setup) -> None:
+    corpus, idx, _ = setup
+    stop = threading.Event()
+    reports = []
+
+    def run() -> None:
+        for outcome in watch(idx, embedder=FakeEmbedder(), debounce_ms=100, stop_event=stop):
+            reports.append(outcome)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not reports and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reports and reports[0].unchanged == 12  # the initial sync
+    time.sleep(0.5)  # let the watcher settle
+    (corpus / "doc04.txt").write_text("Title 4\nNow it is about lighthouses.", encoding="utf-8")
+    while len(reports) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=10)
+    assert len(reports) >= 2 and reports[-1].changed == 1
+    index = Index.open(idx, embedder=FakeEmbedder())
+    assert index.search("lighthouses", k=1, config=LEXICAL)[0].doc_id == "doc04"
