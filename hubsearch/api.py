@@ -166,9 +166,10 @@ def _versions() -> dict[str, str]:
 
 
 def _validate_query(query: str) -> str:
-    if not isinstance(query, str) or not query.strip():
+    if isinstance(query, str):
+        query = query.replace("\x00", " ").strip()
+    if not isinstance(query, str) or not query:
         raise InvalidInputError("the query is empty; pass some words to search for")
-    query = query.replace("\x00", " ").strip()
     if len(query) > MAX_QUERY_CHARS:
         query = query[:MAX_QUERY_CHARS]
     return query

@@ -194,7 +194,7 @@ def query(
     """
     if k < 1:
         fail(f"-k must be at least 1, got {k}; pass e.g. -k 5")
-    if not text.strip():
+    if not text.replace("\x00", " ").strip():
         fail("the query is empty; pass some words to search for, e.g. hubsearch query \"incubator size\"")
     with progress_bars() as progress:
         if index_dir is None:  # the default index is built from ./seeds on first use

@@ -97,6 +97,12 @@ def current_generation(index_dir: Path) -> Path:
     return index_dir / name
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's content, its own checksum field left out."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
@@ -112,6 +118,8 @@ def read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
             f"index at {index_dir} has format version {version}, newer than this hubsearch reads "
             f"({FORMAT_VERSION}); upgrade hubsearch, or {rebuild_hint(index_dir)}"
         )
+    if manifest.get("checksum") != manifest_checksum(manifest):
+        raise damaged(index_dir, f"{MANIFEST} was edited after the index was written")
     return manifest
 
 
@@ -209,6 +217,7 @@ class GenerationWriter:
             name: {"bytes": self.file(name).stat().st_size, "sha256": file_sha256(self.file(name))}
             for name in sorted(files)
         }
+        manifest["checksum"] = manifest_checksum(manifest)
         tmp_manifest = self.file(MANIFEST + ".part")
         tmp_manifest.write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp_manifest, self.file(MANIFEST))

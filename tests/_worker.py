@@ -3,6 +3,7 @@
     python tests/_worker.py build|update|read|hold CORPUS INDEX [SECONDS]
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,9 @@ def main() -> None:
 
     if action == "build":
         say("phase start")
-        Index.build([corpus], index_dir, embedder=FakeEmbedder(), progress=progress, reuse=False, wait=wait)
+        window = int(os.environ.get("HUBSEARCH_TEST_WINDOW", "64"))
+        Index.build([corpus], index_dir, embedder=FakeEmbedder(max_seq_length=window), progress=progress,
+                    reuse=False, wait=wait)
         say("done")
     elif action == "update":
         say("phase start")

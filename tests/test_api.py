@@ -186,7 +186,12 @@ def _damage(index: Index, how: str) -> None:
         (gen / "manifest.json").write_text(json.dumps(manifest))
     elif how == "edited-manifest":
         manifest = json.loads((gen / "manifest.json").read_text())
+        manifest["model"]["name"] = "someone-else"
+        (gen / "manifest.json").write_text(json.dumps(manifest))
+    elif how == "edited-manifest-with-checksum":  # an edit that even fixes the checksum
+        manifest = json.loads((gen / "manifest.json").read_text())
         manifest["corpus"]["passages"] += 1
+        manifest["checksum"] = storage.manifest_checksum(manifest)
         (gen / "manifest.json").write_text(json.dumps(manifest))
     elif how == "garbage-manifest":
         (gen / "manifest.json").write_text("{not json")
@@ -201,7 +206,8 @@ def _damage(index: Index, how: str) -> None:
         ("truncate-passages", "passages.sqlite has 1000 bytes"),
         ("missing-file", "embeddings.npy is missing"),
         ("future-format", "newer than this hubsearch reads"),
-        ("edited-manifest", "manifest says"),
+        ("edited-manifest", "manifest.json was edited"),
+        ("edited-manifest-with-checksum", "manifest says"),
         ("garbage-manifest", "manifest.json is unreadable"),
         ("dangling-pointer", "missing generation"),
     ],
