@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +155,8 @@ class BuildReport:
 
 
 def _versions() -> dict[str, str]:
+    from importlib import metadata  # only builds need it; it costs queries 15 ms to import
+
     out = {}
     for dist in ("hubsearch", "faiss-cpu", "numpy", "sentence-transformers", "transformers", "torch", "tokenizers"):
         try:
@@ -675,7 +676,7 @@ def _recorded_hashes(index_dir: Path) -> tuple[Path | None, dict[str, Any] | Non
     """The live generation, its manifest and its documents' hashes, or Nones and {}."""
     try:
         generation = storage.current_generation(index_dir)
-        manifest = storage.read_manifest(index_dir, generation)
+        manifest = storage.read_manifest(index_dir, generation, check=False)
         doc_sha = {s["doc_id"]: s["sha256"] for s in manifest.get("sources", [])}
     except (HubsearchError, KeyError, TypeError):
         return None, None, {}
@@ -695,8 +696,9 @@ def _previous(index_dir: Path, embedder: Embedder) -> tuple[_Previous | None, di
         or model.get("dimension") != embedder.dimension
     ):
         return None, doc_sha
-    try:
-        storage.verify_files(index_dir, generation, manifest)  # never reuse damaged vectors
+    try:  # never reuse vectors from a damaged or hand-edited index
+        storage.read_manifest(index_dir, generation, check=True)
+        storage.verify_files(index_dir, generation, manifest)
         return _Previous(generation, manifest), doc_sha
     except Exception:
         return None, doc_sha
@@ -884,7 +886,7 @@ def rebuild(
     """
     index_dir = Path(path) if path is not None else default_index_dir()
     generation = storage.current_generation(index_dir)
-    manifest = storage.read_manifest(index_dir, generation)
+    manifest = storage.read_manifest(index_dir, generation, check=False)
     try:
         roots = manifest["corpus"]["roots"]
         config = ChunkingConfig.from_dict(manifest["chunking"])

@@ -92,8 +92,6 @@ def _model_option(help_text: str) -> Any:
 @contextmanager
 def progress_bars() -> Iterator[ProgressCallback]:
     """A progress callback that draws a tqdm bar on stderr for each stage of a build."""
-    from tqdm import tqdm
-
     bars: dict[str, Any] = {}
     labels = {"embed": "embedding passages", "write": "writing index", "eval": "scoring modes"}
 
@@ -103,6 +101,8 @@ def progress_bars() -> Iterator[ProgressCallback]:
             return
         bar = bars.get(stage)
         if bar is None:
+            from tqdm import tqdm  # imported on first use: queries on a built index never need it
+
             bar = bars[stage] = tqdm(
                 total=total or None, desc=labels.get(stage, stage), unit=" passages" if stage == "embed" else "",
                 file=sys.stderr, leave=True, dynamic_ncols=True, disable=None if stage == "write" else False,

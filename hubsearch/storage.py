@@ -103,7 +103,9 @@ def manifest_checksum(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
+def read_manifest(index_dir: Path, generation: Path, *, check: bool = True) -> dict[str, Any]:
+    """The generation's manifest. With `check`, one whose checksum does not match its
+    content (edited by hand) is refused; rebuilding reads it without the check."""
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -118,7 +120,7 @@ def read_manifest(index_dir: Path, generation: Path) -> dict[str, Any]:
             f"index at {index_dir} has format version {version}, newer than this hubsearch reads "
             f"({FORMAT_VERSION}); upgrade hubsearch, or {rebuild_hint(index_dir)}"
         )
-    if manifest.get("checksum") != manifest_checksum(manifest):
+    if check and manifest.get("checksum") != manifest_checksum(manifest):
         raise damaged(index_dir, f"{MANIFEST} was edited after the index was written")
     return manifest
 

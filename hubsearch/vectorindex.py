@@ -74,7 +74,9 @@ class VectorIndex:
                 m = next(m for m in (48, 32, 24, 16, 12, 8, 4, 2, 1) if d % m == 0)
                 index = faiss.IndexIVFPQ(quantizer, d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(seed)
-            sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))] if n else vectors
+            # 64 points per IVF list, and at least the 39 x 256 that PQ codebooks need.
+            size = min(n, max(64 * nlist, 39 * 256))
+            sample = vectors[np.sort(rng.choice(n, size=size, replace=False))] if n else vectors
             index.train(sample)
             index.nprobe = max(1, min(nlist, 32))
         index.add(vectors)

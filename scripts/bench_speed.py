@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--scale", default="100000,1000000", help="synthetic corpus sizes for the FAISS table")
     parser.add_argument("--skip-quality", action="store_true", help="skip the Cranfield fp32-vs-auto check")
     parser.add_argument("--skip-scale", action="store_true", help="skip the synthetic FAISS table")
+    parser.add_argument("--docs", type=int, default=10_000, help="documents in the update-vs-rebuild corpus")
+    parser.add_argument("--skip-update", action="store_true", help="skip the update-vs-rebuild table")
     args = parser.parse_args()
     if not CRANFIELD.exists() and SHARED.exists():
         shutil.copytree(SHARED, CRANFIELD)
@@ -58,6 +60,8 @@ def main() -> None:
     print(f"hubsearch speed benchmark, {time.strftime('%Y-%m-%d')}, {_machine()}\n")
     cold_queries(args.runs)
     throughput(args.sample)
+    if not args.skip_update:
+        update_vs_rebuild(args.docs)
     if not args.skip_quality:
         quality()
     if not args.skip_scale:
@@ -156,6 +160,35 @@ def throughput(sample: int) -> None:
     for label, tps, pps, cos in rows:
         print(f"| {label} | {tps:,.0f} | {pps:.1f} | {tps / base:.2f}x | {cos:.5f} |")
     print()
+
+
+def update_vs_rebuild(docs: int) -> None:
+    """One changed file in a corpus of `docs` documents: `index update` against full builds."""
+    import random
+
+    rng = random.Random(7)
+    vocabulary = [json.loads(line)["text"].split() for line in (CRANFIELD / "corpus.jsonl").open(encoding="utf-8")]
+    words = [w for doc in vocabulary for w in doc]
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
+        corpus.mkdir()
+        for i in range(docs):
+            body = " ".join(rng.choice(words) for _ in range(rng.randint(60, 140)))
+            (corpus / f"doc{i:05}.txt").write_text(f"Document {i}\n{body}.", encoding="utf-8")
+        env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / "cache")}
+        hubsearch = [sys.executable, "-m", "hubsearch", "index"]
+        build = _time(hubsearch + ["build", str(corpus), "--index", str(index)], ROOT, env)
+        (corpus / "doc00042.txt").write_text("Document 42\nA rewritten document about wing flutter.", encoding="utf-8")
+        update = _time(hubsearch + ["update", "--index", str(index)], ROOT, env)
+        cached = _time(hubsearch + ["rebuild", "--index", str(index)], ROOT, env)
+        full = _time(hubsearch + ["rebuild", "--index", str(index), "--no-cache"], ROOT, env)
+    print(f"### One changed file in a {docs:,}-document corpus (auto precision, wall time of each command)\n")
+    print("| command | wall time | vs full rebuild |")
+    print("|---|---|---|")
+    print(f"| `hubsearch index build` (first build) | {build:.1f} s | {full / build:.2f}x |")
+    print(f"| `hubsearch index rebuild --no-cache` (embeds everything) | {full:.1f} s | 1.00x |")
+    print(f"| `hubsearch index rebuild` (re-chunks, reuses unchanged vectors) | {cached:.1f} s | {full / cached:.1f}x faster |")
+    print(f"| `hubsearch index update` after one file changed | {update:.1f} s | {full / update:.1f}x faster |\n")
 
 
 def quality() -> None:

@@ -220,12 +220,17 @@ def test_damaged_index_is_refused_with_rebuild_hint(built: Index, how: str, mess
     assert "rebuild" in str(info.value)
 
 
-def test_rebuild_repairs_a_damaged_index(built: Index) -> None:
+@pytest.mark.parametrize("how", ["flip-vectors", "edited-manifest", "missing-file"])
+def test_rebuild_repairs_a_damaged_index(built: Index, how: str) -> None:
     built.close()
-    _damage(built, "flip-vectors")
+    _damage(built, how)
     from hubsearch import rebuild
 
-    fixed = rebuild(built.path, embedder=FakeEmbedder())
+    embedder = FakeEmbedder()
+    fixed = rebuild(built.path, embedder=embedder)
+    assert fixed.report.reused == 0  # nothing is taken from a damaged index
+    assert embedder.embedded == fixed.report.embedded == fixed.manifest["corpus"]["passages"]
+    assert fixed.report.unchanged == 3  # what changed is still reported against the old sources
     assert fixed.search("apples", k=1)[0].doc_id == "apples"
 
 
