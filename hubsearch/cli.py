@@ -132,9 +132,10 @@ def _report_build(index: Index, verb: str) -> None:
 
 
 def _changes_line(report: Any) -> str:
+    embedded = f"{report.embedded} passage{'' if report.embedded == 1 else 's'}"
     return (
         f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, {report.removed} removed "
-        f"({report.embedded} passages embedded, {report.reused} reused)"
+        f"({embedded} embedded, {report.reused} reused)"
     )
 
 

@@ -84,7 +84,8 @@ def resolve_model(model: str | os.PathLike[str] | None = None) -> ModelRef:
                 "sentence-transformers folder (models are never downloaded)"
             )
         folder = folder.resolve()
-        name = folder.name
+        bundled = bundled_model_dir()
+        name = DEFAULT_MODEL_NAME if bundled is not None and folder == bundled.resolve() else folder.name
     if not (folder / "config.json").is_file():
         raise ModelError(
             f"{folder} is not a sentence-transformers model folder (no config.json); "

@@ -84,6 +84,7 @@ def test_build_info_and_rebuild(fake, corpus: Path, tmp_path: Path) -> None:
     assert info2["corpus"]["documents"] == 4
     assert info2["chunking"] == info["chunking"]
     assert info2["vector_index"]["type"] == "hnsw"  # the recorded choice survives a rebuild
+    assert info2["model"]["name"] == "all-MiniLM-L6-v2"  # not the bundled folder's name
 
 
 ERROR_CASES = [

@@ -102,3 +102,31 @@ def test_damaged_export_is_not_used(st_embedder, tmp_path: Path) -> None:
     assert load_query_embedder(st_embedder.ref) is None
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["model_sha256"] == st_embedder.ref.sha256
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch) -> None:
+    from hubsearch import embedding
+    from hubsearch.errors import InvalidInputError
+
+    monkeypatch.setattr(embedding, "cpu_has_fast_bf16", lambda: True)
+    assert embedding.resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(embedding, "cpu_has_fast_bf16", lambda: False)
+    assert embedding.resolve_precision("auto") == "fp32"
+    assert embedding.resolve_precision("int8") == "int8"
+    with pytest.raises(InvalidInputError, match="unknown precision"):
+        embedding.resolve_precision("fp8")
+
+
+@pytest.mark.parametrize(("precision", "min_cosine"), [("bf16", 0.999), ("int8", 0.85)])
+def test_reduced_precision_builds_are_recorded_and_close_to_fp32(
+    st_embedder, tmp_path: Path, precision: str, min_cosine: float
+) -> None:
+    os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
+    fp32 = Index.build([SEEDS], tmp_path / "fp32", precision="fp32")
+    reduced = Index.build([SEEDS], tmp_path / precision, precision=precision)
+    assert reduced.manifest["model"]["precision"] == precision
+    assert fp32.manifest["model"]["precision"] == "fp32"
+    a = np.load(fp32.generation / "embeddings.npy")
+    b = np.load(reduced.generation / "embeddings.npy")
+    assert np.min(np.sum(a * b, axis=1)) >= min_cosine
+    assert reduced.search("Xuhui incubator size", k=1)[0].doc_id == "004_151d86a0f29a9671"
