@@ -885,25 +885,44 @@ def rebuild(
         IndexNotFoundError: There is no index, or its manifest cannot be read.
     """
     index_dir = Path(path) if path is not None else default_index_dir()
-    generation = storage.current_generation(index_dir)
-    manifest = storage.read_manifest(index_dir, generation, check=False)
-    try:
-        roots = manifest["corpus"]["roots"]
-        config = ChunkingConfig.from_dict(manifest["chunking"])
-        recorded = ModelRef.from_dict(manifest["model"])
-        kind = manifest["vector_index"].get("requested", "auto")
-        recorded_precision = manifest["model"].get("precision", "auto")
-    except (KeyError, TypeError) as exc:
-        raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
+    recorded = _recorded_settings(index_dir, check=False)
     if model is None and embedder is None:
         from .models import find_model_folder
 
-        model = str(find_model_folder(recorded))
+        model = str(find_model_folder(recorded.model))
     return Index.build(
-        roots, index_dir, model=model, chunking=config, index_type=kind,
-        precision=precision or recorded_precision, embedder=embedder, progress=progress, wait=wait,
+        recorded.roots, index_dir, model=model, chunking=recorded.chunking, index_type=recorded.index_type,
+        precision=precision or recorded.precision, embedder=embedder, progress=progress, wait=wait,
         reuse=reuse,
     )
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """The settings an index's manifest records, which rebuilds and updates keep."""
+
+    manifest: dict[str, Any]
+    roots: list[str]
+    chunking: ChunkingConfig
+    model: ModelRef
+    index_type: str
+    precision: str
+
+
+def _recorded_settings(index_dir: Path, *, check: bool) -> _Recorded:
+    """Read the live manifest's settings. `check=False` accepts a hand-edited manifest."""
+    manifest = storage.read_manifest(index_dir, storage.current_generation(index_dir), check=check)
+    try:
+        return _Recorded(
+            manifest=manifest,
+            roots=list(manifest["corpus"]["roots"]),
+            chunking=ChunkingConfig.from_dict(manifest["chunking"]),
+            model=ModelRef.from_dict(manifest["model"]),
+            index_type=manifest["vector_index"].get("requested", "auto"),
+            precision=manifest["model"].get("precision", "fp32"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
 
 
 def update(
@@ -929,17 +948,9 @@ def update(
     """
     index_dir = Path(path) if path is not None else default_index_dir()
     started = time.perf_counter()
-    generation = storage.current_generation(index_dir)
-    manifest = storage.read_manifest(index_dir, generation)
-    try:
-        roots = [str(p) for p in paths] if paths else manifest["corpus"]["roots"]
-        config = ChunkingConfig.from_dict(manifest["chunking"])
-        recorded = ModelRef.from_dict(manifest["model"])
-        kind = manifest["vector_index"].get("requested", "auto")
-        precision = manifest["model"].get("precision", "fp32")
-    except (KeyError, TypeError) as exc:
-        raise storage.damaged(index_dir, f"manifest field missing: {exc}") from exc
-    if manifest["corpus"].get("virtual"):
+    recorded = _recorded_settings(index_dir, check=True)
+    roots = [str(p) for p in paths] if paths else recorded.roots
+    if recorded.manifest["corpus"].get("virtual"):
         raise InvalidInputError(
             f"index at {index_dir} was built by hubsearch eval from a BEIR collection; run hubsearch eval again"
         )
@@ -950,11 +961,11 @@ def update(
     if progress:
         progress("read", len(docs), len(docs))
     if embedder is None:
-        embedder = _recorded_embedder(recorded, precision)
+        embedder = _recorded_embedder(recorded.model, recorded.precision)
     resolved = sorted({str(Path(p).expanduser().resolve()) for p in roots})
     return Index._build_documents(
-        docs, skipped, resolved, index_dir, embedder, config, kind, progress, wait, report, started,
-        reuse=True, reuse_documents=True,
+        docs, skipped, resolved, index_dir, embedder, recorded.chunking, recorded.index_type, progress, wait,
+        report, started, reuse=True, reuse_documents=True,
     )
 
 
@@ -992,10 +1003,10 @@ def watch(
     from .sources import SUPPORTED_SUFFIXES
 
     index_dir = Path(path) if path is not None else default_index_dir()
-    manifest = storage.read_manifest(index_dir, storage.current_generation(index_dir))
-    roots = [str(p) for p in paths] if paths else list(manifest["corpus"]["roots"])
+    recorded = _recorded_settings(index_dir, check=True)
+    roots = [str(p) for p in paths] if paths else recorded.roots
     if embedder is None:
-        embedder = _recorded_embedder(ModelRef.from_dict(manifest["model"]), manifest["model"].get("precision", "fp32"))
+        embedder = _recorded_embedder(recorded.model, recorded.precision)
 
     def one() -> BuildReport | HubsearchError:
         try:
