@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError
+
+
+def cache_dir() -> Path:
+    """Where hubsearch keeps per-user caches: `$HUBSEARCH_CACHE`, else ~/.cache/hubsearch."""
+    return Path(os.environ.get("HUBSEARCH_CACHE") or Path.home() / ".cache" / "hubsearch")
 
 
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from .chunking import TokenOffsets
+from .config import cache_dir
 from .errors import ModelError
 from .models import ModelRef
 
@@ -195,11 +196,6 @@ def load_embedder(ref: ModelRef, precision: str = "fp32") -> Embedder:
 ONNX_FILE = "model.onnx"
 OPTIMIZED_FILE = "model.opt.onnx"
 ONNX_META = "meta.json"
-
-
-def cache_dir() -> Path:
-    """`$HUBSEARCH_CACHE`, else ~/.cache/hubsearch."""
-    return Path(os.environ.get("HUBSEARCH_CACHE") or Path.home() / ".cache" / "hubsearch")
 
 
 def onnx_folder(ref: ModelRef) -> Path:

@@ -134,16 +134,52 @@ def verify_files(index_dir: Path, generation: Path, manifest: dict[str, Any]) ->
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise damaged(index_dir, f"{MANIFEST} lists no files")
+    # Hashing gigabytes on every open would dominate a query on a large index, so a file
+    # that was verified before and whose size, times and inode have not moved since is not
+    # hashed again. Any write changes ctime, which no tool can set back.
+    memo = _verified_memo(generation, manifest)
+    seen = _read_memo(memo)
+    fingerprints = {}
     for rel, meta in files.items():
         path = generation / rel
         try:
-            size = path.stat().st_size
+            info = path.stat()
         except FileNotFoundError:
             raise damaged(index_dir, f"{rel} is missing") from None
-        if size != meta.get("bytes"):
-            raise damaged(index_dir, f"{rel} has {size} bytes, expected {meta.get('bytes')}")
-        if file_sha256(path) != meta.get("sha256"):
+        if info.st_size != meta.get("bytes"):
+            raise damaged(index_dir, f"{rel} has {info.st_size} bytes, expected {meta.get('bytes')}")
+        fingerprint = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+        if seen.get(rel) != fingerprint and file_sha256(path) != meta.get("sha256"):
             raise damaged(index_dir, f"{rel} does not match its checksum")
+        fingerprints[rel] = fingerprint
+    if fingerprints != seen:
+        _write_memo(memo, fingerprints)
+
+
+def _verified_memo(generation: Path, manifest: dict[str, Any]) -> Path:
+    from .config import cache_dir
+
+    key = hashlib.sha256(f"{generation.resolve()}\0{manifest.get('checksum')}".encode()).hexdigest()[:32]
+    return cache_dir() / "verified" / f"{key}.json"
+
+
+def _read_memo(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_memo(path: Path, fingerprints: dict[str, Any]) -> None:
+    """Best effort: a read-only cache only means hashing again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f"{path.name}.{secrets.token_hex(4)}.part")
+        part.write_text(json.dumps(fingerprints), encoding="utf-8")
+        os.replace(part, path)
+    except OSError:
+        pass
 
 
 def prepare_folder(index_dir: Path) -> None:

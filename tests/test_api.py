@@ -244,3 +244,18 @@ def test_sources_are_never_modified(corpus: Path, tmp_path: Path) -> None:
 def test_index_dir_defaults_to_environment(corpus: Path, tmp_path: Path) -> None:
     index = Index.build([corpus], embedder=FakeEmbedder())
     assert index.path == Path(os.environ["HUBSEARCH_INDEX"])
+
+
+def test_unchanged_files_are_not_hashed_again_but_edits_are_caught(built: Index, monkeypatch) -> None:
+    calls = []
+    real = storage.file_sha256
+    monkeypatch.setattr(storage, "file_sha256", lambda p: calls.append(p.name) or real(p))
+    Index.open(built.path, embedder=FakeEmbedder()).close()
+    assert calls == []  # verified when the build opened it; nothing moved since
+    path = built.generation / "vectors.faiss"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x10
+    path.write_bytes(bytes(data))  # same size, new content
+    with pytest.raises(IndexDamagedError, match="vectors.faiss does not match its checksum"):
+        Index.open(built.path, embedder=FakeEmbedder())
+    assert calls == ["vectors.faiss"]
