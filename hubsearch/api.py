@@ -961,7 +961,7 @@ def update(
     if progress:
         progress("read", len(docs), len(docs))
     if embedder is None:
-        embedder = _recorded_embedder(recorded.model, recorded.precision)
+        embedder = _recorded_embedder(recorded)
     resolved = sorted({str(Path(p).expanduser().resolve()) for p in roots})
     return Index._build_documents(
         docs, skipped, resolved, index_dir, embedder, recorded.chunking, recorded.index_type, progress, wait,
@@ -969,14 +969,16 @@ def update(
     )
 
 
-def _recorded_embedder(recorded: ModelRef, precision: str) -> Embedder:
-    """Load the build embedder an index's manifest names."""
-    from . import embedding
+def _recorded_embedder(recorded: _Recorded) -> Embedder:
+    """The build embedder an index's manifest names; the model itself loads on first use."""
+    from .embedding import LazyEmbedder
     from .models import find_model_folder
 
-    folder = find_model_folder(recorded)
-    return embedding.load_embedder(
-        ModelRef(recorded.name, str(folder), recorded.sha256, recorded.max_seq_length), precision
+    ref = recorded.model
+    folder = find_model_folder(ref)
+    return LazyEmbedder(
+        ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length), recorded.precision,
+        int(recorded.manifest["model"]["dimension"]),
     )
 
 
@@ -1006,7 +1008,7 @@ def watch(
     recorded = _recorded_settings(index_dir, check=True)
     roots = [str(p) for p in paths] if paths else recorded.roots
     if embedder is None:
-        embedder = _recorded_embedder(recorded.model, recorded.precision)
+        embedder = _recorded_embedder(recorded)
 
     def one() -> BuildReport | HubsearchError:
         try:

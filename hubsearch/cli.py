@@ -100,6 +100,8 @@ def progress_bars() -> Iterator[ProgressCallback]:
             click.echo(f"hubsearch: read {done} documents", err=True)
             return
         bar = bars.get(stage)
+        if bar is None and stage == "embed" and not total:
+            return  # nothing to embed: no bar
         if bar is None:
             from tqdm import tqdm  # imported on first use: queries on a built index never need it
 

@@ -356,3 +356,31 @@ class Int8Embedder:
 
     def export_onnx(self) -> Path:
         return export_onnx(self._base)
+
+
+class LazyEmbedder:
+    """Stands in for the build embedder of a recorded model, loading it (and torch) only
+    when something has to be embedded. Cutting passages needs just the tokenizer, so an
+    update with nothing new never pays for the import."""
+
+    def __init__(self, ref: ModelRef, precision: str, dimension: int) -> None:
+        self.ref = ref
+        self.precision = resolve_precision(precision)
+        self.dimension = dimension
+        self.token_offsets = load_token_offsets(ref.path)
+        self._real: Embedder | None = None
+
+    def _load(self) -> Embedder:
+        if self._real is None:
+            self._real = load_embedder(self.ref, self.precision)
+        return self._real
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._load().embed(texts, progress)
+
+    def export_onnx(self) -> Path | None:
+        """Export if the model was loaded (an earlier build exported it otherwise)."""
+        export = getattr(self._real, "export_onnx", None)
+        return export() if export is not None else None

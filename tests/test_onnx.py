@@ -76,6 +76,12 @@ def test_query_process_never_imports_torch(tmp_path: Path) -> None:
                             timeout=300)
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
     assert json.loads(result.stdout)["results"][0]["doc_id"] == "004_151d86a0f29a9671"
+    # An update with nothing to embed does not load the model either.
+    no_op = probe.replace("'query', 'Xuhui incubator size', '--json'", "'index', 'update', '--json'")
+    result = subprocess.run([sys.executable, "-c", no_op], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+    assert json.loads(result.stdout)["unchanged"] == 5
 
 
 def test_missing_export_falls_back_with_a_notice(tmp_path: Path, caplog) -> None:
