@@ -342,13 +342,14 @@ class Index:
             )
         # A writer may swap generations between reading CURRENT and opening the files;
         # a second look then finds the new one.
-        for attempt in range(5):
-            generation = storage.current_generation(index_dir)
+        for attempt in range(10):
+            before = storage.pointer(index_dir)
             try:
-                index = cls._load(index_dir, generation, embedder)
+                index = cls._load(index_dir, storage.current_generation(index_dir), embedder)
                 break
             except IndexDamagedError:
-                if attempt == 4 or storage.current_generation(index_dir) == generation:
+                # Damage is real only if CURRENT held still while we looked.
+                if attempt == 9 or storage.pointer(index_dir) == before:
                     raise
         recorded = ModelRef.from_dict(index.manifest["model"])
         if model is not None:

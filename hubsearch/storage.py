@@ -76,6 +76,14 @@ def exists(index_dir: Path) -> bool:
     return (index_dir / POINTER).is_file()
 
 
+def pointer(index_dir: Path) -> str | None:
+    """What CURRENT says right now, unchecked (None if it cannot be read)."""
+    try:
+        return (index_dir / POINTER).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def current_generation(index_dir: Path) -> Path:
     """The folder of the live generation.
 
