@@ -82,3 +82,19 @@ def test_duplicate_doc_ids_across_roots_are_refused(tmp_path: Path) -> None:
         (tmp_path / name / "same.txt").write_text("hello", encoding="utf-8")
     with pytest.raises(SourceError, match="share the document ID 'same'"):
         load_documents([tmp_path / "a", tmp_path / "b"])
+
+
+def test_unreadable_file_is_reported_and_skipped(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Running as root, mode 000 does not stop reads, so refuse this one file's read directly.
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "tea.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    docs, skipped = load_documents([corpus])
+    assert "tea" not in {d.doc_id for d in docs} and {"apples", "sub/rockets"} <= {d.doc_id for d in docs}
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["tea.txt"] == "cannot read: Permission denied"
