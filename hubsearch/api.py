@@ -14,20 +14,17 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import storage
-from .chunking import Chunk, chunk_text, sentence_spans
+from .chunking import sentence_spans
 from .config import ChunkingConfig
 from .embedding import Embedder
-from .fusion import FusionConfig, Fused, Ranked, fuse
-from .lexical import LexicalConfig, LexicalIndex
 from .errors import (
     HubsearchError,
     IndexDamagedError,
@@ -35,6 +32,18 @@ from .errors import (
     InvalidInputError,
     ModelMismatchError,
 )
+from .fusion import Fused, FusionConfig, Ranked, fuse
+from .indexing import (
+    EMBEDDINGS,
+    LEXICAL,
+    PASSAGES,
+    VECTORS,
+    BuildReport,
+    ProgressCallback,
+    fault_point,
+    write_generation,
+)
+from .lexical import LexicalConfig, LexicalIndex
 from .models import ModelRef, resolve_model
 from .sources import Document, Skipped, load_documents
 from .vectorindex import VectorIndex
@@ -43,15 +52,9 @@ log = logging.getLogger("hubsearch")
 DEFAULT_INDEX_DIR = "index"
 DEFAULT_SOURCES = ("seeds",)
 MAX_QUERY_CHARS = 10_000
-VECTORS = "vectors.faiss"
-EMBEDDINGS = "embeddings.npy"
-PASSAGES = "passages.sqlite"
-LEXICAL = "lexical"
 MODES = ("hybrid", "dense", "lexical")
 ROCCHIO_BETA = 0.5
 
-# (stage, done, total): stages are "read", "embed" and "write"; total may be 0 if unknown.
-ProgressCallback = Callable[[str, int, int], None]
 
 
 def default_index_dir() -> Path:
@@ -124,48 +127,6 @@ class SearchConfig:
             raise InvalidInputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
 
 
-@dataclass
-class BuildReport:
-    """What a build or update did.
-
-    Attributes:
-        documents, passages: What the new index holds.
-        new, changed, unchanged, removed: Documents compared with the previous index
-            (all new when there was none).
-        embedded: Passages run through the model; reused: passages whose vectors came
-            from the previous index.
-        skipped: Files that could not be read, with reasons.
-    """
-
-    documents: int = 0
-    passages: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    embedded: int = 0
-    reused: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
-        return data
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata  # only builds need it; it costs queries 15 ms to import
-
-    out = {}
-    for dist in ("hubsearch", "faiss-cpu", "numpy", "sentence-transformers", "transformers", "torch", "tokenizers"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def _validate_query(query: str) -> str:
     if isinstance(query, str):
         query = query.replace("\x00", " ").strip()
@@ -180,32 +141,6 @@ def _validate_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}; pass e.g. -k 5")
     return k
-
-
-def _passage_input(doc: Document, chunk: Chunk, config: ChunkingConfig) -> str:
-    """The text the model embeds for a passage: the passage, led by its title when the
-    passage does not already contain it."""
-    if not config.title_prefix or not doc.title:
-        return chunk.text
-    at = doc.text.find(doc.title, 0, 4000)
-    if at >= 0 and chunk.start <= at and at + len(doc.title) <= chunk.end:
-        return chunk.text
-    return f"{doc.title}\n{chunk.text}"
-
-
-def chunk_documents(
-    docs: Sequence[Document], embedder: Embedder, config: ChunkingConfig
-) -> list[tuple[Document, list[Chunk]]]:
-    """Cut each document into passages that, with their title, fit the model's window."""
-    window = min(config.max_tokens, embedder.ref.max_seq_length) - 2  # [CLS] and [SEP]
-    titles = [d.title or "" for d in docs] if config.title_prefix else []
-    title_tokens = [len(t) for t in embedder.token_offsets(titles)] if titles else [0] * len(docs)
-    out = []
-    for doc, reserve in zip(docs, title_tokens):
-        budget = max(16, window - (reserve + 1 if reserve else 0))
-        overlap = min(config.overlap_tokens, budget // 2 - 1)
-        out.append((doc, chunk_text(doc.text, embedder.token_offsets, budget, overlap)))
-    return out
 
 
 class Index:
@@ -302,11 +237,11 @@ class Index:
     ) -> "Index":
         storage.prepare_folder(index_dir)
         with storage.write_lock(index_dir, wait):
-            generation = _write_generation(
+            generation = write_generation(
                 index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started,
                 reuse=reuse, reuse_documents=reuse_documents, virtual=virtual,
             )
-            _fault_point("published")
+            fault_point("published")
             storage.remove_stale(index_dir, keep=generation)
         # Reuse the build's embedder for queries only when it is exact (fp32); otherwise
         # queries go through the fp32 query path like any later process's would.
@@ -548,7 +483,7 @@ class Index:
         for hit, sp in zip(hits, spans):
             best = sp[int(np.argmax(sims[at : at + len(sp)]))]
             at += len(sp)
-            out.append(_replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
+            out.append(replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
         return out
 
     def changes(self) -> dict[str, int]:
@@ -639,12 +574,6 @@ def _explain(r: Fused, config: SearchConfig, feedback: bool) -> dict[str, Any]:
     return out
 
 
-def _replace(hit: Hit, **changes: Any) -> Hit:
-    from dataclasses import replace
-
-    return replace(hit, **changes)
-
-
 def _check_model(index_dir: Path, recorded: ModelRef, requested: ModelRef) -> None:
     if recorded.sha256 != requested.sha256:
         raise ModelMismatchError(
@@ -652,216 +581,6 @@ def _check_model(index_dir: Path, recorded: ModelRef, requested: ModelRef) -> No
             f"not {requested.name} ({requested.path}); query without --model, or rebuild with: "
             f"hubsearch index rebuild --model {requested.path} --index {index_dir}"
         )
-
-
-class _Previous:
-    """The live generation, as a source of passages and vectors to reuse."""
-
-    def __init__(self, generation: Path, manifest: dict[str, Any]) -> None:
-        self.manifest = manifest
-        self.store = storage.PassageStore(generation / PASSAGES)
-        self.vectors = np.load(generation / EMBEDDINGS, mmap_mode="r")
-        self.doc_sha = {s["doc_id"]: s["sha256"] for s in manifest.get("sources", [])}
-        self._by_input: dict[str, int] | None = None
-
-    def vector_for(self, input_sha: str) -> int | None:
-        if self._by_input is None:
-            self._by_input = self.store.input_index()
-        return self._by_input.get(input_sha)
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def _recorded_hashes(index_dir: Path) -> tuple[Path | None, dict[str, Any] | None, dict[str, str]]:
-    """The live generation, its manifest and its documents' hashes, or Nones and {}."""
-    try:
-        generation = storage.current_generation(index_dir)
-        manifest = storage.read_manifest(index_dir, generation, check=False)
-        doc_sha = {s["doc_id"]: s["sha256"] for s in manifest.get("sources", [])}
-    except (HubsearchError, KeyError, TypeError):
-        return None, None, {}
-    return generation, manifest, doc_sha
-
-
-def _previous(index_dir: Path, embedder: Embedder) -> tuple[_Previous | None, dict[str, str]]:
-    """The previous generation if its vectors can be reused (same model, precision and
-    dimension, and intact files), and its documents' hashes in any case."""
-    generation, manifest, doc_sha = _recorded_hashes(index_dir)
-    if generation is None or manifest is None:
-        return None, doc_sha
-    model = manifest.get("model", {})
-    if (
-        model.get("sha256") != embedder.ref.sha256
-        or model.get("precision", "fp32") != getattr(embedder, "precision", "fp32")
-        or model.get("dimension") != embedder.dimension
-    ):
-        return None, doc_sha
-    try:  # never reuse vectors from a damaged or hand-edited index
-        storage.read_manifest(index_dir, generation, check=True)
-        storage.verify_files(index_dir, generation, manifest)
-        return _Previous(generation, manifest), doc_sha
-    except Exception:
-        return None, doc_sha
-
-
-def _write_generation(
-    index_dir: Path,
-    docs: list[Document],
-    skipped: list[Skipped],
-    roots: list[str],
-    embedder: Embedder,
-    config: ChunkingConfig,
-    index_type: str,
-    progress: ProgressCallback | None,
-    report: BuildReport,
-    started: float,
-    *,
-    reuse: bool = True,
-    reuse_documents: bool = False,
-    virtual: bool = False,
-) -> Path:
-    if reuse:
-        previous, old_sha = _previous(index_dir, embedder)
-    else:
-        previous, old_sha = None, _recorded_hashes(index_dir)[2]
-    same_chunking = previous is not None and previous.manifest.get("chunking") == config.to_dict()
-    try:
-        passages, vectors, report.embedded, report.reused = _assemble(
-            docs, embedder, config, previous, reuse_documents and same_chunking, progress,
-        )
-    finally:
-        if previous is not None:
-            previous.close()
-    current = {d.doc_id: d.sha256 for d in docs}
-    report.new = sum(1 for d in current if d not in old_sha)
-    report.changed = sum(1 for d, sha in current.items() if d in old_sha and old_sha[d] != sha)
-    report.unchanged = sum(1 for d, sha in current.items() if old_sha.get(d) == sha)
-    report.removed = sum(1 for d in old_sha if d not in current)
-    if progress:
-        progress("write", 0, 1)
-    writer = storage.GenerationWriter(index_dir)
-    try:
-        np.save(writer.file(EMBEDDINGS), vectors)
-        vindex = VectorIndex.build(vectors, index_type)
-        vindex.save(writer.file(VECTORS))
-        lexical_config = LexicalConfig()
-        # BM25 sees the passage alone: a title repeated on every passage of a document would
-        # skew its term and length statistics. The dense side gets the title prefix.
-        lexical_files = LexicalIndex.build([p[5] for p in passages], lexical_config).save(writer.file(LEXICAL))
-        storage.write_passage_store(
-            writer.file(PASSAGES),
-            [(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, len(d.text)) for d in docs],
-            passages,
-        )
-        _fault_point("write")
-        report.documents, report.passages = len(docs), len(passages)
-        report.seconds = time.perf_counter() - started
-        manifest = {
-            "built": {
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "seconds": round(report.seconds, 3),
-                "embedded": report.embedded,
-                "reused": report.reused,
-            },
-            "model": {**embedder.ref.to_dict(), "dimension": int(vectors.shape[1]),
-                      "normalized": True, "precision": getattr(embedder, "precision", "fp32")},
-            "chunking": config.to_dict(),
-            "lexical": {"library": "bm25s", **lexical_config.to_dict()},
-            "vector_index": {"type": vindex.kind, "requested": index_type, "metric": "inner_product",
-                             "count": vindex.count},
-            "corpus": {"roots": roots, "documents": len(docs), "passages": len(passages), "virtual": virtual},
-            "sources": [
-                {"doc_id": d.doc_id, "source": d.source, "root": d.root, "sha256": d.sha256,
-                 "bytes": d.size, "mtime_ns": d.mtime_ns, "title": d.title, "date": d.date}
-                for d in docs
-            ],
-            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-            "versions": _versions(),
-        }
-        files = [VECTORS, EMBEDDINGS, PASSAGES] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
-        generation = writer.publish(manifest, files, pause=lambda: _fault_point("publish"))
-    except BaseException:
-        writer.discard()
-        raise
-    if progress:
-        progress("write", 1, 1)
-    return generation
-
-
-def _fault_point(name: str) -> None:
-    """Crash tests set HUBSEARCH_TEST_PAUSE_AT to stretch one phase of a write, so that a
-    kill lands inside it. Does nothing otherwise."""
-    if os.environ.get("HUBSEARCH_TEST_PAUSE_AT") == name:
-        time.sleep(float(os.environ.get("HUBSEARCH_TEST_PAUSE_SECONDS", "0.5")))
-
-
-def _assemble(
-    docs: list[Document],
-    embedder: Embedder,
-    config: ChunkingConfig,
-    previous: _Previous | None,
-    reuse_documents: bool,
-    progress: ProgressCallback | None,
-) -> tuple[list[tuple[int, str, int, int, int, str, str, str]], np.ndarray, int, int]:
-    """Passages of every document and their vectors, embedding only what is new.
-
-    An unchanged document (same hash, same chunking) keeps its previous passages when
-    `reuse_documents` is set; any passage whose embedded text was embedded before keeps
-    its vector.
-    """
-    passages: list[tuple[int, str, int, int, int, str, str, str]] = []
-    sources: list[int | None] = []  # previous row of each passage's vector, or None
-    inputs: dict[int, str] = {}  # passage id -> text to embed
-    kept = {
-        d.doc_id for d in docs
-        if reuse_documents and previous is not None and previous.doc_sha.get(d.doc_id) == d.sha256
-    }
-    chunked = dict(chunk_documents([d for d in docs if d.doc_id not in kept], embedder, config))
-    for doc in docs:
-        if doc.doc_id in kept:
-            assert previous is not None
-            for old_id, n, start, end, text, text_sha, input_sha in previous.store.doc_passages(doc.doc_id):
-                passages.append((len(passages), doc.doc_id, n, start, end, text, text_sha, input_sha))
-                sources.append(old_id)
-            continue
-        for n, chunk in enumerate(chunked[doc]):
-            text_in = _passage_input(doc, chunk, config)
-            input_sha = hashlib.sha256(text_in.encode("utf-8")).hexdigest()
-            text_sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
-            old = previous.vector_for(input_sha) if previous is not None else None
-            if old is None:
-                inputs[len(passages)] = text_in
-            sources.append(old)
-            passages.append((len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, text_sha, input_sha))
-    total, done = len(inputs), 0
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress("embed", done, total)
-
-    if progress:
-        progress("embed", 0, total)
-    _fault_point("embed")
-    order = list(inputs)
-    fresh = embedder.embed([inputs[i] for i in order], progress=advance) if order else None
-    export = getattr(embedder, "export_onnx", None)
-    if export is not None:
-        try:
-            export()
-        except Exception as exc:  # queries then fall back to sentence-transformers
-            log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
-    vectors = np.zeros((len(passages), embedder.dimension if fresh is None else fresh.shape[1]), dtype=np.float32)
-    if fresh is not None:
-        vectors[order] = fresh
-    reused = [(i, old) for i, old in enumerate(sources) if old is not None]
-    if reused:
-        assert previous is not None
-        new_ids, old_ids = zip(*reused)
-        vectors[list(new_ids)] = previous.vectors[list(old_ids)]
-    return passages, vectors, len(order), len(reused)
 
 
 def rebuild(

@@ -103,7 +103,9 @@ def progress_bars() -> Iterator[ProgressCallback]:
         if bar is None and stage == "embed" and not total:
             return  # nothing to embed: no bar
         if bar is None:
-            from tqdm import tqdm  # imported on first use: queries on a built index never need it
+            from tqdm import (
+                tqdm,  # imported on first use: queries on a built index never need it
+            )
 
             bar = bars[stage] = tqdm(
                 total=total or None, desc=labels.get(stage, stage), unit=" passages" if stage == "embed" else "",

@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexBusyError, IndexDamagedError, IndexNotFoundError, InvalidInputError
+from .errors import (
+    IndexBusyError,
+    IndexDamagedError,
+    IndexNotFoundError,
+    InvalidInputError,
+)
 
 FORMAT = "hubsearch-index"
 FORMAT_VERSION = 1
