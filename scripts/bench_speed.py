@@ -130,7 +130,11 @@ def throughput(sample: int) -> None:
     import torch  # noqa: F401  (imported before timing, by all contenders alike)
     from sentence_transformers import SentenceTransformer
 
-    from hubsearch.embedding import Int8Embedder, SentenceTransformerEmbedder, cpu_has_fast_bf16
+    from hubsearch.embedding import (
+        Int8Embedder,
+        SentenceTransformerEmbedder,
+        cpu_has_fast_bf16,
+    )
     from hubsearch.models import resolve_model
 
     ref = resolve_model()

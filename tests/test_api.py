@@ -13,8 +13,8 @@ from hubsearch import (
     InvalidInputError,
     ModelMismatchError,
     NoDocumentsError,
+    storage,
 )
-from hubsearch import storage
 from hubsearch.api import SearchConfig
 from hubsearch.models import ModelRef
 

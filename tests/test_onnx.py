@@ -12,7 +12,12 @@ import pytest
 
 from hubsearch import Index
 from hubsearch.api import SearchConfig
-from hubsearch.embedding import OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, onnx_folder
+from hubsearch.embedding import (
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    export_onnx,
+    onnx_folder,
+)
 from hubsearch.models import bundled_model_dir, resolve_model
 
 from .conftest import SEEDS
