@@ -284,6 +284,7 @@ class OnnxEmbedder:
         self.dimension = int(meta["dimension"])
         self.batch_size = batch_size
         self._folder = folder
+        self._token_offsets: TokenOffsets | None = None
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(int(meta["max_seq_length"]))
         self._tokenizer.enable_padding()
@@ -299,7 +300,11 @@ class OnnxEmbedder:
         self._session = ort.InferenceSession(str(folder / file), options, providers=["CPUExecutionProvider"])
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        return load_token_offsets(self._folder)(texts)
+        # Only builds cut passages, so queries never load this second tokenizer; a build
+        # loads it once, not once per call.
+        if self._token_offsets is None:
+            self._token_offsets = load_token_offsets(self._folder)
+        return self._token_offsets(texts)
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
