@@ -157,6 +157,7 @@ class Index:
         manifest: dict[str, Any],
         vectors: VectorIndex,
         store: storage.PassageStore,
+        lexical: LexicalIndex,
         embedder: Embedder | None,
     ) -> None:
         self.path = path
@@ -166,7 +167,7 @@ class Index:
         self._store = store
         self._embedder = embedder
         self.report: BuildReport | None = None
-        self._lexical: LexicalIndex | None = None
+        self._lexical = lexical
         self._matrix: np.ndarray | None = None
 
     # --- construction -------------------------------------------------------------------
@@ -323,9 +324,7 @@ class Index:
                 f"{vectors.count} vectors of dimension {vectors.dimension}, {stored} passages, "
                 f"{lexical.count} lexical rows, manifest says {expected} of dimension {dimension}",
             )
-        index = cls(index_dir, generation, manifest, vectors, store, embedder)
-        index._lexical = lexical
-        return index
+        return cls(index_dir, generation, manifest, vectors, store, lexical, embedder)
 
     def rebuild(
         self,
@@ -385,7 +384,8 @@ class Index:
         k = _validate_k(k)
         config = _with_mode(config, mode)
         qv = self.embedder.embed([query])[0]
-        ranked = self._retrieve(query, qv, config, depth=max(k, config.fusion.depth))[:k]
+        ranked, feedback = self._retrieve(query, qv, config, depth=max(k, config.fusion.depth))
+        ranked = ranked[:k]
         rows = self._store.get([r.id for r in ranked])
         hits = []
         for rank, r in enumerate(ranked, start=1):
@@ -393,8 +393,7 @@ class Index:
             hits.append(Hit(
                 rank=rank, score=round(r.score, 6), doc_id=row.doc_id, source=row.source, chunk_id=r.id,
                 start=row.start, end=row.end, text=row.text, title=row.title, date=row.date,
-                explain=_explain(r, config, self._vectors.count >= config.feedback_min_passages)
-                if explain else None,
+                explain=_explain(r, config, feedback) if explain else None,
             ))
         return self._highlight(qv, hits)
 
@@ -413,7 +412,7 @@ class Index:
         out = []
         for query, qv in zip(queries, vectors):
             best: dict[str, float] = {}
-            for r in self._retrieve(query, qv, config, depth=depth):
+            for r in self._retrieve(query, qv, config, depth=depth)[0]:
                 doc = doc_of[r.id]
                 if doc not in best:
                     best[doc] = r.score
@@ -426,7 +425,6 @@ class Index:
         return Ranked(ids[0][keep].tolist(), scores[0][keep].tolist())
 
     def _lexical_side(self, weights: dict[int, float], depth: int) -> Ranked:
-        assert self._lexical is not None
         if not weights:
             return Ranked([], [])
         scores = self._lexical.scores(weights)
@@ -448,10 +446,15 @@ class Index:
             ]
         return fuse(sides, config.fusion)
 
-    def _retrieve(self, query: str, qv: np.ndarray, config: SearchConfig, depth: int) -> list[Fused]:
+    def _retrieve(
+        self, query: str, qv: np.ndarray, config: SearchConfig, depth: int
+    ) -> tuple[list[Fused], dict[str, bool]]:
         """Rank passages for one query: a first pass, then, with feedback on, a second
-        pass whose queries are moved towards the first pass's top passages."""
-        assert self._lexical is not None
+        pass whose queries are moved towards the first pass's top passages.
+
+        Returns:
+            The ranking, and which feedback ({"rm3", "rocchio"}) actually ran.
+        """
         weights = self._lexical.term_weights(query)
         first = self._rank_once(qv, weights, config, depth)
         large_enough = self._vectors.count >= config.feedback_min_passages
@@ -459,7 +462,7 @@ class Index:
         use_rocchio = config.rocchio and config.mode != "lexical" and large_enough
         top = [f.id for f in first[: config.feedback_docs]]
         if not top or not (use_rm3 or use_rocchio):
-            return first
+            return first, {"rm3": False, "rocchio": False}
         # Feedback comes from the fused first pass, which is better than either side alone.
         if use_rocchio:
             if self._matrix is None:
@@ -470,7 +473,7 @@ class Index:
         if use_rm3:
             rows = self._store.get(top)
             weights = self._lexical.expand(weights, [rows[i].text for i in top], [1.0] * len(top))
-        return self._rank_once(qv, weights, config, depth)
+        return self._rank_once(qv, weights, config, depth), {"rm3": use_rm3, "rocchio": use_rocchio}
 
     def _highlight(self, qv: np.ndarray, hits: list[Hit]) -> list[Hit]:
         """Mark in each hit the sentence closest to the query."""
@@ -550,13 +553,11 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def _with_mode(config: SearchConfig | None, mode: str | None) -> SearchConfig:
-    from dataclasses import replace
-
     config = config or SearchConfig()
     return replace(config, mode=mode) if mode is not None else config
 
 
-def _explain(r: Fused, config: SearchConfig, feedback: bool) -> dict[str, Any]:
+def _explain(r: Fused, config: SearchConfig, feedback: dict[str, bool]) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": config.mode}
     for side in ("dense", "lexical"):
         if side in r.parts:
@@ -569,8 +570,7 @@ def _explain(r: Fused, config: SearchConfig, feedback: bool) -> dict[str, Any]:
             else f"{f.alpha}*minmax(dense) + {1 - f.alpha}*minmax(lexical)"
         )
         out["fusion"] = {"method": f.method, "formula": formula, "score": round(r.score, 6)}
-    out["feedback"] = {"rm3": feedback and config.rm3 and config.mode != "dense",
-                       "rocchio": feedback and config.rocchio and config.mode != "lexical"}
+    out["feedback"] = dict(feedback)
     return out
 
 

@@ -212,3 +212,23 @@ def test_eval_command_json(fake, tmp_path: Path) -> None:
     assert "nDCG@10" in table.stdout and "dense" in table.stdout
     bad = run("eval", str(tmp_path))
     assert bad.exit_code == 2 and "is not a BEIR folder" in bad.stderr
+
+
+def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
+    from hubsearch import Index
+    from hubsearch.api import SearchConfig
+
+    from .conftest import FakeEmbedder
+
+    root = tmp_path / "c"
+    root.mkdir()
+    for i in range(30):  # 30 documents of 8 passages each: enough for feedback
+        body = " ".join(f"Sentence {j} of document {i} about topic{i} and rivers." for j in range(40))
+        (root / f"d{i}.txt").write_text(body, encoding="utf-8")
+    index = Index.build([root], tmp_path / "i", embedder=FakeEmbedder())
+    assert index.manifest["corpus"]["passages"] >= SearchConfig().feedback_min_passages
+    with_terms = index.search("topic3 rivers", k=1, explain=True)[0].explain["feedback"]
+    assert with_terms == {"rm3": True, "rocchio": True}
+    # Only stopwords: the BM25 side has no terms, so RM3 cannot run, and explain says so.
+    no_terms = index.search("the and of", k=1, explain=True)[0].explain["feedback"]
+    assert no_terms == {"rm3": False, "rocchio": True}
