@@ -70,9 +70,9 @@ class BuildReport:
 
 
 def versions() -> dict[str, str]:
-    from importlib import (
-        metadata,  # only builds need it; it costs queries 15 ms to import
-    )
+    """Versions of the libraries that shape an index, for the manifest."""
+    # Imported here: only builds need it, and importing it costs a query ~15 ms.
+    from importlib import metadata
 
     out = {}
     for dist in ("hubsearch", "faiss-cpu", "numpy", "sentence-transformers", "transformers", "torch", "tokenizers"):
@@ -272,7 +272,10 @@ def _assemble(
         d.doc_id for d in docs
         if reuse_documents and previous is not None and previous.doc_sha.get(d.doc_id) == d.sha256
     }
-    chunked = dict(chunk_documents([d for d in docs if d.doc_id not in kept], embedder, config))
+    chunked = {
+        doc.doc_id: chunks
+        for doc, chunks in chunk_documents([d for d in docs if d.doc_id not in kept], embedder, config)
+    }
     for doc in docs:
         if doc.doc_id in kept:
             assert previous is not None
@@ -280,7 +283,7 @@ def _assemble(
                 passages.append((len(passages), doc.doc_id, n, start, end, text, text_sha, input_sha))
                 sources.append(old_id)
             continue
-        for n, chunk in enumerate(chunked[doc]):
+        for n, chunk in enumerate(chunked[doc.doc_id]):
             text_in = _passage_input(doc, chunk, config)
             input_sha = hashlib.sha256(text_in.encode("utf-8")).hexdigest()
             text_sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
