@@ -154,9 +154,9 @@ def cli() -> None:
       hubsearch index build ~/notes --index ~/notes-index
       hubsearch query "where did I write about caching" --index ~/notes-index -k 3
 
-    Documents (.txt, .md) are cut into passages that fit the model's window, embedded
-    with all-MiniLM-L6-v2 (or any local sentence-transformers folder) and stored in a
-    FAISS index. Errors print one line and exit with status 2.
+    Documents (.txt, .md, .html, .pdf) are cut into passages that fit the model's window,
+    embedded with all-MiniLM-L6-v2 (or any local sentence-transformers folder) and stored
+    in a FAISS index beside a BM25 index. Errors print one line and exit with status 2.
     """
 
 
@@ -320,10 +320,10 @@ def build_cmd(
     paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
     no_title_prefix: bool, index_type: str, precision: str, wait: float,
 ) -> None:
-    """Index the .txt and .md files under PATHS (default: seeds/).
+    """Index the .txt, .md, .html and .pdf files under PATHS (default: seeds/).
 
-    PATHS may be folders, searched recursively, or single files. Files that are not valid
-    UTF-8 are reported and skipped. The new index replaces the old one only once it is
+    PATHS may be folders, searched recursively, or single files. Files that cannot be read
+    (text that is not valid UTF-8, a broken PDF, an empty page) are reported and skipped. The new index replaces the old one only once it is
     complete, so an interrupted build leaves the previous index intact.
     """
     config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
