@@ -32,7 +32,7 @@ from .errors import (
     InvalidInputError,
     ModelMismatchError,
 )
-from .fusion import Fused, FusionConfig, Ranked, fuse
+from .fusion import Fused, FusionConfig, Ranked, fuse, smooth
 from .indexing import (
     EMBEDDINGS,
     LEXICAL,
@@ -110,21 +110,32 @@ class SearchConfig:
         fusion: How hybrid merges the sides.
         rm3: Expand the lexical query with RM3 pseudo-relevance feedback.
         rocchio: Move the dense query towards its top passages (Rocchio feedback).
-        feedback_docs: Passages used for either kind of feedback.
-        feedback_min_passages: Feedback assumes the top passages are a small, focused
-            sample of the collection; below this many passages it is skipped.
+        feedback_docs: Passages used for either kind of feedback (3, the depth
+            ANCE-PRF and vector-PRF studies settled on for dense retrievers).
+        smoothing: Share of each top candidate's score taken from its nearest
+            neighbours among the candidates (score regularisation); 0 turns it off.
+        smoothing_neighbours: How many neighbours each candidate averages over.
+        feedback_min_passages: Feedback and smoothing assume the top candidates are a
+            small, focused sample of the collection; below this many passages both are
+            skipped.
     """
 
     mode: str = "hybrid"
     fusion: FusionConfig = field(default_factory=FusionConfig)
     rm3: bool = True
     rocchio: bool = True
-    feedback_docs: int = 5
+    feedback_docs: int = 3
+    smoothing: float = 0.2
+    smoothing_neighbours: int = 5
     feedback_min_passages: int = 200
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidInputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if not 0.0 <= self.smoothing <= 1.0:
+            raise InvalidInputError(f"smoothing must be between 0 and 1, got {self.smoothing}")
+        if self.feedback_docs < 1 or self.smoothing_neighbours < 1:
+            raise InvalidInputError("feedback_docs and smoothing_neighbours must be at least 1")
 
 
 def _validate_query(query: str) -> str:
@@ -449,31 +460,45 @@ class Index:
     def _retrieve(
         self, query: str, qv: np.ndarray, config: SearchConfig, depth: int
     ) -> tuple[list[Fused], dict[str, bool]]:
-        """Rank passages for one query: a first pass, then, with feedback on, a second
-        pass whose queries are moved towards the first pass's top passages.
+        """Rank passages for one query: a first pass; with feedback on, a second pass whose
+        queries are moved towards the first pass's top passages; then, with smoothing on,
+        score regularisation over the top candidates.
 
         Returns:
-            The ranking, and which feedback ({"rm3", "rocchio"}) actually ran.
+            The ranking, and which of "rm3", "rocchio" and "smoothing" actually ran.
         """
         weights = self._lexical.term_weights(query)
-        first = self._rank_once(qv, weights, config, depth)
+        ranked = self._rank_once(qv, weights, config, depth)
         large_enough = self._vectors.count >= config.feedback_min_passages
         use_rm3 = config.rm3 and config.mode != "dense" and bool(weights) and large_enough
         use_rocchio = config.rocchio and config.mode != "lexical" and large_enough
-        top = [f.id for f in first[: config.feedback_docs]]
-        if not top or not (use_rm3 or use_rocchio):
-            return first, {"rm3": False, "rocchio": False}
+        top = [f.id for f in ranked[: config.feedback_docs]]
+        use_rm3, use_rocchio = use_rm3 and bool(top), use_rocchio and bool(top)
         # Feedback comes from the fused first pass, which is better than either side alone.
         if use_rocchio:
-            if self._matrix is None:
-                self._matrix = np.load(self.generation / EMBEDDINGS, mmap_mode="r")
-            centroid = np.asarray(self._matrix[sorted(top)], dtype=np.float32).mean(axis=0)
+            centroid = self._vectors_of(sorted(top)).mean(axis=0)
             moved = qv + ROCCHIO_BETA * centroid  # Rocchio: alpha = 1, no negative feedback
             qv = moved / max(float(np.linalg.norm(moved)), 1e-12)
         if use_rm3:
             rows = self._store.get(top)
             weights = self._lexical.expand(weights, [rows[i].text for i in top], [1.0] * len(top))
-        return self._rank_once(qv, weights, config, depth), {"rm3": use_rm3, "rocchio": use_rocchio}
+        if use_rm3 or use_rocchio:
+            ranked = self._rank_once(qv, weights, config, depth)
+        use_smoothing = config.smoothing > 0 and large_enough and len(ranked) > 1
+        if use_smoothing:
+            head = [f.id for f in ranked[: config.fusion.depth]]
+            ranked = smooth(ranked, self._vectors_of(head), config.smoothing, config.smoothing_neighbours)
+        return ranked, {"rm3": use_rm3, "rocchio": use_rocchio, "smoothing": use_smoothing}
+
+    def _vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored unit vectors of these passages, in the order given."""
+        if self._matrix is None:
+            self._matrix = np.load(self.generation / EMBEDDINGS, mmap_mode="r")
+        order = np.argsort(ids, kind="stable")
+        rows = np.asarray(self._matrix[np.asarray(ids)[order]], dtype=np.float32)
+        out = np.empty_like(rows)
+        out[order] = rows
+        return out
 
     def _highlight(self, qv: np.ndarray, hits: list[Hit]) -> list[Hit]:
         """Mark in each hit the sentence closest to the query."""
@@ -557,7 +582,7 @@ def _with_mode(config: SearchConfig | None, mode: str | None) -> SearchConfig:
     return replace(config, mode=mode) if mode is not None else config
 
 
-def _explain(r: Fused, config: SearchConfig, feedback: dict[str, bool]) -> dict[str, Any]:
+def _explain(r: Fused, config: SearchConfig, used: dict[str, bool]) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": config.mode}
     for side in ("dense", "lexical"):
         if side in r.parts:
@@ -569,8 +594,17 @@ def _explain(r: Fused, config: SearchConfig, feedback: dict[str, bool]) -> dict[
             if f.method == "rrf"
             else f"{f.alpha}*minmax(dense) + {1 - f.alpha}*minmax(lexical)"
         )
-        out["fusion"] = {"method": f.method, "formula": formula, "score": round(r.score, 6)}
-    out["feedback"] = dict(feedback)
+        fused = r.parts.get("smoothing", {}).get("score", r.score)
+        out["fusion"] = {"method": f.method, "formula": formula, "score": round(fused, 6)}
+    out["feedback"] = {"rm3": used["rm3"], "rocchio": used["rocchio"]}
+    if "smoothing" in r.parts:
+        part = r.parts["smoothing"]
+        out["smoothing"] = {
+            "before": round(part["score"], 6), "neighbours": round(part["neighbours"], 6),
+            "weight": part["weight"], "score": round(r.score, 6),
+            "formula": f"{1 - part['weight']:g}*before + {part['weight']:g}*mean of {config.smoothing_neighbours} "
+                       "nearest candidates' scores",
+        }
     return out
 
 

@@ -85,6 +85,13 @@ def _index_option(func: Any) -> Any:
     )(func)
 
 
+_smoothing_option = click.option(
+    "--smoothing", type=click.FloatRange(0, 1), default=SearchConfig.smoothing, show_default=True,
+    help="Share of each top passage's score taken from its 5 most similar candidates "
+         "(score regularisation: alike passages tend to be relevant together). 0 turns it off.",
+)
+
+
 def _model_option(help_text: str) -> Any:
     return click.option("--model", default=None, metavar="FOLDER", help=help_text)
 
@@ -177,9 +184,10 @@ def cli() -> None:
               help="RRF's damping constant (with --fusion rrf).")
 @click.option("--no-feedback", is_flag=True,
               help="Skip pseudo-relevance feedback (RM3 on BM25, Rocchio on vectors): one pass only.")
+@_smoothing_option
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
-    fusion: str, alpha: float, rrf_k: int, no_feedback: bool,
+    fusion: str, alpha: float, rrf_k: int, no_feedback: bool, smoothing: float,
 ) -> None:
     """Find the passages that best answer TEXT.
 
@@ -187,8 +195,10 @@ def query(
     sentence that best matches the query highlighted. The default hybrid mode fuses a
     dense ranking (sentence embeddings: finds paraphrases) with a BM25 ranking (finds
     exact names and numbers), then runs a second pass with both queries moved towards
-    the first pass's top passages. Scores are cosine in dense mode, BM25 in lexical
-    mode and the fused value in hybrid mode. If the default index (--index not
+    the first pass's top passages, and finally blends each top passage's score with
+    those of its most similar fellow candidates (--smoothing). Scores are cosine in
+    dense mode, BM25 in lexical mode and the fused value in hybrid mode, all after
+    smoothing. Feedback and smoothing are skipped on indexes under 200 passages. If the default index (--index not
     given) does not exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
@@ -219,7 +229,7 @@ def query(
             )
     config = SearchConfig(
         mode=mode, fusion=FusionConfig(method=fusion, alpha=alpha, rrf_k=rrf_k),
-        rm3=not no_feedback, rocchio=not no_feedback,
+        rm3=not no_feedback, rocchio=not no_feedback, smoothing=smoothing,
     )
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
@@ -285,6 +295,9 @@ def _format_explain(explain: dict[str, Any]) -> str:
     feedback = [k for k, on in explain.get("feedback", {}).items() if on]
     if feedback:
         parts.append("second pass with " + " + ".join(feedback))
+    if "smoothing" in explain:
+        sm = explain["smoothing"]
+        parts.append(f"smoothed: {sm['formula']} ({sm['before']:.4f}, {sm['neighbours']:.4f}) = {sm['score']:.4f}")
     return "explain: " + "; ".join(parts)
 
 
@@ -449,11 +462,12 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
               help="Fusion for hybrid mode (see hubsearch query --help).")
 @click.option("--no-feedback", is_flag=True, help="Score single-pass retrieval, without RM3 / Rocchio feedback.")
+@_smoothing_option
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
               help="Embedding precision of the evaluation index.")
 def eval_cmd(
     beir_dir: Path, modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
-    fusion: str, no_feedback: bool, precision: str,
+    fusion: str, no_feedback: bool, smoothing: float, precision: str,
 ) -> None:
     """Score retrieval on a BEIR-layout test collection.
 
@@ -467,7 +481,9 @@ def eval_cmd(
       hubsearch eval bench-data/cranfield --index /tmp/cranfield-index
     """
     with progress_bars() as progress:
-        config = SearchConfig(fusion=FusionConfig(method=fusion), rm3=not no_feedback, rocchio=not no_feedback)
+        config = SearchConfig(
+            fusion=FusionConfig(method=fusion), rm3=not no_feedback, rocchio=not no_feedback, smoothing=smoothing,
+        )
         report = evaluate(
             beir_dir, modes=modes or MODES, path=index_dir, model=model, config=config, precision=precision,
             progress=progress,

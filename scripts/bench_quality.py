@@ -36,13 +36,17 @@ def main() -> None:
         index = Path(tmp) / "index"
         started = time.perf_counter()
         default = _eval(folder, index, [])
-        plain = _eval(folder, index, ["--no-feedback"])
-        rrf = _eval(folder, index, ["--no-feedback", "--fusion", "rrf"], modes=["hybrid"])
+        unsmoothed = _eval(folder, index, ["--smoothing", "0"])
+        plain = _eval(folder, index, ["--no-feedback", "--smoothing", "0"])
+        rrf = _eval(folder, index, ["--no-feedback", "--smoothing", "0", "--fusion", "rrf"], modes=["hybrid"])
         seconds = time.perf_counter() - started
+        latency = _latency(folder, index)
     rows = list(REFERENCE)
     rows += [(f"hubsearch {m} (default)", *_m(default, m)) for m in ("hybrid", "dense", "lexical")]
-    rows += [(f"hubsearch {m}, no feedback", *_m(plain, m)) for m in ("hybrid", "dense", "lexical")]
-    rows += [("hubsearch hybrid, plain RRF k=60, no feedback", *_m(rrf, "hybrid"))]
+    rows += [(f"hubsearch {m}, feedback, no smoothing", *_m(unsmoothed, m)) for m in ("hybrid", "dense", "lexical")]
+    rows += [(f"hubsearch {m}, single pass (no feedback, no smoothing)", *_m(plain, m))
+             for m in ("hybrid", "dense", "lexical")]
+    rows += [("hubsearch hybrid, plain RRF k=60, single pass", *_m(rrf, "hybrid"))]
     print(f"Cranfield ({default['documents']} documents, {default['passages']} passages, "
           f"{default['queries']} judged queries); {time.strftime('%Y-%m-%d')}, "
           f"{platform.processor() or platform.machine()}, {_cores()} cores; {seconds:.0f}s\n")
@@ -50,6 +54,13 @@ def main() -> None:
     print("|---|---|---|---|")
     for label, ndcg, recall, mrr in rows:
         print(f"| {label} | {ndcg:.3f} | {recall:.3f} | {mrr:.3f} |")
+    print("\nHybrid `Index.search(query, k=10)` per Cranfield query, in one process (the three "
+          "settings interleaved, query embedding and highlight included):\n")
+    print("| setting | median | p90 |")
+    print("|---|---|---|")
+    for label, times in latency.items():
+        t = sorted(times)
+        print(f"| {label} | {1000 * t[len(t) // 2]:.1f} ms | {1000 * t[int(len(t) * 0.9)]:.1f} ms |")
 
 
 def _cores() -> int:
@@ -61,6 +72,30 @@ def _cores() -> int:
 def _m(report: dict, mode: str) -> tuple[float, float, float]:
     m = report["results"][mode]
     return m["ndcg@10"], m["recall@100"], m["mrr"]
+
+
+def _latency(folder: Path, index: Path) -> dict[str, list[float]]:
+    """Per-query wall time of each retrieval stage's setting, measured interleaved."""
+    sys.path.insert(0, str(ROOT))
+    from hubsearch import Index
+    from hubsearch.api import SearchConfig
+    from hubsearch.evaluation import load_beir
+
+    settings = {
+        "single pass": SearchConfig(rm3=False, rocchio=False, smoothing=0.0),
+        "feedback": SearchConfig(smoothing=0.0),
+        "feedback + smoothing (default)": SearchConfig(),
+    }
+    queries = list(load_beir(folder).queries.values())
+    times: dict[str, list[float]] = {label: [] for label in settings}
+    with Index.open(index) as idx:
+        idx.search(queries[0], k=10)  # load the model and the vectors once
+        for query in queries:
+            for label, config in settings.items():
+                started = time.perf_counter()
+                idx.search(query, k=10, config=config)
+                times[label].append(time.perf_counter() - started)
+    return times
 
 
 def _eval(folder: Path, index: Path, flags: list[str], modes: list[str] | None = None) -> dict:

@@ -232,3 +232,31 @@ def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
     # Only stopwords: the BM25 side has no terms, so RM3 cannot run, and explain says so.
     no_terms = index.search("the and of", k=1, explain=True)[0].explain["feedback"]
     assert no_terms == {"rm3": False, "rocchio": True}
+
+
+def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) -> None:
+    from hubsearch.api import SearchConfig
+
+    root = tmp_path / "c"
+    root.mkdir()
+    for i in range(40):  # the real model's 256-token window: about 6 passages a document
+        body = " ".join(f"Sentence {j} of document {i} about topic{i % 7} and rivers." for j in range(150))
+        (root / f"d{i}.txt").write_text(body, encoding="utf-8")
+    assert run("index", "build", str(root), "--index", str(tmp_path / "i")).exit_code == 0
+    info = json.loads(run("index", "info", "--index", str(tmp_path / "i"), "--json").stdout)
+    assert info["corpus"]["passages"] >= SearchConfig().feedback_min_passages
+    result = run("query", "topic3 rivers", "--index", str(tmp_path / "i"), "--explain", "--json", "-k", "3")
+    assert result.exit_code == 0, result.stderr
+    for hit in json.loads(result.stdout)["results"]:
+        sm = hit["explain"]["smoothing"]
+        assert sm["weight"] == SearchConfig().smoothing
+        assert sm["score"] == pytest.approx(hit["score"], abs=1e-5)
+        assert sm["score"] == pytest.approx((1 - sm["weight"]) * sm["before"] + sm["weight"] * sm["neighbours"],
+                                            abs=1e-5)
+        assert hit["explain"]["fusion"]["score"] == pytest.approx(sm["before"], abs=1e-5)
+    text = run("query", "topic3 rivers", "--index", str(tmp_path / "i"), "--explain", "-k", "1")
+    assert "smoothed: 0.8*before + 0.2*mean of 5 nearest" in text.stdout
+    off = run("query", "topic3 rivers", "--index", str(tmp_path / "i"), "--explain", "--json", "--smoothing", "0")
+    assert all("smoothing" not in h["explain"] for h in json.loads(off.stdout)["results"])
+    bad = run("query", "topic3 rivers", "--index", str(tmp_path / "i"), "--smoothing", "2")
+    assert bad.exit_code == 2 and "--smoothing" in bad.stderr

@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 
 from hubsearch.errors import InvalidInputError
-from hubsearch.fusion import FusionConfig, Ranked, fuse
+from hubsearch.fusion import Fused, FusionConfig, Ranked, fuse, smooth
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -49,3 +50,50 @@ def test_empty_side_leaves_the_other_order() -> None:
 def test_bad_fusion_settings(kwargs: dict) -> None:
     with pytest.raises(InvalidInputError):
         FusionConfig(**kwargs)
+
+
+def _unit(*rows: list[float]) -> np.ndarray:
+    m = np.asarray(rows, dtype=np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def _single(ids: list[int], scores: list[float]) -> list[Fused]:
+    return [Fused(i, s, {"dense": {"rank": r, "score": s, "contribution": s}})
+            for r, (i, s) in enumerate(zip(ids, scores), start=1)]
+
+
+def test_smooth_matches_the_formula() -> None:
+    # 1 and 2 point the same way, 3 is orthogonal to both; one neighbour each.
+    ranked = _single([1, 2, 3], [0.9, 0.5, 0.4])
+    vectors = _unit([1, 0], [1, 0.1], [0, 1])
+    out = {f.id: f for f in smooth(ranked, vectors, weight=0.2, neighbours=1)}
+    assert out[1].score == pytest.approx(0.8 * 0.9 + 0.2 * 0.5)
+    assert out[2].score == pytest.approx(0.8 * 0.5 + 0.2 * 0.9)
+    # 3's nearest neighbour has similarity 0.0995 (to 2): its mean is 2's score.
+    assert out[3].score == pytest.approx(0.8 * 0.4 + 0.2 * 0.5)
+    assert out[2].parts["smoothing"] == {"score": 0.5, "neighbours": pytest.approx(0.9), "weight": 0.2}
+
+
+def test_smooth_lifts_a_passage_that_sits_in_a_relevant_cluster() -> None:
+    # 4 scores a little below lone 3, but its neighbours 1 and 2 score high.
+    ranked = _single([1, 2, 3, 4], [1.0, 0.9, 0.6, 0.55])
+    vectors = _unit([1, 0, 0], [1, 0.1, 0], [0, 0, 1], [1, 0.2, 0])
+    assert [f.id for f in smooth(ranked, vectors, weight=0.2, neighbours=2)] == [1, 2, 4, 3]
+    assert [f.id for f in smooth(ranked, vectors, weight=0.0, neighbours=2)] == [1, 2, 3, 4]
+
+
+def test_smooth_leaves_the_tail_and_lone_candidates_alone() -> None:
+    ranked = _single([1, 2, 3, 4], [0.9, 0.8, 0.3, 0.2])
+    vectors = _unit([1, 0], [-1, 0])  # only the first two are smoothed; they are opposite
+    out = smooth(ranked, vectors, weight=0.5, neighbours=3)
+    assert [(f.id, f.score) for f in out] == [(1, 0.9), (2, 0.8), (3, 0.3), (4, 0.2)]
+
+
+def test_smooth_keeps_each_sides_first_in_hybrid() -> None:
+    dense = Ranked([1, 10, 11, 12], [1.0, 0.99, 0.98, 0.97])
+    lexical = Ranked([2, 10, 11, 12], [9.0, 8.9, 8.8, 8.7])
+    fused = fuse({"dense": dense, "lexical": lexical}, FusionConfig())
+    # 10, 11 and 12 are alike and score high on both sides; 1 and 2 stand alone.
+    vectors = {1: [0, 1, 0], 2: [0, 0, 1], 10: [1, 0, 0], 11: [1, 0.05, 0], 12: [1, 0, 0.05]}
+    out = smooth(fused, _unit(*[vectors[f.id] for f in fused]), weight=1.0, neighbours=2)
+    assert {f.id for f in out[:2]} == {1, 2}
