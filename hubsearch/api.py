@@ -472,7 +472,8 @@ class Index:
         large_enough = self._vectors.count >= config.feedback_min_passages
         use_rm3 = config.rm3 and config.mode != "dense" and bool(weights) and large_enough
         use_rocchio = config.rocchio and config.mode != "lexical" and large_enough
-        top = [f.id for f in ranked[: config.feedback_docs]]
+        head = ranked[: config.feedback_docs]
+        top = [f.id for f in head]
         use_rm3, use_rocchio = use_rm3 and bool(top), use_rocchio and bool(top)
         # Feedback comes from the fused first pass, which is better than either side alone.
         if use_rocchio:
@@ -481,7 +482,8 @@ class Index:
             qv = moved / max(float(np.linalg.norm(moved)), 1e-12)
         if use_rm3:
             rows = self._store.get(top)
-            weights = self._lexical.expand(weights, [rows[i].text for i in top], [1.0] * len(top))
+            # As in RM3 (and Anserini's), each feedback passage counts by its first-pass score.
+            weights = self._lexical.expand(weights, [rows[i].text for i in top], [f.score for f in head])
         if use_rm3 or use_rocchio:
             ranked = self._rank_once(qv, weights, config, depth)
         use_smoothing = config.smoothing > 0 and large_enough and len(ranked) > 1

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Retrieval quality on Cranfield: `hubsearch eval` per mode, beside the reference figures.
 
-Usage: python scripts/bench_quality.py [BEIR_DIR]   (default: bench-data/cranfield, copied
-from ../shared/bench/cranfield if missing). Prints a Markdown table.
+Usage: python scripts/bench_quality.py [BEIR_DIR] [--sensitivity]   (default BEIR_DIR:
+bench-data/cranfield, copied from ../shared/bench/cranfield if missing). Prints Markdown
+tables. --sensitivity adds hybrid figures for settings next to each default.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ REFERENCE = [
 
 
 def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    args = [a for a in sys.argv[1:] if a != "--sensitivity"]
+    folder = Path(args[0]) if args else DEFAULT
     if not folder.exists() and folder == DEFAULT and SHARED.exists():
         shutil.copytree(SHARED, folder)
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,6 +43,7 @@ def main() -> None:
         rrf = _eval(folder, index, ["--no-feedback", "--smoothing", "0", "--fusion", "rrf"], modes=["hybrid"])
         seconds = time.perf_counter() - started
         latency = _latency(folder, index)
+        sensitivity = _sensitivity(folder, index) if "--sensitivity" in sys.argv else None
     rows = list(REFERENCE)
     rows += [(f"hubsearch {m} (default)", *_m(default, m)) for m in ("hybrid", "dense", "lexical")]
     rows += [(f"hubsearch {m}, feedback, no smoothing", *_m(unsmoothed, m)) for m in ("hybrid", "dense", "lexical")]
@@ -61,6 +64,12 @@ def main() -> None:
     for label, times in latency.items():
         t = sorted(times)
         print(f"| {label} | {1000 * t[len(t) // 2]:.1f} ms | {1000 * t[int(len(t) * 0.9)]:.1f} ms |")
+    if sensitivity:
+        print("\nHybrid mode with one setting moved from its default:\n")
+        print("| setting | nDCG@10 | Recall@100 | MRR |")
+        print("|---|---|---|---|")
+        for label, m in sensitivity.items():
+            print(f"| {label} | {m['ndcg@10']:.3f} | {m['recall@100']:.3f} | {m['mrr']:.3f} |")
 
 
 def _cores() -> int:
@@ -96,6 +105,29 @@ def _latency(folder: Path, index: Path) -> dict[str, list[float]]:
                 idx.search(query, k=10, config=config)
                 times[label].append(time.perf_counter() - started)
     return times
+
+
+def _sensitivity(folder: Path, index: Path) -> dict[str, dict[str, float]]:
+    from hubsearch.api import SearchConfig, evaluate
+    from hubsearch.fusion import FusionConfig
+
+    settings = {
+        "default (feedback 3, smoothing 0.2 over 5 neighbours, alpha 0.5)": SearchConfig(),
+        "smoothing 0.1": SearchConfig(smoothing=0.1),
+        "smoothing 0.3": SearchConfig(smoothing=0.3),
+        "3 neighbours": SearchConfig(smoothing_neighbours=3),
+        "10 neighbours": SearchConfig(smoothing_neighbours=10),
+        "feedback from 2 passages": SearchConfig(feedback_docs=2),
+        "feedback from 4 passages": SearchConfig(feedback_docs=4),
+        "feedback from 5 passages": SearchConfig(feedback_docs=5),
+        "alpha 0.4": SearchConfig(fusion=FusionConfig(alpha=0.4)),
+        "alpha 0.6": SearchConfig(fusion=FusionConfig(alpha=0.6)),
+        "RRF fusion": SearchConfig(fusion=FusionConfig(method="rrf")),
+    }
+    return {
+        label: evaluate(folder, path=index, modes=("hybrid",), config=config)["results"]["hybrid"]
+        for label, config in settings.items()
+    }
 
 
 def _eval(folder: Path, index: Path, flags: list[str], modes: list[str] | None = None) -> dict:

@@ -260,3 +260,31 @@ def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) 
     assert all("smoothing" not in h["explain"] for h in json.loads(off.stdout)["results"])
     bad = run("query", "topic3 rivers", "--index", str(tmp_path / "i"), "--smoothing", "2")
     assert bad.exit_code == 2 and "--smoothing" in bad.stderr
+
+
+def test_rm3_feedback_passages_count_by_their_first_pass_score(fake, tmp_path: Path, monkeypatch) -> None:
+    from hubsearch import Index
+    from hubsearch.api import SearchConfig
+    from hubsearch.lexical import LexicalIndex
+
+    from .conftest import FakeEmbedder
+
+    root = tmp_path / "c"
+    root.mkdir()
+    for i in range(30):
+        body = " ".join(f"Sentence {j} of document {i} about topic{i} and rivers." for j in range(40))
+        (root / f"d{i}.txt").write_text(body, encoding="utf-8")
+    index = Index.build([root], tmp_path / "i", embedder=FakeEmbedder())
+    seen: list[list[float]] = []
+    real = LexicalIndex.expand
+
+    def spy(self, weights, feedback, fb_scores, **kw):
+        seen.append(list(fb_scores))
+        return real(self, weights, feedback, fb_scores, **kw)
+
+    monkeypatch.setattr(LexicalIndex, "expand", spy)
+    config = SearchConfig(smoothing=0.0, rocchio=False)
+    first = index.search("topic3 rivers", k=3, config=SearchConfig(rm3=False, rocchio=False, smoothing=0.0))
+    index.search("topic3 rivers", k=3, config=config)
+    assert seen == [pytest.approx([h.score for h in first])]
+    assert len(set(seen[0])) > 1  # the scores differ, so the weighting matters

@@ -34,3 +34,15 @@ def test_rm3_adds_terms_from_feedback_and_keeps_the_query() -> None:
     assert set(weights) < set(expanded)
     assert sum(expanded.values()) == pytest.approx(1.0)
     assert expanded[next(iter(weights))] >= 0.5
+
+
+def test_rm3_weighs_each_feedback_passage_by_its_score() -> None:
+    index = LexicalIndex.build(TEXTS + ["Apples grow in orchards.", "Rockets burn fuel."])
+    weights = index.term_weights("growing")
+    feedback = ["Apples grow in orchards.", "Rockets burn fuel."]
+    apple, rocket = index.term_weights("apples")[index.vocab["appl"]], index.vocab["rocket"]
+    assert apple == 1.0
+    even = index.expand(weights, feedback, [1.0, 1.0], terms=10)
+    assert even[index.vocab["appl"]] == pytest.approx(even[rocket])
+    skewed = index.expand(weights, feedback, [3.0, 1.0], terms=10)
+    assert skewed[index.vocab["appl"]] == pytest.approx(3 * skewed[rocket])
