@@ -101,19 +101,29 @@ class Hit:
         return data
 
 
+SMOOTHING = 0.2
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Query-time settings. The defaults are what `hubsearch query` uses.
 
+    Hybrid mode is the full pipeline: fusion, then feedback, then smoothing. The dense
+    and lexical modes show one retriever as it is (exact cosine, plain BM25), so by
+    default they run neither; set `rm3`, `rocchio` or `smoothing` to turn them on there.
+
     Attributes:
         mode: "hybrid" (both sides fused), "dense" or "lexical".
         fusion: How hybrid merges the sides.
-        rm3: Expand the lexical query with RM3 pseudo-relevance feedback.
-        rocchio: Move the dense query towards its top passages (Rocchio feedback).
+        rm3: Expand the lexical query with RM3 pseudo-relevance feedback. None: on in
+            hybrid mode only.
+        rocchio: Move the dense query towards its top passages (Rocchio feedback). None:
+            on in hybrid mode only.
         feedback_docs: Passages used for either kind of feedback (3, the depth
             ANCE-PRF and vector-PRF studies settled on for dense retrievers).
         smoothing: Share of each top candidate's score taken from its nearest
             neighbours among the candidates (score regularisation); 0 turns it off.
+            None: `SMOOTHING` (0.2) in hybrid mode, 0 otherwise.
         smoothing_neighbours: How many neighbours each candidate averages over.
         feedback_min_passages: Feedback and smoothing assume the top candidates are a
             small, focused sample of the collection; below this many passages both are
@@ -122,20 +132,29 @@ class SearchConfig:
 
     mode: str = "hybrid"
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    rm3: bool = True
-    rocchio: bool = True
+    rm3: bool | None = None
+    rocchio: bool | None = None
     feedback_docs: int = 3
-    smoothing: float = 0.2
+    smoothing: float | None = None
     smoothing_neighbours: int = 5
     feedback_min_passages: int = 200
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidInputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if not 0.0 <= self.smoothing <= 1.0:
+        if self.smoothing is not None and not 0.0 <= self.smoothing <= 1.0:
             raise InvalidInputError(f"smoothing must be between 0 and 1, got {self.smoothing}")
         if self.feedback_docs < 1 or self.smoothing_neighbours < 1:
             raise InvalidInputError("feedback_docs and smoothing_neighbours must be at least 1")
+
+    def refinements(self) -> tuple[bool, bool, float]:
+        """(rm3, rocchio, smoothing weight) for this mode, with None filled in."""
+        full = self.mode == "hybrid"
+        return (
+            full if self.rm3 is None else self.rm3,
+            full if self.rocchio is None else self.rocchio,
+            (SMOOTHING if full else 0.0) if self.smoothing is None else self.smoothing,
+        )
 
 
 def _validate_query(query: str) -> str:
@@ -470,8 +489,9 @@ class Index:
         weights = self._lexical.term_weights(query)
         ranked = self._rank_once(qv, weights, config, depth)
         large_enough = self._vectors.count >= config.feedback_min_passages
-        use_rm3 = config.rm3 and config.mode != "dense" and bool(weights) and large_enough
-        use_rocchio = config.rocchio and config.mode != "lexical" and large_enough
+        rm3, rocchio, smoothing = config.refinements()
+        use_rm3 = rm3 and config.mode != "dense" and bool(weights) and large_enough
+        use_rocchio = rocchio and config.mode != "lexical" and large_enough
         head = ranked[: config.feedback_docs]
         top = [f.id for f in head]
         use_rm3, use_rocchio = use_rm3 and bool(top), use_rocchio and bool(top)
@@ -486,10 +506,10 @@ class Index:
             weights = self._lexical.expand(weights, [rows[i].text for i in top], [f.score for f in head])
         if use_rm3 or use_rocchio:
             ranked = self._rank_once(qv, weights, config, depth)
-        use_smoothing = config.smoothing > 0 and large_enough and len(ranked) > 1
+        use_smoothing = smoothing > 0 and large_enough and len(ranked) > 1
         if use_smoothing:
             head = [f.id for f in ranked[: config.fusion.depth]]
-            ranked = smooth(ranked, self._vectors_of(head), config.smoothing, config.smoothing_neighbours)
+            ranked = smooth(ranked, self._vectors_of(head), smoothing, config.smoothing_neighbours)
         return ranked, {"rm3": use_rm3, "rocchio": use_rocchio, "smoothing": use_smoothing}
 
     def _vectors_of(self, ids: Sequence[int]) -> np.ndarray:

@@ -23,6 +23,7 @@ from . import __version__
 from .api import (
     DEFAULT_SOURCES,
     MODES,
+    SMOOTHING,
     Hit,
     Index,
     ProgressCallback,
@@ -86,9 +87,15 @@ def _index_option(func: Any) -> Any:
 
 
 _smoothing_option = click.option(
-    "--smoothing", type=click.FloatRange(0, 1), default=SearchConfig.smoothing, show_default=True,
-    help="Share of each top passage's score taken from its 5 most similar candidates "
-         "(score regularisation: alike passages tend to be relevant together). 0 turns it off.",
+    "--smoothing", type=click.FloatRange(0, 1), default=None,
+    help=f"Share of each top passage's score taken from its 5 most similar candidates "
+         f"(score regularisation: alike passages tend to be relevant together). 0 turns it off. "
+         f"[default: {SMOOTHING} in hybrid mode, 0 in dense and lexical]",
+)
+_feedback_option = click.option(
+    "--feedback/--no-feedback", default=None,
+    help="Run a second pass with pseudo-relevance feedback (RM3 on BM25, Rocchio on vectors). "
+         "[default: on in hybrid mode, off in dense and lexical, which show one retriever as it is]",
 )
 
 
@@ -182,12 +189,11 @@ def cli() -> None:
               help="Weight of the dense side in hybrid mode.")
 @click.option("--rrf-k", type=click.IntRange(min=0), default=FusionConfig.rrf_k, show_default=True,
               help="RRF's damping constant (with --fusion rrf).")
-@click.option("--no-feedback", is_flag=True,
-              help="Skip pseudo-relevance feedback (RM3 on BM25, Rocchio on vectors): one pass only.")
+@_feedback_option
 @_smoothing_option
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
-    fusion: str, alpha: float, rrf_k: int, no_feedback: bool, smoothing: float,
+    fusion: str, alpha: float, rrf_k: int, feedback: bool | None, smoothing: float | None,
 ) -> None:
     """Find the passages that best answer TEXT.
 
@@ -195,10 +201,12 @@ def query(
     sentence that best matches the query highlighted. The default hybrid mode fuses a
     dense ranking (sentence embeddings: finds paraphrases) with a BM25 ranking (finds
     exact names and numbers), then runs a second pass with both queries moved towards
-    the first pass's top passages, and finally blends each top passage's score with
-    those of its most similar fellow candidates (--smoothing). Scores are cosine in
-    dense mode, BM25 in lexical mode and the fused value in hybrid mode, all after
-    smoothing. Feedback and smoothing are skipped on indexes under 200 passages. If the default index (--index not
+    the first pass's top passages (--feedback), and finally blends each top passage's
+    score with those of its most similar fellow candidates (--smoothing). Feedback and
+    smoothing are skipped on indexes under 200 passages. --mode dense and --mode lexical
+    show one retriever as it is, without feedback or smoothing unless asked for. Scores
+    are cosine in dense mode, BM25 in lexical mode and the fused value in hybrid mode,
+    each after smoothing where it ran. If the default index (--index not
     given) does not exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
@@ -229,7 +237,7 @@ def query(
             )
     config = SearchConfig(
         mode=mode, fusion=FusionConfig(method=fusion, alpha=alpha, rrf_k=rrf_k),
-        rm3=not no_feedback, rocchio=not no_feedback, smoothing=smoothing,
+        rm3=feedback, rocchio=feedback, smoothing=smoothing,
     )
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
@@ -461,13 +469,13 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
               help="Fusion for hybrid mode (see hubsearch query --help).")
-@click.option("--no-feedback", is_flag=True, help="Score single-pass retrieval, without RM3 / Rocchio feedback.")
+@_feedback_option
 @_smoothing_option
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
               help="Embedding precision of the evaluation index.")
 def eval_cmd(
     beir_dir: Path, modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
-    fusion: str, no_feedback: bool, smoothing: float, precision: str,
+    fusion: str, feedback: bool | None, smoothing: float | None, precision: str,
 ) -> None:
     """Score retrieval on a BEIR-layout test collection.
 
@@ -482,7 +490,7 @@ def eval_cmd(
     """
     with progress_bars() as progress:
         config = SearchConfig(
-            fusion=FusionConfig(method=fusion), rm3=not no_feedback, rocchio=not no_feedback, smoothing=smoothing,
+            fusion=FusionConfig(method=fusion), rm3=feedback, rocchio=feedback, smoothing=smoothing,
         )
         report = evaluate(
             beir_dir, modes=modes or MODES, path=index_dir, model=model, config=config, precision=precision,

@@ -38,18 +38,24 @@ def main() -> None:
         index = Path(tmp) / "index"
         started = time.perf_counter()
         default = _eval(folder, index, [])
-        unsmoothed = _eval(folder, index, ["--smoothing", "0"])
-        plain = _eval(folder, index, ["--no-feedback", "--smoothing", "0"])
+        feedback = _eval(folder, index, ["--feedback", "--smoothing", "0"])
+        full = _eval(folder, index, ["--feedback", "--smoothing", "0.2"], modes=["dense", "lexical"])
+        plain = _eval(folder, index, ["--no-feedback", "--smoothing", "0"], modes=["hybrid"])
         rrf = _eval(folder, index, ["--no-feedback", "--smoothing", "0", "--fusion", "rrf"], modes=["hybrid"])
         seconds = time.perf_counter() - started
         latency = _latency(folder, index)
         sensitivity = _sensitivity(folder, index) if "--sensitivity" in sys.argv else None
     rows = list(REFERENCE)
-    rows += [(f"hubsearch {m} (default)", *_m(default, m)) for m in ("hybrid", "dense", "lexical")]
-    rows += [(f"hubsearch {m}, feedback, no smoothing", *_m(unsmoothed, m)) for m in ("hybrid", "dense", "lexical")]
-    rows += [(f"hubsearch {m}, single pass (no feedback, no smoothing)", *_m(plain, m))
-             for m in ("hybrid", "dense", "lexical")]
-    rows += [("hubsearch hybrid, plain RRF k=60, single pass", *_m(rrf, "hybrid"))]
+    rows += [
+        ("hubsearch hybrid (default: fusion, feedback, smoothing)", *_m(default, "hybrid")),
+        ("hubsearch dense (default: exact cosine, single pass)", *_m(default, "dense")),
+        ("hubsearch lexical (default: BM25, single pass)", *_m(default, "lexical")),
+        ("hubsearch hybrid, feedback, no smoothing", *_m(feedback, "hybrid")),
+        ("hubsearch hybrid, single pass (no feedback, no smoothing)", *_m(plain, "hybrid")),
+        ("hubsearch hybrid, plain RRF k=60, single pass", *_m(rrf, "hybrid")),
+    ]
+    rows += [(f"hubsearch {m}, --feedback, no smoothing", *_m(feedback, m)) for m in ("dense", "lexical")]
+    rows += [(f"hubsearch {m}, --feedback --smoothing 0.2", *_m(full, m)) for m in ("dense", "lexical")]
     print(f"Cranfield ({default['documents']} documents, {default['passages']} passages, "
           f"{default['queries']} judged queries); {time.strftime('%Y-%m-%d')}, "
           f"{platform.processor() or platform.machine()}, {_cores()} cores; {seconds:.0f}s\n")

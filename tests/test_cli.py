@@ -234,7 +234,8 @@ def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
     assert no_terms == {"rm3": False, "rocchio": True}
 
 
-def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) -> None:
+def _large_index(tmp_path: Path) -> Path:
+    """Build, through the CLI, an index big enough for feedback and smoothing to run."""
     from hubsearch.api import SearchConfig
 
     root = tmp_path / "c"
@@ -245,11 +246,18 @@ def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) 
     assert run("index", "build", str(root), "--index", str(tmp_path / "i")).exit_code == 0
     info = json.loads(run("index", "info", "--index", str(tmp_path / "i"), "--json").stdout)
     assert info["corpus"]["passages"] >= SearchConfig().feedback_min_passages
+    return tmp_path / "i"
+
+
+def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) -> None:
+    from hubsearch.api import SMOOTHING
+
+    _large_index(tmp_path)
     result = run("query", "topic3 rivers", "--index", str(tmp_path / "i"), "--explain", "--json", "-k", "3")
     assert result.exit_code == 0, result.stderr
     for hit in json.loads(result.stdout)["results"]:
         sm = hit["explain"]["smoothing"]
-        assert sm["weight"] == SearchConfig().smoothing
+        assert sm["weight"] == SMOOTHING
         assert sm["score"] == pytest.approx(hit["score"], abs=1e-5)
         assert sm["score"] == pytest.approx((1 - sm["weight"]) * sm["before"] + sm["weight"] * sm["neighbours"],
                                             abs=1e-5)
@@ -288,3 +296,22 @@ def test_rm3_feedback_passages_count_by_their_first_pass_score(fake, tmp_path: P
     index.search("topic3 rivers", k=3, config=config)
     assert seen == [pytest.approx([h.score for h in first])]
     assert len(set(seen[0])) > 1  # the scores differ, so the weighting matters
+
+
+@pytest.mark.parametrize(("mode", "feedback"), [("dense", "rocchio"), ("lexical", "rm3")])
+def test_single_side_modes_run_plain_unless_asked(fake, tmp_path: Path, mode: str, feedback: str) -> None:
+    index = str(_large_index(tmp_path))
+    plain = run("query", "topic3 rivers", "--index", index, "--mode", mode, "--explain", "--json")
+    for hit in json.loads(plain.stdout)["results"]:
+        assert hit["explain"]["feedback"] == {"rm3": False, "rocchio": False}
+        assert "smoothing" not in hit["explain"]
+        assert hit["score"] == pytest.approx(hit["explain"][mode]["score"], abs=1e-5)  # the side's own score
+    asked = run("query", "topic3 rivers", "--index", index, "--mode", mode, "--explain", "--json",
+                "--feedback", "--smoothing", "0.3")
+    for hit in json.loads(asked.stdout)["results"]:
+        assert hit["explain"]["feedback"][feedback] is True
+        assert hit["explain"]["smoothing"]["weight"] == 0.3
+    hybrid = run("query", "topic3 rivers", "--index", index, "--explain", "--json", "--no-feedback")
+    for hit in json.loads(hybrid.stdout)["results"]:
+        assert hit["explain"]["feedback"] == {"rm3": False, "rocchio": False}
+        assert "smoothing" in hit["explain"]
