@@ -191,9 +191,12 @@ def cli() -> None:
               help="RRF's damping constant (with --fusion rrf).")
 @_feedback_option
 @_smoothing_option
+@click.option("--no-stale-check", is_flag=True,
+              help="Do not compare the source files with the index before answering. The check "
+                   "stats every source file, so its cost grows with the corpus; it warns if any changed.")
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
-    fusion: str, alpha: float, rrf_k: int, feedback: bool | None, smoothing: float | None,
+    fusion: str, alpha: float, rrf_k: int, feedback: bool | None, smoothing: float | None, no_stale_check: bool,
 ) -> None:
     """Find the passages that best answer TEXT.
 
@@ -226,7 +229,7 @@ def query(
             index, built = Index.open(index_dir, model=model), False
     if built:
         _report_build(index, "no index yet; built one from seeds/:")
-    else:
+    elif not no_stale_check:
         stale = index.changes()
         if any(stale.values()):
             click.echo(

@@ -182,6 +182,11 @@ def update_vs_rebuild(docs: int) -> None:
         env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / "cache")}
         hubsearch = [sys.executable, "-m", "hubsearch", "index"]
         build = _time(hubsearch + ["build", str(corpus), "--index", str(index)], ROOT, env)
+        query = [sys.executable, "-m", "hubsearch", "query", QUERY, "--index", str(index), "--json"]
+        checked, unchecked = [], []
+        for _ in range(5):  # interleaved, so both see the same machine noise
+            checked.append(_time(query, ROOT, env))
+            unchecked.append(_time(query + ["--no-stale-check"], ROOT, env))
         (corpus / "doc00042.txt").write_text("Document 42\nA rewritten document about wing flutter.", encoding="utf-8")
         update = _time(hubsearch + ["update", "--index", str(index)], ROOT, env)
         cached = _time(hubsearch + ["rebuild", "--index", str(index)], ROOT, env)
@@ -193,6 +198,12 @@ def update_vs_rebuild(docs: int) -> None:
     print(f"| `hubsearch index rebuild --no-cache` (embeds everything) | {full:.1f} s | 1.00x |")
     print(f"| `hubsearch index rebuild` (re-chunks, reuses unchanged vectors) | {cached:.1f} s | {full / cached:.1f}x faster |")
     print(f"| `hubsearch index update` after one file changed | {update:.1f} s | {full / update:.1f}x faster |\n")
+    a, b = statistics.median(checked), statistics.median(unchecked)
+    print("Cold `hubsearch query` on this index (median of 5 fresh processes, interleaved):\n")
+    print("| command | median wall time |")
+    print("|---|---|")
+    print(f"| `hubsearch query` (stats all {docs:,} sources to warn if the index is stale) | {a:.3f} s |")
+    print(f"| `hubsearch query --no-stale-check` | {b:.3f} s ({b - a:+.3f} s) |\n")
 
 
 def quality() -> None:

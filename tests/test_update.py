@@ -118,6 +118,9 @@ def test_cli_update_json_and_stale_warning(fake, tmp_path: Path) -> None:
     assert "sources changed since the index was built (0 new, 1 changed, 0 removed)" in stale.stderr
     assert "hubsearch index update" in stale.stderr
     assert json.loads(stale.stdout)["results"]  # still answers
+    unchecked = runner.invoke(cli, ["query", "gliders", "--index", str(tmp_path / "i"), "--json", "--no-stale-check"])
+    assert unchecked.exit_code == 0 and "sources changed" not in unchecked.stderr
+    assert json.loads(unchecked.stdout)["results"] == json.loads(stale.stdout)["results"]
     result = runner.invoke(cli, ["index", "update", "--index", str(tmp_path / "i"), "--json"])
     assert result.exit_code == 0, result.stderr
     counts = json.loads(result.stdout)
