@@ -435,18 +435,23 @@ class Index:
         Returns:
             Per query, up to `k` (doc_id, score) pairs, best first.
         """
-        config = config or SearchConfig()
+        return [docs for docs, _ in self._rank_for_evaluation(queries, k, config or SearchConfig())]
+
+    def _rank_for_evaluation(
+        self, queries: Sequence[str], k: int, config: SearchConfig,
+    ) -> list[tuple[list[tuple[str, float]], list[tuple[int, float]]]]:
+        """Per query, the top `k` documents (by best passage) and the top `k` passages."""
         doc_of = self._store.doc_ids()
         vectors = self.embedder.embed([_validate_query(q) for q in queries])
         depth = max(config.fusion.depth, 4 * k)
         out = []
         for query, qv in zip(queries, vectors):
+            ranked = self._retrieve(query, qv, config, depth=depth)[0]
             best: dict[str, float] = {}
-            for r in self._retrieve(query, qv, config, depth=depth)[0]:
-                doc = doc_of[r.id]
-                if doc not in best:
-                    best[doc] = r.score
-            out.append(sorted(best.items(), key=lambda x: -x[1])[:k])
+            for r in ranked:
+                best.setdefault(doc_of[r.id], r.score)
+            docs = sorted(best.items(), key=lambda x: -x[1])[:k]
+            out.append((docs, [(r.id, r.score) for r in ranked[:k]]))
         return out
 
     def _dense(self, qv: np.ndarray, depth: int) -> Ranked:
@@ -839,11 +844,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Index a BEIR-layout collection and score each retrieval mode on its judged queries.
 
-    Documents are ranked by their best passage. If `path` already holds an index of the
-    same collection (same corpus file and model), it is reused.
+    Documents are ranked by their best passage. Passages are also scored on their own,
+    each judged with its document's grade (`metrics["passages"]`). If `path` already holds
+    an index of the same collection (same corpus file and model), it is reused.
 
     Returns:
-        {"collection", "queries", "documents", "passages", "index", "results": {mode: metrics}}.
+        {"collection", "queries", "documents", "passages", "index", "results": {mode: metrics}},
+        where metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three
+        over the passage ranking).
     """
     import tempfile
     from dataclasses import replace
@@ -885,12 +893,15 @@ def evaluate(
             _record_fingerprint(index, fingerprint)
         qids = sorted(collection.qrels)
         texts = [collection.queries[q] for q in qids]
+        passage_qrels = _passage_qrels(collection.qrels, index._store.doc_ids())
         results = {}
         for mode in modes:
             mode_config = replace(config or SearchConfig(), mode=mode)
-            ranked = index.search_documents(texts, k=100, config=mode_config)
-            run = {q: [d for d, _ in r] for q, r in zip(qids, ranked)}
+            ranked = index._rank_for_evaluation(texts, 100, mode_config)
+            run = {q: [d for d, _ in docs] for q, (docs, _) in zip(qids, ranked)}
+            passage_run = {q: [str(i) for i, _ in passages] for q, (_, passages) in zip(qids, ranked)}
             results[mode] = evaluate_run(run, collection.qrels)
+            results[mode]["passages"] = evaluate_run(passage_run, passage_qrels)
             if progress:
                 progress("eval", len(results), len(modes))
         info = {
@@ -904,6 +915,17 @@ def evaluate(
     finally:
         if cleanup is not None:
             cleanup.cleanup()
+
+
+def _passage_qrels(qrels: dict[str, dict[str, int]], doc_of: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Judgements for passages: each passage gets its document's grade."""
+    passages_of: dict[str, list[int]] = {}
+    for pid, doc in enumerate(doc_of):
+        passages_of.setdefault(doc, []).append(pid)
+    return {
+        q: {str(pid): grade for doc, grade in judged.items() for pid in passages_of.get(doc, [])}
+        for q, judged in qrels.items()
+    }
 
 
 def _open_matching(

@@ -485,7 +485,9 @@ def eval_cmd(
     BEIR_DIR holds corpus.jsonl, queries.jsonl and qrels/test.tsv. The corpus is indexed
     (into a temporary folder, or into --index DIR, which later runs reuse), every judged
     query is run, documents are ranked by their best passage, and nDCG@10 (graded),
-    Recall@100 and MRR are reported per mode, computed as trec_eval does.
+    Recall@100 and MRR are reported per mode, computed as trec_eval does. The same
+    measures are also given for the passage ranking, each passage judged with its
+    document's grade.
 
     \b
     Example:
@@ -504,9 +506,12 @@ def eval_cmd(
         return
     click.echo(f"{report['collection']}: {report['documents']} documents, {report['passages']} passages, "
                f"{report['queries']} judged queries")
-    click.echo(f"{'mode':<10}{'nDCG@10':>10}{'Recall@100':>12}{'MRR':>8}")
+    click.echo(f"{'':<10}{'documents':>30}{'passages':>30}")
+    click.echo(f"{'mode':<10}" + f"{'nDCG@10':>10}{'Recall@100':>12}{'MRR':>8}" * 2)
     for mode, m in report["results"].items():
-        click.echo(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@100']:>12.4f}{m['mrr']:>8.4f}")
+        p = m["passages"]
+        click.echo(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@100']:>12.4f}{m['mrr']:>8.4f}"
+                   f"{p['ndcg@10']:>10.4f}{p['recall@100']:>12.4f}{p['mrr']:>8.4f}")
 
 
 def main() -> None:

@@ -83,6 +83,34 @@ def test_evaluate_scores_every_mode_and_reuses_a_named_index(tmp_path: Path) -> 
     for metrics in report["results"].values():
         assert metrics["mrr"] == pytest.approx(1.0)
         assert metrics["recall@100"] == pytest.approx(1.0)
+        # One passage per document here, so the passage ranking scores the same.
+        assert metrics["passages"] == pytest.approx({k: v for k, v in metrics.items() if k != "passages"})
     embedded = fake.embedded
     evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("dense",))
     assert fake.embedded - embedded == 2  # only the two judged queries; the corpus is reused
+
+
+def test_passage_judgements_take_their_documents_grade() -> None:
+    from hubsearch.api import _passage_qrels
+
+    doc_of = ["a", "b", "a", "c", "a"]
+    qrels = {"1": {"a": 2, "c": 0}, "2": {"b": 1, "gone": 3}}
+    assert _passage_qrels(qrels, doc_of) == {"1": {"0": 2, "2": 2, "4": 2, "3": 0}, "2": {"1": 1}}
+
+
+def test_evaluate_scores_passages_of_long_documents(tmp_path: Path) -> None:
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    long = " ".join(f"Gliders soar on rising air, note {i}." for i in range(60))  # several passages
+    with (folder / "corpus.jsonl").open("w") as f:
+        f.write(json.dumps({"_id": "a", "title": "Gliders", "text": long}) + "\n")
+        f.write(json.dumps({"_id": "b", "title": "Tea", "text": "Green tea is steamed."}) + "\n")
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "gliders rising air"}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\ta\t1\n")
+    report = evaluate(folder, embedder=FakeEmbedder(), modes=("lexical",))
+    assert report["passages"] > 3
+    metrics = report["results"]["lexical"]
+    assert metrics["ndcg@10"] == pytest.approx(1.0)
+    # Every passage of "a" is relevant and all of them outrank the tea passage.
+    assert metrics["passages"]["recall@100"] == pytest.approx(1.0)
+    assert metrics["passages"]["ndcg@10"] == pytest.approx(1.0)
