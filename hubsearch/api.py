@@ -513,8 +513,8 @@ class Index:
             ranked = self._rank_once(qv, weights, config, depth)
         use_smoothing = smoothing > 0 and large_enough and len(ranked) > 1
         if use_smoothing:
-            head = [f.id for f in ranked[: config.fusion.depth]]
-            ranked = smooth(ranked, self._vectors_of(head), smoothing, config.smoothing_neighbours)
+            candidates = [f.id for f in ranked[: config.fusion.depth]]
+            ranked = smooth(ranked, self._vectors_of(candidates), smoothing, config.smoothing_neighbours)
         return ranked, {"rm3": use_rm3, "rocchio": use_rocchio, "smoothing": use_smoothing}
 
     def _vectors_of(self, ids: Sequence[int]) -> np.ndarray:

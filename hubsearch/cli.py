@@ -88,8 +88,8 @@ def _index_option(func: Any) -> Any:
 
 _smoothing_option = click.option(
     "--smoothing", type=click.FloatRange(0, 1), default=None,
-    help=f"Share of each top passage's score taken from its 5 most similar candidates "
-         f"(score regularisation: alike passages tend to be relevant together). 0 turns it off. "
+    help="Share of each top passage's score taken from its 5 most similar candidates "
+         "(score regularisation: alike passages tend to be relevant together). 0 turns it off. "
          f"[default: {SMOOTHING} in hybrid mode, 0 in dense and lexical]",
 )
 _feedback_option = click.option(
@@ -347,8 +347,9 @@ def build_cmd(
     """Index the .txt, .md, .html and .pdf files under PATHS (default: seeds/).
 
     PATHS may be folders, searched recursively, or single files. Files that cannot be read
-    (text that is not valid UTF-8, a broken PDF, an empty page) are reported and skipped. The new index replaces the old one only once it is
-    complete, so an interrupted build leaves the previous index intact.
+    (text that is not valid UTF-8, a broken PDF, an empty page) are reported and skipped.
+    The new index replaces the old one only once it is complete, so an interrupted build
+    leaves the previous index intact.
     """
     config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
     with progress_bars() as progress:
