@@ -112,11 +112,11 @@ def chunk_documents(
 class _Previous:
     """The live generation, as a source of passages and vectors to reuse."""
 
-    def __init__(self, generation: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, generation: Path, manifest: dict[str, Any], doc_sha: dict[str, str]) -> None:
         self.manifest = manifest
         self.store = storage.PassageStore(generation / PASSAGES)
         self.vectors = np.load(generation / EMBEDDINGS, mmap_mode="r")
-        self.doc_sha = {s["doc_id"]: s["sha256"] for s in manifest.get("sources", [])}
+        self.doc_sha = doc_sha
         self._by_input: dict[str, int] | None = None
 
     def vector_for(self, input_sha: str) -> int | None:
@@ -155,7 +155,7 @@ def _previous(index_dir: Path, embedder: Embedder) -> tuple[_Previous | None, di
     try:  # never reuse vectors from a damaged or hand-edited index
         storage.read_manifest(index_dir, generation, check=True)
         storage.verify_files(index_dir, generation, manifest)
-        return _Previous(generation, manifest), doc_sha
+        return _Previous(generation, manifest, doc_sha), doc_sha
     except Exception:
         return None, doc_sha
 
