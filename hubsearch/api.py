@@ -253,7 +253,7 @@ class Index:
             from . import embedding
 
             embedder = embedding.load_embedder(requested, precision)
-        roots = sorted({str(Path(p).expanduser().resolve()) for p in paths})
+        roots = _resolve_roots(paths)
         return cls._build_documents(
             docs, skipped, roots, index_dir, embedder, chunking or ChunkingConfig(), index_type,
             progress, wait, report, started, reuse=reuse,
@@ -604,6 +604,11 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
+def _resolve_roots(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The absolute, de-duplicated source roots an index records."""
+    return sorted({str(Path(p).expanduser().resolve()) for p in paths})
+
+
 def _with_mode(config: SearchConfig | None, mode: str | None) -> SearchConfig:
     config = config or SearchConfig()
     return replace(config, mode=mode) if mode is not None else config
@@ -743,7 +748,7 @@ def update(
         progress("read", len(docs), len(docs))
     if embedder is None:
         embedder = _recorded_embedder(recorded)
-    resolved = sorted({str(Path(p).expanduser().resolve()) for p in roots})
+    resolved = _resolve_roots(roots)
     return Index._build_documents(
         docs, skipped, resolved, index_dir, embedder, recorded.chunking, recorded.index_type, progress, wait,
         report, started, reuse=True, reuse_documents=True,
@@ -854,7 +859,6 @@ def evaluate(
         over the passage ranking).
     """
     import tempfile
-    from dataclasses import replace
 
     from .evaluation import evaluate_run, load_beir
 
