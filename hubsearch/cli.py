@@ -36,6 +36,7 @@ from .api import (
     watch,
 )
 from .config import ChunkingConfig
+from .embedding import PRECISIONS
 from .errors import HubsearchError
 from .fusion import FUSION_METHODS, FusionConfig
 
@@ -135,10 +136,15 @@ def progress_bars() -> Iterator[ProgressCallback]:
             bar.close()
 
 
+def _echo_skipped(report: Any) -> None:
+    for skipped in report.skipped:
+        click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+
+
 def _report_build(index: Index, verb: str) -> None:
     report = index.report
-    for skipped in report.skipped if report else []:
-        click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+    if report:
+        _echo_skipped(report)
     m = index.manifest
     click.echo(
         f"hubsearch: {verb} {m['corpus']['documents']} documents, {m['corpus']['passages']} passages "
@@ -336,7 +342,7 @@ def index_group() -> None:
 @click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title.")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf-sq8", "ivf-pq"]), default="auto",
               show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Embedding precision; auto = bf16 where the CPU has AMX or AVX-512 BF16, else fp32.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
@@ -363,7 +369,7 @@ def build_cmd(
 @index_group.command("rebuild")
 @_index_option
 @_model_option("Rebuild with this model folder instead of the recorded one.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default=None,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="Embedding precision. Default: the one recorded in the manifest.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
@@ -406,8 +412,7 @@ def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, w
     if as_json:
         click.echo(json.dumps({"index": str(index.path), **report.to_dict()}))
         return
-    for skipped in report.skipped:
-        click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+    _echo_skipped(report)
     click.echo(_changes_line(report))
 
 
@@ -428,8 +433,7 @@ def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) ->
         if isinstance(outcome, HubsearchError):
             click.echo(f"hubsearch: update failed: {outcome}", err=True)
         else:
-            for skipped in outcome.skipped:
-                click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+            _echo_skipped(outcome)
             click.echo(f"hubsearch: {_changes_line(outcome)} in {outcome.seconds:.1f}s", err=True)
 
 
@@ -475,7 +479,7 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
               help="Fusion for hybrid mode (see hubsearch query --help).")
 @_feedback_option
 @_smoothing_option
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Embedding precision of the evaluation index.")
 def eval_cmd(
     beir_dir: Path, modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
