@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -214,7 +215,8 @@ def test_eval_command_json(fake, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "is not a BEIR folder" in bad.stderr
 
 
-def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
+def _feedback_index(tmp_path: Path) -> Any:
+    """An index, built with the fake embedder, big enough for feedback to run."""
     from hubsearch import Index
     from hubsearch.api import SearchConfig
 
@@ -227,6 +229,11 @@ def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
         (root / f"d{i}.txt").write_text(body, encoding="utf-8")
     index = Index.build([root], tmp_path / "i", embedder=FakeEmbedder())
     assert index.manifest["corpus"]["passages"] >= SearchConfig().feedback_min_passages
+    return index
+
+
+def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
+    index = _feedback_index(tmp_path)
     with_terms = index.search("topic3 rivers", k=1, explain=True)[0].explain["feedback"]
     assert with_terms == {"rm3": True, "rocchio": True}
     # Only stopwords: the BM25 side has no terms, so RM3 cannot run, and explain says so.
@@ -271,18 +278,10 @@ def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) 
 
 
 def test_rm3_feedback_passages_count_by_their_first_pass_score(fake, tmp_path: Path, monkeypatch) -> None:
-    from hubsearch import Index
     from hubsearch.api import SearchConfig
     from hubsearch.lexical import LexicalIndex
 
-    from .conftest import FakeEmbedder
-
-    root = tmp_path / "c"
-    root.mkdir()
-    for i in range(30):
-        body = " ".join(f"Sentence {j} of document {i} about topic{i} and rivers." for j in range(40))
-        (root / f"d{i}.txt").write_text(body, encoding="utf-8")
-    index = Index.build([root], tmp_path / "i", embedder=FakeEmbedder())
+    index = _feedback_index(tmp_path)
     seen: list[list[float]] = []
     real = LexicalIndex.expand
 
