@@ -1,7 +1,14 @@
-"""hubsearch: semantic search over a folder of documents."""
+"""hubsearch: semantic search over a folder of documents.
 
-from .api import BuildReport, Hit, Index, open_or_build, rebuild
-from .config import ChunkingConfig
+The public API. Names are imported on first use (PEP 562), so that `import hubsearch`
+and `hubsearch --help` stay free of numpy, FAISS and onnxruntime.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     HubsearchError,
     IndexBusyError,
@@ -13,12 +20,46 @@ from .errors import (
     NoDocumentsError,
     SourceError,
 )
+from .settings import ChunkingConfig, FeedbackConfig, FusionConfig, LexicalConfig, SearchConfig, default_index_dir
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Index": "index",
+    "Hit": "passages",
+    "Trace": "pipeline",
+    "BuildReport": "indexing",
+    "build": "lifecycle",
+    "open_or_build": "lifecycle",
+    "rebuild": "lifecycle",
+    "update": "lifecycle",
+    "watch": "lifecycle",
+    "evaluate": "evaluation",
+}
+
+if TYPE_CHECKING:
+    from .evaluation import evaluate
+    from .index import Index
+    from .indexing import BuildReport
+    from .lifecycle import build, open_or_build, rebuild, update, watch
+    from .passages import Hit
+    from .pipeline import Trace
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubsearch' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BuildReport",
     "ChunkingConfig",
+    "FeedbackConfig",
+    "FusionConfig",
     "Hit",
     "HubsearchError",
     "Index",
@@ -26,11 +67,19 @@ __all__ = [
     "IndexDamagedError",
     "IndexNotFoundError",
     "InvalidInputError",
+    "LexicalConfig",
     "ModelError",
     "ModelMismatchError",
     "NoDocumentsError",
+    "SearchConfig",
     "SourceError",
+    "Trace",
     "__version__",
+    "build",
+    "default_index_dir",
+    "evaluate",
     "open_or_build",
     "rebuild",
+    "update",
+    "watch",
 ]

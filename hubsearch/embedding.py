@@ -15,9 +15,9 @@ from typing import Protocol
 import numpy as np
 
 from .chunking import TokenOffsets
-from .config import cache_dir
 from .errors import ModelError
 from .models import ModelRef
+from .settings import PRECISIONS, cache_dir
 
 Progress = Callable[[int], None]  # called with the number of texts just finished
 
@@ -27,6 +27,7 @@ class Embedder(Protocol):
 
     ref: ModelRef
     dimension: int
+    precision: str  # "fp32", "bf16" or "int8": recorded in the manifest
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Token spans of each text, special tokens excluded."""
@@ -74,9 +75,6 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -271,6 +269,8 @@ def export_onnx(embedder: "SentenceTransformerEmbedder") -> Path:
 class OnnxEmbedder:
     """Embeds with the exported ONNX model through onnxruntime: no torch import."""
 
+    precision = "fp32"
+
     def __init__(self, ref: ModelRef, folder: Path, batch_size: int = 4, file: str = ONNX_FILE) -> None:
         import json
 
@@ -321,6 +321,22 @@ class OnnxEmbedder:
             if progress is not None:
                 progress(len(idx))
         return normalize_rows(out)
+
+
+def query_embedder(ref: ModelRef) -> Embedder:
+    """The embedder that queries against an index of model `ref` use: the cached ONNX
+    export, else (with a notice) sentence-transformers from the model's folder."""
+    import logging
+
+    from .models import find_model_folder
+
+    embedder = load_query_embedder(ref)
+    if embedder is not None:
+        return embedder
+    logging.getLogger("hubsearch").warning(
+        "no ONNX export of %s in %s; loading sentence-transformers (slower)", ref.name, onnx_folder(ref))
+    folder = find_model_folder(ref)
+    return load_embedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length))
 
 
 def load_query_embedder(ref: ModelRef) -> Embedder | None:

@@ -1,4 +1,5 @@
-"""BEIR-layout test collections and trec_eval-style metrics.
+"""Scoring retrieval: BEIR-layout test collections, trec_eval-style metrics, and
+`evaluate`, which indexes a collection and scores every mode on it.
 
 nDCG@k uses graded gains (the judgement value) and a log2(rank + 1) discount, with the
 ideal ranking built from all judged documents, as trec_eval's ndcg_cut does. Recall@k is
@@ -9,13 +10,22 @@ of the first relevant document. Every query with at least one judgement is avera
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .errors import SourceError
+from .errors import IndexDamagedError, ModelMismatchError, SourceError
+from .index import Index
+from .settings import MODES, ChunkingConfig, SearchConfig, validate_query
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
+    from .indexing import ProgressCallback
 
 
 @dataclass(frozen=True)
@@ -102,3 +112,149 @@ def evaluate_run(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[s
         totals["recall@100"] += recall_at(ranking, judged, 100)
         totals["mrr"] += reciprocal_rank(ranking, judged)
     return {k: v / n for k, v in totals.items()}
+
+
+# --- scoring an index on a collection ---------------------------------------------------
+
+
+def passage_qrels(qrels: Mapping[str, Mapping[str, int]], doc_of: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Judgements for passages: each passage gets its document's grade."""
+    passages_of: dict[str, list[int]] = {}
+    for pid, doc in enumerate(doc_of):
+        passages_of.setdefault(doc, []).append(pid)
+    return {
+        q: {str(pid): grade for doc, grade in judged.items() for pid in passages_of.get(doc, [])}
+        for q, judged in qrels.items()
+    }
+
+
+def rank_documents(
+    index: Index, queries: Sequence[str], k: int, config: SearchConfig,
+) -> list[tuple[list[tuple[str, float]], list[tuple[int, float]]]]:
+    """Per query, the top `k` documents (each ranked by its best passage) and the top `k`
+    passages, from the same pipeline `Index.search` runs."""
+    doc_of = index._generation.passages.doc_ids()
+    pipeline = index.pipeline
+    vectors = pipeline.encode([validate_query(q) for q in queries])
+    depth = max(config.fusion.depth, 4 * k)
+    out = []
+    for query, vector in zip(queries, vectors):
+        ranked = pipeline.rank(query, vector, config, depth).ranking
+        best: dict[str, float] = {}
+        for r in ranked:
+            best.setdefault(doc_of[r.id], r.score)
+        docs = sorted(best.items(), key=lambda x: -x[1])[:k]
+        out.append((docs, [(r.id, r.score) for r in ranked[:k]]))
+    return out
+
+
+def evaluate(
+    beir_dir: str | os.PathLike[str], *, modes: Sequence[str] = MODES, path: str | os.PathLike[str] | None = None,
+    model: str | os.PathLike[str] | None = None, config: SearchConfig | None = None, precision: str = "auto",
+    embedder: Embedder | None = None, progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Index a BEIR-layout collection and score each retrieval mode on its judged queries.
+
+    Documents are ranked by their best passage. Passages are also scored on their own,
+    each judged with its document's grade (`metrics["passages"]`). If `path` already holds
+    an index of the same collection (same corpus file and model), it is reused.
+
+    Returns:
+        {"collection", "queries", "documents", "passages", "index", "results": {mode: metrics}},
+        where metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three
+        over the passage ranking).
+    """
+    import tempfile
+
+    from .storage import file_sha256
+
+    folder = Path(beir_dir)
+    collection = load_beir(folder)
+    fingerprint = file_sha256(folder / "corpus.jsonl")
+    cleanup = tempfile.TemporaryDirectory(prefix="hubsearch-eval-") if path is None else None
+    index_dir = Path(cleanup.name) / "index" if cleanup is not None else Path(path)  # type: ignore[arg-type]
+    try:
+        index = _open_matching(index_dir, fingerprint, model, embedder, precision)
+        if index is None:
+            index = _index_collection(collection, folder, index_dir, model, embedder, precision, progress)
+            (index.path / EVAL_MARKER).write_text(fingerprint + "\n")
+        qids = sorted(collection.qrels)
+        texts = [collection.queries[q] for q in qids]
+        judged_passages = passage_qrels(collection.qrels, index._generation.passages.doc_ids())
+        results = {}
+        for mode in modes:
+            ranked = rank_documents(index, texts, 100, (config or SearchConfig()).with_mode(mode))
+            run = {q: [d for d, _ in docs] for q, (docs, _) in zip(qids, ranked)}
+            passage_run = {q: [str(i) for i, _ in passages] for q, (_, passages) in zip(qids, ranked)}
+            results[mode] = evaluate_run(run, collection.qrels)
+            results[mode]["passages"] = evaluate_run(passage_run, judged_passages)
+            if progress:
+                progress("eval", len(results), len(modes))
+        m = index.manifest
+        info = {
+            "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
+            "passages": m.corpus.passages, "index": str(index_dir) if cleanup is None else None,
+            "precision": m.model.precision, "build_seconds": m.built.seconds, "results": results,
+        }
+        index.close()
+        return info
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
+
+
+EVAL_MARKER = "eval-corpus.sha256"
+
+
+def _index_collection(
+    collection: Collection, folder: Path, index_dir: Path, model: Any, embedder: Embedder | None, precision: str,
+    progress: ProgressCallback | None,
+) -> Index:
+    import time
+
+    from .lifecycle import publish
+    from .sources import Document
+
+    started = time.perf_counter()
+    if embedder is None:
+        from . import embedding
+        from .models import resolve_model
+
+        embedder = embedding.load_embedder(resolve_model(model), precision)
+    docs = [
+        Document(
+            doc_id=doc_id, source=doc_id, root=str(folder.resolve()), text=f"{title}\n{text}" if title else text,
+            sha256=hashlib.sha256(f"{title}\n{text}".encode()).hexdigest(), title=title or None, date=None,
+        )
+        for doc_id, (title, text) in collection.corpus.items()
+        if (title or text).strip()
+    ]
+    if progress:
+        progress("read", len(docs), len(docs))
+    return publish(docs, [], [str(folder.resolve())], index_dir, embedder, ChunkingConfig(), "auto", progress, 0.0,
+                   started, virtual=True)
+
+
+def _open_matching(
+    index_dir: Path, fingerprint: str, model: Any, embedder: Embedder | None, precision: str
+) -> Index | None:
+    """The index at `index_dir` if it was built from this corpus with this model and
+    precision, else None."""
+    from . import storage
+
+    if not storage.exists(index_dir):
+        return None
+    marker = index_dir / EVAL_MARKER
+    if not marker.is_file() or marker.read_text().strip() != fingerprint:
+        return None
+    try:
+        index = Index.open(index_dir, model=model, embedder=embedder)
+    except (ModelMismatchError, IndexDamagedError):
+        return None
+    if embedder is None:
+        from .embedding import resolve_precision
+
+        if index.manifest.model.precision != resolve_precision(precision):
+            index.close()
+            return None
+    return index

@@ -1,6 +1,6 @@
-"""Combining ranked lists from the dense and lexical sides.
+"""Combining ranked lists from the dense and lexical sides, and smoothing the result.
 
-Two methods:
+Two fusion methods:
 
 - ``rrf``: reciprocal-rank fusion, ``score(d) = sum_side w_side / (k + rank_side(d))``.
   Uses only ranks, so it needs no score calibration.
@@ -11,65 +11,23 @@ Two methods:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .ranking import Fused, Ranked, SideScore, Smoothed
+from .settings import FUSION_METHODS, FusionConfig
 
-FUSION_METHODS = ("rrf", "weighted")
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    """How hybrid mode merges the two sides.
-
-    Attributes:
-        method: "rrf" or "weighted".
-        rrf_k: RRF's damping constant (60 in the original paper).
-        alpha: Dense share for "weighted", and dense weight for "rrf" (lexical: 1 - alpha,
-            both doubled so that 0.5 gives plain RRF).
-        depth: Candidates taken from each side before fusing.
-    """
-
-    method: str = "weighted"
-    rrf_k: int = 60
-    alpha: float = 0.5
-    depth: int = 100
-
-    def __post_init__(self) -> None:
-        if self.method not in FUSION_METHODS:
-            raise InvalidInputError(f"unknown fusion method {self.method!r}; choose rrf or weighted")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise InvalidInputError(f"alpha must be between 0 and 1, got {self.alpha}")
-        if self.rrf_k < 0 or self.depth < 1:
-            raise InvalidInputError("rrf_k must be >= 0 and depth >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FusionConfig":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+__all__ = ["FUSION_METHODS", "FusionConfig", "Fused", "Ranked", "fuse", "single", "smooth"]
 
 
-@dataclass(frozen=True)
-class Ranked:
-    """One side's candidates, best first."""
-
-    ids: Sequence[int]
-    scores: Sequence[float]
-
-
-@dataclass(frozen=True)
-class Fused:
-    """A fused candidate with what each side contributed."""
-
-    id: int
-    score: float
-    parts: dict[str, dict[str, float | int | None]]
+def single(name: str, side: Ranked) -> list[Fused]:
+    """One side's ranking as it is, each candidate's score its own."""
+    return [
+        Fused(int(i), float(s), {name: SideScore(r, float(s), float(s))})
+        for r, (i, s) in enumerate(zip(side.ids, side.scores), start=1)
+    ]
 
 
 def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str, float] | None = None) -> list[Fused]:
@@ -103,7 +61,7 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
     fused: list[Fused] = []
     for cid in candidates:
         total = 0.0
-        parts: dict[str, dict[str, float | int | None]] = {}
+        parts: dict[str, SideScore] = {}
         for name in sides:
             rank = ranks[name].get(cid)
             w = weights.get(name, 0.0)
@@ -112,15 +70,18 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
             else:
                 contribution = w * normed[name].get(cid, 0.0)
             total += contribution
-            parts[name] = {"rank": rank, "score": raw[name].get(cid), "contribution": contribution}
+            parts[name] = SideScore(rank, raw[name].get(cid), contribution)
         fused.append(Fused(cid, total, parts))
     fused.sort(key=lambda f: (-f.score, f.id))
-    return _keep_firsts(fused, ranks)
+    return _keep_firsts(fused)
 
 
-def _keep_firsts(fused: list[Fused], ranks: Mapping[str, Mapping[int, int]]) -> list[Fused]:
-    """Move each side's first-ranked id into the first len(ranks) places if it is not there."""
-    firsts = [next((i for i, r in side.items() if r == 1), None) for side in ranks.values()]
+def _keep_firsts(fused: list[Fused]) -> list[Fused]:
+    """Move each side's first-ranked id into the first (number of sides) places."""
+    names = list(fused[0].sides) if fused else []
+    if len(names) < 2:
+        return fused
+    firsts = [next((f.id for f in fused if f.sides[name].rank == 1), None) for name in names]
     firsts = [f for f in dict.fromkeys(firsts) if f is not None]
     head = len(firsts)
     missing = [f for f in firsts if f not in {x.id for x in fused[:head]}]
@@ -155,7 +116,7 @@ def smooth(ranked: list[Fused], vectors: np.ndarray, weight: float, neighbours: 
     scores = np.array([f.score for f in head], dtype=np.float64)
     head_vectors = np.asarray(vectors[:n], dtype=np.float32)
     # einsum, not @: a BLAS call this small still wakes OpenBLAS's worker threads, which then
-    # spin and slow the ONNX model that embeds the highlight next (+25% per query, measured).
+    # spin and slow the ONNX model that runs next (+25% per query, measured).
     sims = np.einsum("ij,kj->ik", head_vectors, head_vectors)
     np.fill_diagonal(sims, -np.inf)
     k = min(neighbours, n - 1)
@@ -165,14 +126,8 @@ def smooth(ranked: list[Fused], vectors: np.ndarray, weight: float, neighbours: 
     mean = np.where(total > 0, (w * scores[near]).sum(axis=1) / np.where(total > 0, total, 1.0), scores)
     new = (1.0 - weight) * scores + weight * mean
     smoothed = [
-        Fused(f.id, float(v), {**f.parts, "smoothing": {"score": f.score, "neighbours": float(m), "weight": weight}})
+        replace(f, score=float(v), smoothed=Smoothed(f.score, float(m), weight))
         for f, v, m in zip(head, new, mean)
     ]
     smoothed.sort(key=lambda f: (-f.score, f.id))
-    out = smoothed + ranked[n:]
-    sides = [name for name, part in head[0].parts.items() if "rank" in part]
-    if len(sides) < 2:
-        return out
-    ranks = {name: {f.id: f.parts[name]["rank"] for f in ranked if f.parts[name]["rank"] is not None}
-             for name in sides}
-    return _keep_firsts(out, ranks)
+    return _keep_firsts(smoothed + ranked[n:])

@@ -12,30 +12,31 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import manifest as manifest_io
 from . import storage
 from .chunking import Chunk, chunk_text
-from .config import ChunkingConfig
 from .embedding import Embedder
 from .errors import HubsearchError
-from .lexical import LexicalConfig, LexicalIndex
+from .generation import EMBEDDINGS, LEXICAL, PASSAGES, VECTORS
+from .highlight import SentenceVectors, split
+from .lexical import LexicalIndex
+from .manifest import BuildInfo, CorpusInfo, Manifest, ModelInfo, SourceRecord, VectorIndexInfo
+from .passages import DocumentRow, Passage, PassageStore, write_passage_store
+from .settings import ChunkingConfig, LexicalConfig
 from .sources import Document, Skipped
 from .vectorindex import VectorIndex
 
 log = logging.getLogger("hubsearch")
 
-VECTORS = "vectors.faiss"
-EMBEDDINGS = "embeddings.npy"
-PASSAGES = "passages.sqlite"
-LEXICAL = "lexical"
-
-# (stage, done, total): stages are "read", "embed" and "write"; total may be 0 if unknown.
+# (stage, done, total): stages are "read", "embed", "sentences", "write" and "eval";
+# total may be 0 if unknown.
 ProgressCallback = Callable[[str, int, int], None]
 
 
@@ -49,6 +50,8 @@ class BuildReport:
             (all new when there was none).
         embedded: Passages run through the model; reused: passages whose vectors came
             from the previous index.
+        sentences: Sentences run through the model (for the highlight); the sentences
+            of reused passages are reused too.
         skipped: Files that could not be read, with reasons.
     """
 
@@ -60,6 +63,7 @@ class BuildReport:
     removed: int = 0
     embedded: int = 0
     reused: int = 0
+    sentences: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -112,10 +116,11 @@ def chunk_documents(
 class _Previous:
     """The live generation, as a source of passages and vectors to reuse."""
 
-    def __init__(self, generation: Path, manifest: dict[str, Any], doc_sha: dict[str, str]) -> None:
+    def __init__(self, generation: Path, manifest: Manifest, doc_sha: dict[str, str]) -> None:
         self.manifest = manifest
-        self.store = storage.PassageStore(generation / PASSAGES)
+        self.store = PassageStore(generation / PASSAGES)
         self.vectors = np.load(generation / EMBEDDINGS, mmap_mode="r")
+        self.sentences = SentenceVectors.load(generation) if SentenceVectors.present(manifest) else None
         self.doc_sha = doc_sha
         self._by_input: dict[str, int] | None = None
 
@@ -128,15 +133,14 @@ class _Previous:
         self.store.close()
 
 
-def _recorded_hashes(index_dir: Path) -> tuple[Path | None, dict[str, Any] | None, dict[str, str]]:
+def _recorded_hashes(index_dir: Path) -> tuple[Path | None, Manifest | None, dict[str, str]]:
     """The live generation, its manifest and its documents' hashes, or Nones and {}."""
     try:
         generation = storage.current_generation(index_dir)
-        manifest = storage.read_manifest(index_dir, generation, check=False)
-        doc_sha = {s["doc_id"]: s["sha256"] for s in manifest.get("sources", [])}
-    except (HubsearchError, KeyError, TypeError):
+        manifest = manifest_io.read(index_dir, generation, check=False)
+    except HubsearchError:
         return None, None, {}
-    return generation, manifest, doc_sha
+    return generation, manifest, {s.doc_id: s.sha256 for s in manifest.sources}
 
 
 def _previous(index_dir: Path, embedder: Embedder) -> tuple[_Previous | None, dict[str, str]]:
@@ -145,15 +149,13 @@ def _previous(index_dir: Path, embedder: Embedder) -> tuple[_Previous | None, di
     generation, manifest, doc_sha = _recorded_hashes(index_dir)
     if generation is None or manifest is None:
         return None, doc_sha
-    model = manifest.get("model", {})
-    if (
-        model.get("sha256") != embedder.ref.sha256
-        or model.get("precision", "fp32") != getattr(embedder, "precision", "fp32")
-        or model.get("dimension") != embedder.dimension
+    model = manifest.model
+    if (model.sha256, model.precision, model.dimension) != (
+        embedder.ref.sha256, embedder.precision, embedder.dimension
     ):
         return None, doc_sha
     try:  # never reuse vectors from a damaged or hand-edited index
-        storage.read_manifest(index_dir, generation, check=True)
+        manifest_io.read(index_dir, generation, check=True)
         storage.verify_files(index_dir, generation, manifest)
         return _Previous(generation, manifest, doc_sha), doc_sha
     except Exception:
@@ -161,33 +163,30 @@ def _previous(index_dir: Path, embedder: Embedder) -> tuple[_Previous | None, di
 
 
 def write_generation(
-    index_dir: Path,
-    docs: list[Document],
-    skipped: list[Skipped],
-    roots: list[str],
-    embedder: Embedder,
-    config: ChunkingConfig,
-    index_type: str,
-    progress: ProgressCallback | None,
-    report: BuildReport,
-    started: float,
-    *,
-    reuse: bool = True,
-    reuse_documents: bool = False,
-    virtual: bool = False,
+    index_dir: Path, docs: list[Document], skipped: list[Skipped], roots: list[str], embedder: Embedder,
+    config: ChunkingConfig, index_type: str, progress: ProgressCallback | None, report: BuildReport,
+    started: float, *, reuse: bool = True, reuse_documents: bool = False, virtual: bool = False,
 ) -> Path:
+    """Write a new generation holding `docs` and publish it. Returns its folder.
+
+    Args:
+        reuse: Take vectors of passages embedded before from the live generation.
+        reuse_documents: Keep an unchanged document's passages as they are (update).
+        virtual: The documents come from a BEIR collection, not from files.
+    """
     if reuse:
         previous, old_sha = _previous(index_dir, embedder)
     else:
         previous, old_sha = None, _recorded_hashes(index_dir)[2]
-    same_chunking = previous is not None and previous.manifest.get("chunking") == config.to_dict()
+    same_chunking = previous is not None and previous.manifest.chunking == config
     try:
-        passages, vectors, report.embedded, report.reused = _assemble(
-            docs, embedder, config, previous, reuse_documents and same_chunking, progress,
-        )
+        assembled = _assemble(docs, embedder, config, previous, reuse_documents and same_chunking, progress)
     finally:
         if previous is not None:
             previous.close()
+    passages, vectors = assembled.passages, assembled.vectors
+    report.embedded, report.reused = assembled.embedded, assembled.reused
+    report.sentences = assembled.sentences_embedded
     current = {d.doc_id: d.sha256 for d in docs}
     report.new = sum(1 for d in current if d not in old_sha)
     report.changed = sum(1 for d, sha in current.items() if d in old_sha and old_sha[d] != sha)
@@ -203,38 +202,31 @@ def write_generation(
         lexical_config = LexicalConfig()
         # BM25 sees the passage alone: a title repeated on every passage of a document would
         # skew its term and length statistics. The dense side gets the title prefix.
-        lexical_files = LexicalIndex.build([p[5] for p in passages], lexical_config).save(writer.file(LEXICAL))
-        storage.write_passage_store(
+        lexical_files = LexicalIndex.build([p.text for p in passages], lexical_config).save(writer.file(LEXICAL))
+        sentence_files = assembled.sentences.save(writer.path)
+        write_passage_store(
             writer.file(PASSAGES),
-            [(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, len(d.text)) for d in docs],
+            [DocumentRow(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, len(d.text)) for d in docs],
             passages,
         )
         fault_point("write")
         report.documents, report.passages = len(docs), len(passages)
         report.seconds = time.perf_counter() - started
-        manifest = {
-            "built": {
-                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "seconds": round(report.seconds, 3),
-                "embedded": report.embedded,
-                "reused": report.reused,
-            },
-            "model": {**embedder.ref.to_dict(), "dimension": int(vectors.shape[1]),
-                      "normalized": True, "precision": getattr(embedder, "precision", "fp32")},
-            "chunking": config.to_dict(),
-            "lexical": {"library": "bm25s", **lexical_config.to_dict()},
-            "vector_index": {"type": vindex.kind, "requested": index_type, "metric": "inner_product",
-                             "count": vindex.count},
-            "corpus": {"roots": roots, "documents": len(docs), "passages": len(passages), "virtual": virtual},
-            "sources": [
-                {"doc_id": d.doc_id, "source": d.source, "root": d.root, "sha256": d.sha256,
-                 "bytes": d.size, "mtime_ns": d.mtime_ns, "title": d.title, "date": d.date}
-                for d in docs
-            ],
-            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-            "versions": versions(),
-        }
-        files = [VECTORS, EMBEDDINGS, PASSAGES] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
+        manifest = Manifest(
+            built=BuildInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"), round(report.seconds, 3),
+                            report.embedded, report.reused),
+            model=ModelInfo(**embedder.ref.to_dict(), dimension=int(vectors.shape[1]), normalized=True,
+                            precision=embedder.precision),
+            chunking=config,
+            lexical=lexical_config,
+            vector_index=VectorIndexInfo(vindex.kind, index_type, "inner_product", vindex.count),
+            corpus=CorpusInfo(roots, len(docs), len(passages), virtual),
+            sources=[SourceRecord(d.doc_id, d.source, d.root, d.sha256, d.size, d.mtime_ns, d.title, d.date)
+                     for d in docs],
+            skipped=list(skipped),
+            versions=versions(),
+        )
+        files = [VECTORS, EMBEDDINGS, PASSAGES, *sentence_files] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
         generation = writer.publish(manifest, files, pause=lambda: fault_point("publish"))
     except BaseException:
         writer.discard()
@@ -251,6 +243,16 @@ def fault_point(name: str) -> None:
         time.sleep(float(os.environ.get("HUBSEARCH_TEST_PAUSE_SECONDS", "0.5")))
 
 
+@dataclass
+class _Assembled:
+    passages: list[Passage]
+    vectors: np.ndarray
+    sentences: SentenceVectors
+    embedded: int
+    reused: int
+    sentences_embedded: int
+
+
 def _assemble(
     docs: list[Document],
     embedder: Embedder,
@@ -258,14 +260,15 @@ def _assemble(
     previous: _Previous | None,
     reuse_documents: bool,
     progress: ProgressCallback | None,
-) -> tuple[list[tuple[int, str, int, int, int, str, str, str]], np.ndarray, int, int]:
-    """Passages of every document and their vectors, embedding only what is new.
+) -> _Assembled:
+    """Passages of every document, their vectors and their sentences' vectors, embedding
+    only what is new.
 
     An unchanged document (same hash, same chunking) keeps its previous passages when
     `reuse_documents` is set; any passage whose embedded text was embedded before keeps
-    its vector.
+    its vector and its sentences' vectors.
     """
-    passages: list[tuple[int, str, int, int, int, str, str, str]] = []
+    passages: list[Passage] = []
     sources: list[int | None] = []  # previous row of each passage's vector, or None
     inputs: dict[int, str] = {}  # passage id -> text to embed
     kept = {
@@ -279,19 +282,19 @@ def _assemble(
     for doc in docs:
         if doc.doc_id in kept:
             assert previous is not None
-            for old_id, n, start, end, text, text_sha, input_sha in previous.store.doc_passages(doc.doc_id):
-                passages.append((len(passages), doc.doc_id, n, start, end, text, text_sha, input_sha))
-                sources.append(old_id)
+            for old in previous.store.doc_passages(doc.doc_id):
+                passages.append(replace(old, id=len(passages)))
+                sources.append(old.id)
             continue
         for n, chunk in enumerate(chunked[doc.doc_id]):
             text_in = _passage_input(doc, chunk, config)
             input_sha = hashlib.sha256(text_in.encode("utf-8")).hexdigest()
             text_sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
-            old = previous.vector_for(input_sha) if previous is not None else None
-            if old is None:
+            old_id = previous.vector_for(input_sha) if previous is not None else None
+            if old_id is None:
                 inputs[len(passages)] = text_in
-            sources.append(old)
-            passages.append((len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, text_sha, input_sha))
+            sources.append(old_id)
+            passages.append(Passage(len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, text_sha, input_sha))
     total, done = len(inputs), 0
 
     def advance(n: int) -> None:
@@ -305,12 +308,6 @@ def _assemble(
     fault_point("embed")
     order = list(inputs)
     fresh = embedder.embed([inputs[i] for i in order], progress=advance) if order else None
-    export = getattr(embedder, "export_onnx", None)
-    if export is not None:
-        try:
-            export()
-        except Exception as exc:  # queries then fall back to sentence-transformers
-            log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
     vectors = np.zeros((len(passages), embedder.dimension if fresh is None else fresh.shape[1]), dtype=np.float32)
     if fresh is not None:
         vectors[order] = fresh
@@ -319,6 +316,50 @@ def _assemble(
         assert previous is not None
         new_ids, old_ids = zip(*reused)
         vectors[list(new_ids)] = previous.vectors[list(old_ids)]
-    return passages, vectors, len(order), len(reused)
+    sentences, sentences_embedded = _sentence_vectors(passages, sources, previous, embedder, vectors.shape[1],
+                                                      progress)
+    export = getattr(embedder, "export_onnx", None)
+    if export is not None:
+        try:
+            export()
+        except Exception as exc:  # queries then fall back to sentence-transformers
+            log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
+    return _Assembled(passages, vectors, sentences, len(order), len(reused), sentences_embedded)
 
 
+def _sentence_vectors(
+    passages: list[Passage], sources: list[int | None], previous: _Previous | None, embedder: Embedder,
+    dimension: int, progress: ProgressCallback | None,
+) -> tuple[SentenceVectors, int]:
+    """Every passage's sentence spans and vectors: copied from the previous generation
+    for a reused passage, embedded otherwise (each distinct sentence once)."""
+    old = previous.sentences if previous is not None else None
+    spans: list[tuple[int, int, int]] = []
+    rows: list[np.ndarray | str] = []  # a copied vector, or the sentence text to embed
+    for passage, source in zip(passages, sources):
+        if source is not None and old is not None:
+            old_spans, old_vectors = old.of(source)
+            if old_spans:
+                spans += [(passage.id, s, e) for s, e in old_spans]
+                rows += list(old_vectors)
+                continue
+        for s, e in split(passage.text):
+            spans.append((passage.id, s, e))
+            rows.append(passage.text[s:e])
+    texts = list(dict.fromkeys(r for r in rows if isinstance(r, str)))
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("sentences", done, len(texts))
+
+    if progress and texts:
+        progress("sentences", 0, len(texts))
+    fresh = embedder.embed(texts, progress=advance) if texts else np.zeros((0, dimension), dtype=np.float32)
+    at = {t: i for i, t in enumerate(texts)}
+    matrix = np.zeros((len(rows), dimension), dtype=np.float16)
+    for i, row in enumerate(rows):
+        matrix[i] = fresh[at[row]] if isinstance(row, str) else row
+    return SentenceVectors(np.asarray(spans, dtype=np.int32).reshape(-1, 3), matrix), len(texts)

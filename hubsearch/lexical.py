@@ -11,42 +11,18 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .errors import HubsearchError
+from .ranking import Ranked
+from .settings import LexicalConfig
+
+__all__ = ["LexicalConfig", "LexicalIndex", "top"]
 
 STOPWORDS_FILE = "stopwords.json"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s' default token pattern
-
-
-@dataclass(frozen=True)
-class LexicalConfig:
-    """BM25 settings, recorded in the manifest.
-
-    Attributes:
-        k1: Term-frequency saturation.
-        b: Length normalisation.
-        method: bm25s scoring variant.
-        stemmer: Snowball stemmer language (PyStemmer).
-        stopwords: bm25s stopword list name.
-    """
-
-    k1: float = 1.5
-    b: float = 0.75
-    method: str = "lucene"
-    stemmer: str = "english"
-    stopwords: str = "en"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LexicalConfig":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 class LexicalIndex:
@@ -141,35 +117,21 @@ class LexicalIndex:
             np.add.at(out, self.indices[lo:hi], weight * self.data[lo:hi])
         return out
 
-    def expand(self, weights: dict[int, float], feedback: Sequence[str], fb_scores: Sequence[float],
-               terms: int = 10, original_weight: float = 0.5) -> dict[int, float]:
-        """RM3 pseudo-relevance feedback: mix the query with the terms most typical of the
-        top-ranked passages, each passage weighted by its score.
+    def search(self, weights: dict[int, float], depth: int) -> Ranked:
+        """The `depth` best-scoring passages for a weighted bag of term ids, best first;
+        passages that match no term are left out."""
+        if not weights:
+            return Ranked([], [])
+        scores = self.scores(weights)
+        order = top(scores, depth)
+        order = order[scores[order] > 0]
+        return Ranked(order.tolist(), scores[order].tolist())
 
-        Args:
-            weights: The original query's term weights.
-            feedback: Texts of the top-ranked passages.
-            fb_scores: Their scores.
-            terms: How many expansion terms to keep.
-            original_weight: Share of the original query in the result.
-        """
-        if not weights or not feedback:
-            return weights
-        relevance: Counter[int] = Counter()
-        positive = np.maximum(np.asarray(fb_scores, dtype=np.float64), 0.0)
-        if positive.sum() <= 0:
-            return weights
-        positive /= positive.sum()
-        for text, w in zip(feedback, positive):
-            ids = [self.vocab[t] for t in self.analyze(text) if t in self.vocab]
-            if not ids:
-                continue
-            for tid, n in Counter(ids).items():
-                relevance[tid] += w * n / len(ids)
-        top = relevance.most_common(terms)
-        norm = sum(v for _, v in top) or 1.0
-        total = sum(weights.values())
-        mixed: dict[int, float] = {tid: original_weight * v / total for tid, v in weights.items()}
-        for tid, v in top:
-            mixed[tid] = mixed.get(tid, 0.0) + (1 - original_weight) * v / norm
-        return mixed
+
+def top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the `n` highest scores, best first (ties: lower index first)."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n]
+    return part[np.argsort(-scores[part], kind="stable")]

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from .errors import NoDocumentsError, SourceError
 
@@ -310,3 +311,35 @@ def extract_title(text: str, suffix: str = ".txt") -> str | None:
             line = first if len(first) <= _MAX_TITLE else line[:_MAX_TITLE].rsplit(" ", 1)[0]
         return line
     return None
+
+
+def compare_sources(corpus: Any, recorded: Sequence[Any], skipped: Sequence[Skipped]) -> dict[str, int]:
+    """How the files under an index's roots differ from its records: {"new", "changed",
+    "removed"}. Files whose size and modification time match their record are not read;
+    the others are hashed, so a touched but unchanged file does not count.
+
+    Args:
+        corpus: The manifest's corpus record (roots, virtual).
+        recorded: The manifest's source records (root, source, sha256, bytes, mtime_ns).
+        skipped: Files the build skipped; finding one again is not news.
+    """
+    out = {"new": 0, "changed": 0, "removed": 0}
+    if corpus.virtual:
+        return out
+    records = {(s.root, s.source): s for s in recorded}
+    skipped_paths = {s.path for s in skipped}
+    roots = [r for r in corpus.roots if Path(r).exists()]
+    for item in discover(roots) if roots else []:
+        meta = records.pop((str(item.root), item.source), None)
+        if meta is None:
+            out["new"] += str(item.path) not in skipped_paths
+            continue
+        try:
+            info = item.path.stat()
+            if info.st_size == meta.bytes and info.st_mtime_ns == meta.mtime_ns:
+                continue
+            out["changed"] += sha256_bytes(item.path.read_bytes()) != meta.sha256
+        except OSError:
+            out["changed"] += 1
+    out["removed"] = len(records)
+    return out

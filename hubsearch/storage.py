@@ -1,4 +1,4 @@
-"""The index folder on disk: generations, the manifest, atomic swaps and validation.
+"""The index folder on disk: generations, atomic swaps, the writer lock and file checks.
 
 Layout of an index folder::
 
@@ -19,38 +19,21 @@ import json
 import os
 import secrets
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import (
-    IndexBusyError,
-    IndexDamagedError,
-    IndexNotFoundError,
-    InvalidInputError,
-)
+from .errors import IndexBusyError, IndexNotFoundError, InvalidInputError
+from .manifest import MANIFEST, FileRecord, Manifest, damaged, sealed
 
-FORMAT = "hubsearch-index"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 POINTER = "CURRENT"
 LOCK = ".lock"
 GEN_PREFIX = "g-"
 TMP_PREFIX = ".tmp-"
 # Files a plain folder may hold and still be taken over as an index folder.
 _HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", LOCK, POINTER}
-
-
-def rebuild_hint(index_dir: Path | str) -> str:
-    return f"rebuild it with: hubsearch index rebuild --index {index_dir}"
-
-
-def damaged(index_dir: Path | str, why: str) -> IndexDamagedError:
-    return IndexDamagedError(f"index at {index_dir} is damaged ({why}); {rebuild_hint(index_dir)}")
 
 
 def file_sha256(path: Path) -> str:
@@ -110,42 +93,14 @@ def current_generation(index_dir: Path) -> Path:
     return index_dir / name
 
 
-def manifest_checksum(manifest: dict[str, Any]) -> str:
-    """SHA-256 of the manifest's content, its own checksum field left out."""
-    body = {k: v for k, v in manifest.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def read_manifest(index_dir: Path, generation: Path, *, check: bool = True) -> dict[str, Any]:
-    """The generation's manifest. With `check`, one whose checksum does not match its
-    content (edited by hand) is refused; rebuilding reads it without the check."""
-    try:
-        manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise damaged(index_dir, f"{MANIFEST} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise damaged(index_dir, f"{MANIFEST} is unreadable: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise damaged(index_dir, f"{MANIFEST} is not a hubsearch manifest")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise IndexDamagedError(
-            f"index at {index_dir} has format version {version}, newer than this hubsearch reads "
-            f"({FORMAT_VERSION}); upgrade hubsearch, or {rebuild_hint(index_dir)}"
-        )
-    if check and manifest.get("checksum") != manifest_checksum(manifest):
-        raise damaged(index_dir, f"{MANIFEST} was edited after the index was written")
-    return manifest
-
-
-def verify_files(index_dir: Path, generation: Path, manifest: dict[str, Any]) -> None:
+def verify_files(index_dir: Path, generation: Path, manifest: Manifest) -> None:
     """Check every file the manifest lists against its recorded size and SHA-256.
 
     Raises:
         IndexDamagedError: A file is missing, has the wrong size, or the wrong content.
     """
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
+    files = manifest.files
+    if not files:
         raise damaged(index_dir, f"{MANIFEST} lists no files")
     # Hashing gigabytes on every open would dominate a query on a large index, so a file
     # that was verified before and whose size, times and inode have not moved since is not
@@ -159,20 +114,20 @@ def verify_files(index_dir: Path, generation: Path, manifest: dict[str, Any]) ->
             info = path.stat()
         except FileNotFoundError:
             raise damaged(index_dir, f"{rel} is missing") from None
-        if info.st_size != meta.get("bytes"):
-            raise damaged(index_dir, f"{rel} has {info.st_size} bytes, expected {meta.get('bytes')}")
+        if info.st_size != meta.bytes:
+            raise damaged(index_dir, f"{rel} has {info.st_size} bytes, expected {meta.bytes}")
         fingerprint = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
-        if seen.get(rel) != fingerprint and file_sha256(path) != meta.get("sha256"):
+        if seen.get(rel) != fingerprint and file_sha256(path) != meta.sha256:
             raise damaged(index_dir, f"{rel} does not match its checksum")
         fingerprints[rel] = fingerprint
     if fingerprints != seen:
         _write_memo(memo, fingerprints)
 
 
-def _verified_memo(generation: Path, manifest: dict[str, Any]) -> Path:
-    from .config import cache_dir
+def _verified_memo(generation: Path, manifest: Manifest) -> Path:
+    from .settings import cache_dir
 
-    key = hashlib.sha256(f"{generation.resolve()}\0{manifest.get('checksum')}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{generation.resolve()}\0{manifest.checksum}".encode()).hexdigest()[:32]
     return cache_dir() / "verified" / f"{key}.json"
 
 
@@ -256,21 +211,16 @@ class GenerationWriter:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def publish(self, manifest: dict[str, Any], files: Iterable[str], pause: Any = None) -> Path:
+    def publish(self, manifest: Manifest, files: Iterable[str], pause: Any = None) -> Path:
         """Checksum `files`, write the manifest, then swap the generation in. Returns it.
 
         `pause`, if given, is called between renaming the generation into place and
         pointing CURRENT at it (crash tests stretch that window)."""
-        manifest = dict(manifest)
-        manifest["format"] = FORMAT
-        manifest["format_version"] = FORMAT_VERSION
-        manifest["files"] = {
-            name: {"bytes": self.file(name).stat().st_size, "sha256": file_sha256(self.file(name))}
-            for name in sorted(files)
+        records = {
+            name: FileRecord(self.file(name).stat().st_size, file_sha256(self.file(name))) for name in sorted(files)
         }
-        manifest["checksum"] = manifest_checksum(manifest)
         tmp_manifest = self.file(MANIFEST + ".part")
-        tmp_manifest.write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp_manifest.write_text(json.dumps(sealed(manifest, records), indent=1, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp_manifest, self.file(MANIFEST))
         _fsync_tree(self.path)
         final = self.index_dir / f"{GEN_PREFIX}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
@@ -309,91 +259,3 @@ def remove_stale(index_dir: Path, keep: Path) -> None:
         child.unlink(missing_ok=True)
 
 
-# --- passage store ---------------------------------------------------------------------
-
-_SCHEMA = """
-CREATE TABLE documents (
-    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, root TEXT NOT NULL,
-    sha256 TEXT NOT NULL, title TEXT, date TEXT, chars INTEGER NOT NULL
-);
-CREATE TABLE passages (
-    id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
-    chunk INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    text TEXT NOT NULL, text_sha256 TEXT NOT NULL, input_sha256 TEXT NOT NULL
-);
-CREATE INDEX passages_doc ON passages(doc_id);
-"""
-
-
-@dataclass(frozen=True)
-class PassageRow:
-    id: int
-    doc_id: str
-    source: str
-    chunk: int
-    start: int
-    end: int
-    text: str
-    title: str | None
-    date: str | None
-
-
-def write_passage_store(
-    path: Path,
-    documents: Iterable[tuple[str, str, str, str, str | None, str | None, int]],
-    passages: Iterable[tuple[int, str, int, int, int, str, str, str]],
-) -> None:
-    """Write documents (doc_id, source, root, sha256, title, date, chars) and passages
-    (id, doc_id, chunk, start, end, text, text_sha256, input_sha256) to a new SQLite file.
-
-    input_sha256 hashes the exact text that was embedded (the passage with its title
-    prefix), so a later build can reuse the vector of an unchanged passage."""
-    con = sqlite3.connect(path)
-    try:
-        con.executescript(_SCHEMA)
-        con.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?)", documents)
-        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)", passages)
-        con.commit()
-    finally:
-        con.close()
-
-
-class PassageStore:
-    """Read-only access to a generation's passages."""
-
-    def __init__(self, path: Path) -> None:
-        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
-        self.con = sqlite3.connect(uri, uri=True, check_same_thread=False)
-
-    def count(self) -> int:
-        return int(self.con.execute("SELECT count(*) FROM passages").fetchone()[0])
-
-    def get(self, ids: list[int]) -> dict[int, PassageRow]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.con.execute(
-            "SELECT p.id, p.doc_id, d.source, p.chunk, p.start, p.end, p.text, d.title, d.date "
-            f"FROM passages p JOIN documents d USING (doc_id) WHERE p.id IN ({marks})",
-            [int(i) for i in ids],
-        ).fetchall()
-        return {row[0]: PassageRow(*row) for row in rows}
-
-    def doc_ids(self) -> list[str]:
-        """The doc_id of every passage, indexed by passage id."""
-        return [r[0] for r in self.con.execute("SELECT doc_id FROM passages ORDER BY id")]
-
-    def doc_passages(self, doc_id: str) -> list[tuple[int, int, int, int, str, str, str]]:
-        """(id, chunk, start, end, text, text_sha256, input_sha256) of one document's passages."""
-        return self.con.execute(
-            "SELECT id, chunk, start, end, text, text_sha256, input_sha256 FROM passages "
-            "WHERE doc_id = ? ORDER BY chunk",
-            (doc_id,),
-        ).fetchall()
-
-    def input_index(self) -> dict[str, int]:
-        """input_sha256 -> passage id, for reusing vectors."""
-        return dict(self.con.execute("SELECT input_sha256, id FROM passages"))
-
-    def close(self) -> None:
-        self.con.close()

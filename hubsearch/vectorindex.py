@@ -1,18 +1,45 @@
-"""A thin wrapper around a FAISS inner-product index whose ids are passage row numbers."""
+"""The dense side's storage: the `VectorStore` protocol and its FAISS implementation.
+
+A vector store holds one unit vector per passage (row i is passage i) and answers
+nearest-neighbour queries by inner product, so scores are cosine similarities. The
+pipeline sees only the protocol, so another backend plugs in without touching it.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
-import faiss
 import numpy as np
 
 from .errors import IndexDamagedError, InvalidInputError
+from .ranking import Ranked
+from .settings import INDEX_TYPES
 
-INDEX_TYPES = ("auto", "flat", "hnsw", "ivf-sq8", "ivf-pq")
 # Below this many passages exact search is both fastest to build and fast enough to query.
 EXACT_LIMIT = 50_000
+
+
+class VectorStore(Protocol):
+    """What the query pipeline needs from the dense side."""
+
+    kind: str
+
+    @property
+    def count(self) -> int:
+        """How many vectors it holds."""
+
+    @property
+    def dimension(self) -> int:
+        """Their dimension."""
+
+    def search(self, query: np.ndarray, depth: int) -> Ranked:
+        """The `depth` passages nearest to the unit vector `query`, best first."""
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored unit vectors of these passages, in the order given (float32)."""
 
 
 def choose_type(count: int, dimension: int) -> str:
@@ -26,18 +53,18 @@ def choose_type(count: int, dimension: int) -> str:
 
 
 class VectorIndex:
-    """Inner-product search over unit vectors, so scores are cosine similarities.
+    """A FAISS inner-product index over unit vectors, beside the exact vectors it was
+    built from (usually a memory map of embeddings.npy).
 
     Args:
-        index: A FAISS index.
+        index: A FAISS index whose ids are passage row numbers.
         kind: Its type name, one of `INDEX_TYPES` other than "auto".
+        exact: The full-precision vectors, row i for passage i.
     """
 
-    def __init__(self, index: Any, kind: str, exact: np.ndarray | None = None) -> None:
+    def __init__(self, index: Any, kind: str, exact: np.ndarray) -> None:
         self.index = index
         self.kind = kind
-        # Full-precision vectors (usually a memory map of embeddings.npy) to re-rank the
-        # candidates of a compressed index exactly.
         self.exact = exact
 
     @property
@@ -51,6 +78,8 @@ class VectorIndex:
     @classmethod
     def build(cls, vectors: np.ndarray, kind: str = "auto", *, seed: int = 1234) -> "VectorIndex":
         """Index `vectors` (rows are unit length); row i gets id i."""
+        import faiss
+
         if kind not in INDEX_TYPES:
             raise InvalidInputError(f"unknown index type {kind!r}; choose one of {', '.join(INDEX_TYPES)}")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -80,13 +109,13 @@ class VectorIndex:
             index.train(sample)
             index.nprobe = max(1, min(nlist, 32))
         index.add(vectors)
-        return cls(index, kind, vectors if kind == "ivf-pq" else None)
+        return cls(index, kind, vectors)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_batch(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query row; ids of -1 mark empty slots."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, self.count))
-        if self.kind != "ivf-pq" or self.exact is None:
+        if self.kind != "ivf-pq":
             return self.index.search(queries, k)
         # Product quantisation ranks coarsely: take 10x the candidates, score them exactly.
         _, candidates = self.index.search(queries, min(self.count, max(10 * k, 100)))
@@ -100,11 +129,28 @@ class VectorIndex:
             ids[row, : len(best)] = cand[best]
         return scores, ids
 
+    def search(self, query: np.ndarray, depth: int) -> Ranked:
+        scores, ids = self.search_batch(query, depth)
+        keep = ids[0] >= 0
+        return Ranked(ids[0][keep].tolist(), scores[0][keep].tolist())
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        # Read the memory map in ascending order, then put the rows back in the order asked.
+        order = np.argsort(ids, kind="stable")
+        rows = np.asarray(self.exact[np.asarray(ids, dtype=np.int64)[order]], dtype=np.float32)
+        out = np.empty_like(rows)
+        out[order] = rows
+        return out
+
     def save(self, path: str | os.PathLike[str]) -> None:
+        import faiss
+
         faiss.write_index(self.index, os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], kind: str, exact: np.ndarray | None = None) -> "VectorIndex":
+    def load(cls, path: str | os.PathLike[str], kind: str, exact: np.ndarray) -> "VectorIndex":
+        import faiss
+
         try:
             index = faiss.read_index(os.fspath(path))
         except RuntimeError as exc:
@@ -114,3 +160,8 @@ class VectorIndex:
         if kind == "hnsw":
             index.hnsw.efSearch = 64
         return cls(index, kind, exact)
+
+
+def load_exact(path: Path) -> np.ndarray:
+    """The stored vectors as a read-only memory map."""
+    return np.load(path, mmap_mode="r")

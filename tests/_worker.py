@@ -44,7 +44,7 @@ def main() -> None:
             try:
                 with Index.open(index_dir, embedder=FakeEmbedder()) as index:
                     hits = index.search("marker", k=3, config=lexical)
-                    sources = {s["doc_id"]: s for s in index.manifest["sources"]}
+                    sources = {s.doc_id: s for s in index.manifest.sources}
                     for hit in hits:
                         assert hit.doc_id in sources, hit.doc_id
                         assert hit.text.count("marker") >= 1

@@ -24,6 +24,8 @@ class FakeEmbedder:
     """Hashes each lower-cased word into one of `dimension` slots: texts that share words
     get similar vectors, which is all the unit tests need."""
 
+    precision = "fp32"
+
     def __init__(self, ref: ModelRef | None = None, dimension: int = 64, max_seq_length: int = 64) -> None:
         self.ref = ref or ModelRef("fake", "/nonexistent/fake-model", "f" * 64, max_seq_length)
         self.ref = ModelRef(self.ref.name, self.ref.path, self.ref.sha256, max_seq_length)

@@ -15,6 +15,7 @@ from hubsearch import (
     NoDocumentsError,
     storage,
 )
+from hubsearch import manifest as manifest_io
 from hubsearch.api import SearchConfig
 from hubsearch.models import ModelRef
 
@@ -60,7 +61,8 @@ def test_faiss_ranking_equals_brute_force_cosine(tmp_path: Path) -> None:
     fake = FakeEmbedder()
     config = ChunkingConfig(max_tokens=40, overlap_tokens=8, title_prefix=False)
     index = Index.build([root], tmp_path / "idx", chunking=config, embedder=fake)
-    passages = sorted(index._store.get(list(range(index._vectors.count))).values(), key=lambda r: r.id)
+    passages = sorted(index._generation.passages.get(range(index.manifest.corpus.passages)).values(),
+                      key=lambda r: r.chunk_id)
     matrix = np.load(index.generation / "embeddings.npy")
     # Without title prefixes, the stored vectors are the embeddings of the passages' text.
     np.testing.assert_allclose(matrix, fake.embed([p.text for p in passages]), atol=1e-6)
@@ -78,15 +80,18 @@ def test_faiss_ranking_equals_brute_force_cosine(tmp_path: Path) -> None:
 
 
 def test_manifest_records_what_decides_the_index(built: Index, corpus: Path) -> None:
-    m = built.manifest
-    assert m["format_version"] == storage.FORMAT_VERSION
+    m = json.loads((built.generation / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest_io.Manifest.from_dict(m) == built.manifest  # the typed manifest is the stored one
+    assert m["format_version"] == manifest_io.FORMAT_VERSION
     assert m["model"]["name"] == "fake" and m["model"]["dimension"] == 64
     assert m["chunking"] == SMALL.to_dict()
     assert m["corpus"]["roots"] == [str(corpus.resolve())]
     assert {s["doc_id"] for s in m["sources"]} == {"apples", "sub/rockets", "tea"}
     assert all(len(s["sha256"]) == 64 for s in m["sources"])
     assert [Path(s["path"]).name for s in m["skipped"]] == ["latin1.txt"]
-    assert {"vectors.faiss", "embeddings.npy", "passages.sqlite", "lexical/vocab.index.json"} <= set(m["files"])
+    assert {"vectors.faiss", "embeddings.npy", "passages.sqlite", "lexical/vocab.index.json", "sentences.npy",
+            "sentence_spans.npy"} <= set(m["files"])
+    assert m["vector_index"]["backend"] == "faiss"
     assert m["lexical"]["library"] == "bm25s" and m["lexical"]["stemmer"] == "english"
     assert "faiss-cpu" in m["versions"] and "numpy" in m["versions"]
     assert built.report.documents == 3 and built.report.passages == m["corpus"]["passages"]
@@ -104,7 +109,7 @@ def test_rebuild_replaces_the_generation_and_removes_the_old_one(built: Index, c
     assert fresh.generation != built.generation
     assert not built.generation.exists()
     assert fresh.search("volcano lava erupt", k=1)[0].doc_id == "new"
-    assert fresh.manifest["chunking"] == SMALL.to_dict()
+    assert fresh.manifest.chunking == SMALL
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\n\t"])
@@ -121,7 +126,7 @@ def test_bad_k_is_refused(built: Index, k: int) -> None:
 
 def test_k_larger_than_corpus_returns_everything(built: Index) -> None:
     hits = built.search("apples", k=1000)
-    assert len(hits) == built.manifest["corpus"]["passages"]
+    assert len(hits) == built.manifest.corpus.passages
 
 
 def test_nul_bytes_and_huge_queries_are_answered(built: Index) -> None:
@@ -182,7 +187,7 @@ def _damage(index: Index, how: str) -> None:
         (gen / "embeddings.npy").unlink()
     elif how == "future-format":
         manifest = json.loads((gen / "manifest.json").read_text())
-        manifest["format_version"] = storage.FORMAT_VERSION + 1
+        manifest["format_version"] = manifest_io.FORMAT_VERSION + 1
         (gen / "manifest.json").write_text(json.dumps(manifest))
     elif how == "edited-manifest":
         manifest = json.loads((gen / "manifest.json").read_text())
@@ -191,7 +196,7 @@ def _damage(index: Index, how: str) -> None:
     elif how == "edited-manifest-with-checksum":  # an edit that even fixes the checksum
         manifest = json.loads((gen / "manifest.json").read_text())
         manifest["corpus"]["passages"] += 1
-        manifest["checksum"] = storage.manifest_checksum(manifest)
+        manifest["checksum"] = manifest_io.checksum(manifest)
         (gen / "manifest.json").write_text(json.dumps(manifest))
     elif how == "garbage-manifest":
         (gen / "manifest.json").write_text("{not json")
@@ -229,7 +234,8 @@ def test_rebuild_repairs_a_damaged_index(built: Index, how: str) -> None:
     embedder = FakeEmbedder()
     fixed = rebuild(built.path, embedder=embedder)
     assert fixed.report.reused == 0  # nothing is taken from a damaged index
-    assert embedder.embedded == fixed.report.embedded == fixed.manifest["corpus"]["passages"]
+    assert fixed.report.embedded == fixed.manifest.corpus.passages
+    assert embedder.embedded == fixed.report.embedded + fixed.report.sentences
     assert fixed.report.unchanged == 3  # what changed is still reported against the old sources
     assert fixed.search("apples", k=1)[0].doc_id == "apples"
 

@@ -91,8 +91,8 @@ def test_build_info_and_rebuild(fake, corpus: Path, tmp_path: Path) -> None:
 ERROR_CASES = [
     (["query", ""], "query is empty"),
     (["query", "   "], "query is empty"),
-    (["query", "x", "-k", "0"], "-k must be at least 1"),
-    (["query", "x", "-k", "-2"], "-k must be at least 1"),
+    (["query", "x", "-k", "0"], "k must be a whole number of at least 1, got 0; pass e.g. -k 5"),
+    (["query", "x", "-k", "-2"], "k must be a whole number of at least 1"),
     (["query", "x", "-k", "many"], "is not a valid integer"),
     (["index", "build", "does/not/exist"], "no such file or folder"),
     (["index", "build", "{empty}"], "no readable documents"),
@@ -170,7 +170,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        'Error: the query is empty; pass some words to search for, e.g. hubsearch query "incubator size"'
+        'Error: the query is empty; pass some words to search for, e.g. "incubator size"'
     )
 
 
@@ -228,7 +228,7 @@ def _feedback_index(tmp_path: Path) -> Any:
         body = " ".join(f"Sentence {j} of document {i} about topic{i} and rivers." for j in range(40))
         (root / f"d{i}.txt").write_text(body, encoding="utf-8")
     index = Index.build([root], tmp_path / "i", embedder=FakeEmbedder())
-    assert index.manifest["corpus"]["passages"] >= SearchConfig().feedback_min_passages
+    assert index.manifest.corpus.passages >= SearchConfig().feedback.min_passages
     return index
 
 
@@ -252,7 +252,7 @@ def _large_index(tmp_path: Path) -> Path:
         (root / f"d{i}.txt").write_text(body, encoding="utf-8")
     assert run("index", "build", str(root), "--index", str(tmp_path / "i")).exit_code == 0
     info = json.loads(run("index", "info", "--index", str(tmp_path / "i"), "--json").stdout)
-    assert info["corpus"]["passages"] >= SearchConfig().feedback_min_passages
+    assert info["corpus"]["passages"] >= SearchConfig().feedback.min_passages
     return tmp_path / "i"
 
 
@@ -278,18 +278,18 @@ def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) 
 
 
 def test_rm3_feedback_passages_count_by_their_first_pass_score(fake, tmp_path: Path, monkeypatch) -> None:
+    from hubsearch import feedback
     from hubsearch.api import SearchConfig
-    from hubsearch.lexical import LexicalIndex
 
     index = _feedback_index(tmp_path)
     seen: list[list[float]] = []
-    real = LexicalIndex.expand
+    real = feedback.rm3
 
-    def spy(self, weights, feedback, fb_scores, **kw):
+    def spy(lexical, weights, texts, fb_scores, config):
         seen.append(list(fb_scores))
-        return real(self, weights, feedback, fb_scores, **kw)
+        return real(lexical, weights, texts, fb_scores, config)
 
-    monkeypatch.setattr(LexicalIndex, "expand", spy)
+    monkeypatch.setattr(feedback, "rm3", spy)
     config = SearchConfig(smoothing=0.0, rocchio=False)
     first = index.search("topic3 rivers", k=3, config=SearchConfig(rm3=False, rocchio=False, smoothing=0.0))
     index.search("topic3 rivers", k=3, config=config)

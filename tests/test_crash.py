@@ -40,7 +40,7 @@ def write_version(corpus: Path, version: int) -> dict[str, str]:
 def check(index_dir: Path, allowed: list[dict[str, str]]) -> int:
     """Open the index, prove it is whole and answers correctly; return which version it is."""
     index = Index.open(index_dir, embedder=FakeEmbedder())
-    recorded = {s["doc_id"]: s["sha256"] for s in index.manifest["sources"]}
+    recorded = {s.doc_id: s.sha256 for s in index.manifest.sources}
     version = next(v for v, hashes in enumerate(allowed) if hashes == recorded)
     top = index.search("marker", k=1, config=SearchConfig(mode="lexical", rm3=False))[0]
     assert "marker" in top.text

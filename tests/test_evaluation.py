@@ -91,7 +91,7 @@ def test_evaluate_scores_every_mode_and_reuses_a_named_index(tmp_path: Path) -> 
 
 
 def test_passage_judgements_take_their_documents_grade() -> None:
-    from hubsearch.api import _passage_qrels
+    from hubsearch.evaluation import passage_qrels as _passage_qrels
 
     doc_of = ["a", "b", "a", "c", "a"]
     qrels = {"1": {"a": 2, "c": 0}, "2": {"b": 1, "gone": 3}}

@@ -3,6 +3,7 @@ import pytest
 
 from hubsearch.errors import InvalidInputError
 from hubsearch.fusion import Fused, FusionConfig, Ranked, fuse, smooth
+from hubsearch.ranking import SideScore, Smoothed
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -13,7 +14,7 @@ def test_rrf_matches_the_formula() -> None:
     assert scores[3] == pytest.approx(1 / 63 + 1 / 61)
     assert scores[2] == pytest.approx(1 / 62)
     assert [f.id for f in out] == [1, 3, 2]
-    assert out[0].parts["lexical"] == {"rank": 2, "score": 3.0, "contribution": pytest.approx(1 / 62)}
+    assert out[0].sides["lexical"] == SideScore(rank=2, score=3.0, contribution=pytest.approx(1 / 62))
 
 
 def test_weighted_uses_min_max_per_side() -> None:
@@ -58,7 +59,7 @@ def _unit(*rows: list[float]) -> np.ndarray:
 
 
 def _single(ids: list[int], scores: list[float]) -> list[Fused]:
-    return [Fused(i, s, {"dense": {"rank": r, "score": s, "contribution": s}})
+    return [Fused(i, s, {"dense": SideScore(r, s, s)})
             for r, (i, s) in enumerate(zip(ids, scores), start=1)]
 
 
@@ -71,7 +72,7 @@ def test_smooth_matches_the_formula() -> None:
     assert out[2].score == pytest.approx(0.8 * 0.5 + 0.2 * 0.9)
     # 3's nearest neighbour has similarity 0.0995 (to 2): its mean is 2's score.
     assert out[3].score == pytest.approx(0.8 * 0.4 + 0.2 * 0.5)
-    assert out[2].parts["smoothing"] == {"score": 0.5, "neighbours": pytest.approx(0.9), "weight": 0.2}
+    assert out[2].smoothed == Smoothed(before=0.5, neighbours=pytest.approx(0.9), weight=0.2)
 
 
 def test_smooth_lifts_a_passage_that_sits_in_a_relevant_cluster() -> None:

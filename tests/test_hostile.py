@@ -60,20 +60,20 @@ def test_hostile_folder_is_indexed_with_each_bad_file_reported(tmp_path: Path) -
     assert peak_mib < 2048, f"peak memory {peak_mib:.0f} MiB for a 50 MB file"
 
     index = Index.open(index_dir, embedder=FakeEmbedder(max_seq_length=256))
-    reasons = {Path(s["path"]).name: s["reason"] for s in index.manifest["skipped"]}
+    reasons = {Path(s.path).name: s.reason for s in index.manifest.skipped}
     assert "empty" in reasons["empty.txt"] and "empty" in reasons["blank.md"]
     assert "UTF-8" in reasons["binary.txt"] or "NUL" in reasons["binary.txt"]
     assert "UTF-8" in reasons["latin1.txt"]
     assert "not a regular file" in reasons["fifo.txt"]
     assert "cannot read" in reasons["self.txt"]  # a link to itself: ELOOP
-    indexed = {s["doc_id"] for s in index.manifest["sources"]}
+    indexed = {s.doc_id for s in index.manifest.sources}
     assert {"good", "huge"} <= indexed
     assert any(d.endswith("level59/bottom") for d in indexed)
     assert not any(d.startswith("loop/") for d in indexed)  # the link loop was not followed
     assert "locked" in indexed or "locked.txt" in reasons  # root may read a mode-000 file
-    huge = [p for p in index.manifest["sources"] if p["doc_id"] == "huge"][0]
-    assert huge["bytes"] >= HUGE_BYTES
-    assert index.manifest["corpus"]["passages"] > 10_000
+    huge = [p for p in index.manifest.sources if p.doc_id == "huge"][0]
+    assert huge.bytes >= HUGE_BYTES
+    assert index.manifest.corpus.passages > 10_000
     assert index.search("submarines deepest", k=1)[0].doc_id.endswith("bottom")
     assert index.search("lighthouses rocky coasts", k=1)[0].doc_id == "good"
 

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import Stemmer
 
+from hubsearch.feedback import rm3
 from hubsearch.lexical import LexicalConfig, LexicalIndex
+from hubsearch.settings import FeedbackConfig
 
 from .conftest import SEEDS
 
@@ -30,7 +32,7 @@ def test_scores_equal_bm25s_own_retriever(tmp_path: Path, query: str) -> None:
 def test_rm3_adds_terms_from_feedback_and_keeps_the_query() -> None:
     index = LexicalIndex.build(TEXTS)
     weights = index.term_weights("running")
-    expanded = index.expand(weights, [TEXTS[5]], [1.0], terms=3, original_weight=0.5)
+    expanded = rm3(index, weights, [TEXTS[5]], [1.0], FeedbackConfig(rm3_terms=3, rm3_original_weight=0.5))
     assert set(weights) < set(expanded)
     assert sum(expanded.values()) == pytest.approx(1.0)
     assert expanded[next(iter(weights))] >= 0.5
@@ -42,7 +44,7 @@ def test_rm3_weighs_each_feedback_passage_by_its_score() -> None:
     feedback = ["Apples grow in orchards.", "Rockets burn fuel."]
     apple, rocket = index.term_weights("apples")[index.vocab["appl"]], index.vocab["rocket"]
     assert apple == 1.0
-    even = index.expand(weights, feedback, [1.0, 1.0], terms=10)
+    even = rm3(index, weights, feedback, [1.0, 1.0], FeedbackConfig(rm3_terms=10))
     assert even[index.vocab["appl"]] == pytest.approx(even[rocket])
-    skewed = index.expand(weights, feedback, [3.0, 1.0], terms=10)
+    skewed = rm3(index, weights, feedback, [3.0, 1.0], FeedbackConfig(rm3_terms=10))
     assert skewed[index.vocab["appl"]] == pytest.approx(3 * skewed[rocket])

@@ -135,8 +135,8 @@ def test_reduced_precision_builds_are_recorded_and_close_to_fp32(
     os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
     fp32 = Index.build([SEEDS], tmp_path / "fp32", precision="fp32")
     reduced = Index.build([SEEDS], tmp_path / precision, precision=precision)
-    assert reduced.manifest["model"]["precision"] == precision
-    assert fp32.manifest["model"]["precision"] == "fp32"
+    assert reduced.manifest.model.precision == precision
+    assert fp32.manifest.model.precision == "fp32"
     a = np.load(fp32.generation / "embeddings.npy")
     b = np.load(reduced.generation / "embeddings.npy")
     assert np.min(np.sum(a * b, axis=1)) >= min_cosine

@@ -36,7 +36,7 @@ def setup(tmp_path: Path):
 
 def test_update_embeds_only_new_and_changed_documents(setup) -> None:
     corpus, idx, first = setup
-    per_doc = first.manifest["corpus"]["passages"] // 12
+    per_doc = first.manifest.corpus.passages // 12
     (corpus / "doc03.txt").write_text("Title 3\nA rewritten body about zeppelins.", encoding="utf-8")
     (corpus / "doc05.txt").unlink()
     (corpus / "new.txt").write_text("Brand new text about kayaks.", encoding="utf-8")
@@ -44,14 +44,15 @@ def test_update_embeds_only_new_and_changed_documents(setup) -> None:
     index = update(idx, embedder=fake)
     r = index.report
     assert (r.new, r.changed, r.unchanged, r.removed) == (1, 1, 10, 1)
-    assert r.embedded == fake.embedded == 2  # one passage each for the two short documents
+    assert r.embedded == 2  # one passage each for the two short documents
+    assert fake.embedded == r.embedded + r.sentences  # and their sentences, nothing else
     assert r.reused == 10 * per_doc
     for mode in ("lexical", "dense", "hybrid"):
         cfg = SearchConfig(mode=mode, rm3=False, rocchio=False)
         assert index.search("zeppelins", k=1, config=cfg)[0].doc_id == "doc03"
         assert index.search("kayaks", k=1, config=cfg)[0].doc_id == "new"
         assert all(h.doc_id != "doc05" for h in index.search("topic5", k=50, config=cfg))
-    assert {s["doc_id"] for s in index.manifest["sources"]} == {f"doc{i:02}" for i in range(12) if i != 5} | {"new"}
+    assert {s.doc_id for s in index.manifest.sources} == {f"doc{i:02}" for i in range(12) if i != 5} | {"new"}
 
 
 def test_update_with_nothing_changed_embeds_nothing(setup) -> None:
@@ -59,7 +60,7 @@ def test_update_with_nothing_changed_embeds_nothing(setup) -> None:
     fake = FakeEmbedder()
     index = update(idx, embedder=fake)
     assert fake.embedded == 0
-    assert (index.report.unchanged, index.report.reused) == (12, first.manifest["corpus"]["passages"])
+    assert (index.report.unchanged, index.report.reused) == (12, first.manifest.corpus.passages)
     assert index.search("topic7", k=1, config=LEXICAL)[0].doc_id == "doc07"
 
 
@@ -67,10 +68,10 @@ def test_rebuild_reuses_vectors_by_content(setup) -> None:
     _, idx, first = setup
     fake = FakeEmbedder()
     again = rebuild(idx, embedder=fake)
-    assert fake.embedded == 0 and again.report.reused == first.manifest["corpus"]["passages"]
+    assert fake.embedded == 0 and again.report.reused == first.manifest.corpus.passages
     fresh = FakeEmbedder()
     rebuild(idx, embedder=fresh, reuse=False)
-    assert fresh.embedded == first.manifest["corpus"]["passages"]
+    assert fresh.embedded == first.manifest.corpus.passages + first.report.sentences
 
 
 def test_new_chunking_embeds_only_passages_whose_text_changed(setup) -> None:
@@ -82,7 +83,8 @@ def test_new_chunking_embeds_only_passages_whose_text_changed(setup) -> None:
     index = Index.build([corpus], idx, chunking=ChunkingConfig(max_tokens=56, overlap_tokens=8), embedder=fake)
     assert index.report.reused >= 1
     assert index.report.embedded > 0
-    assert fake.embedded == index.report.embedded == index.manifest["corpus"]["passages"] - index.report.reused
+    assert index.report.embedded == index.manifest.corpus.passages - index.report.reused
+    assert fake.embedded == index.report.embedded + index.report.sentences
 
 
 def test_other_model_reuses_nothing(setup) -> None:
@@ -91,7 +93,8 @@ def test_other_model_reuses_nothing(setup) -> None:
     corpus, idx, _ = setup
     other = FakeEmbedder(ModelRef("other", "/x", "1" * 64, 64))
     index = Index.build([corpus], idx, chunking=SMALL, embedder=other)
-    assert index.report.reused == 0 and other.embedded == index.manifest["corpus"]["passages"]
+    assert index.report.reused == 0 and index.report.embedded == index.manifest.corpus.passages
+    assert other.embedded == index.report.embedded + index.report.sentences
 
 
 def test_changes_detects_edits_but_not_touches(setup) -> None:

@@ -30,7 +30,7 @@ def brute_force(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
 
 def test_flat_equals_brute_force(data) -> None:
     x, q = data
-    scores, ids = VectorIndex.build(x, "flat").search(q, 10)
+    scores, ids = VectorIndex.build(x, "flat").search_batch(q, 10)
     expected = brute_force(x, q, 10)
     np.testing.assert_allclose(scores, np.take_along_axis(q @ x.T, expected, axis=1), atol=1e-5)
     assert np.mean(ids == expected) > 0.999  # equal up to exact ties
@@ -44,7 +44,7 @@ def test_approximate_types_recall_brute_force(data, kind: str, tmp_path: Path) -
     loaded = VectorIndex.load(tmp_path / "v.faiss", kind, exact=x)
     expected = brute_force(x, q, 10)
     for candidate in (index, loaded):
-        scores, ids = candidate.search(q, 10)
+        scores, ids = candidate.search_batch(q, 10)
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, expected)])
         assert recall >= 0.95, (kind, recall)
         assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first

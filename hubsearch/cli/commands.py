@@ -1,47 +1,41 @@
-"""The `hubsearch` command line. The only module that prints.
+"""The `hubsearch` commands: each parses its arguments, calls the public library, and
+hands what comes back to `render` (stdout) or `progress` (stderr).
 
-Every command parses its arguments, calls the library in `hubsearch.api`, and formats what
-comes back. Errors become one line on stderr and exit status 2.
+Errors become one line on stderr and exit status 2. Library names are imported inside
+each command, so `hubsearch --help` loads neither numpy, FAISS nor onnxruntime.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
-import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__
-from .api import (
+from .. import __version__
+from ..errors import HubsearchError
+from ..settings import (
     DEFAULT_SOURCES,
+    FUSION_METHODS,
+    INDEX_TYPES,
     MODES,
+    PRECISIONS,
     SMOOTHING,
-    Hit,
-    Index,
-    ProgressCallback,
+    ChunkingConfig,
+    FusionConfig,
     SearchConfig,
     default_index_dir,
-    evaluate,
-    open_or_build,
-    rebuild,
-    update,
-    watch,
+    validate_k,
+    validate_query,
 )
-from .config import ChunkingConfig
-from .embedding import PRECISIONS
-from .errors import HubsearchError
-from .fusion import FUSION_METHODS, FusionConfig
+from . import render
+from .progress import changes_line, echo_skipped, progress_bars, report_build
 
 EXIT_USAGE = 2
-_MARK_ON, _MARK_OFF = "\ue000", "\ue001"
 
 
 def fail(message: str) -> None:
@@ -102,65 +96,6 @@ _feedback_option = click.option(
 
 def _model_option(help_text: str) -> Any:
     return click.option("--model", default=None, metavar="FOLDER", help=help_text)
-
-
-@contextmanager
-def progress_bars() -> Iterator[ProgressCallback]:
-    """A progress callback that draws a tqdm bar on stderr for each stage of a build."""
-    bars: dict[str, Any] = {}
-    labels = {"embed": "embedding passages", "write": "writing index", "eval": "scoring modes"}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage == "read":
-            click.echo(f"hubsearch: read {done} documents", err=True)
-            return
-        bar = bars.get(stage)
-        if bar is None and stage == "embed" and not total:
-            return  # nothing to embed: no bar
-        if bar is None:
-            from tqdm import (
-                tqdm,  # imported on first use: queries on a built index never need it
-            )
-
-            bar = bars[stage] = tqdm(
-                total=total or None, desc=labels.get(stage, stage), unit=" passages" if stage == "embed" else "",
-                file=sys.stderr, leave=True, dynamic_ncols=True, disable=None if stage == "write" else False,
-            )
-        bar.n = done
-        bar.refresh()
-
-    try:
-        yield update
-    finally:
-        for bar in bars.values():
-            bar.close()
-
-
-def _echo_skipped(report: Any) -> None:
-    for skipped in report.skipped:
-        click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
-
-
-def _report_build(index: Index, verb: str) -> None:
-    report = index.report
-    if report:
-        _echo_skipped(report)
-    m = index.manifest
-    click.echo(
-        f"hubsearch: {verb} {m['corpus']['documents']} documents, {m['corpus']['passages']} passages "
-        f"into {index.path} in {m['built']['seconds']:.1f}s",
-        err=True,
-    )
-    if report:
-        click.echo(f"hubsearch: {_changes_line(report)}", err=True)
-
-
-def _changes_line(report: Any) -> str:
-    embedded = f"{report.embedded} passage{'' if report.embedded == 1 else 's'}"
-    return (
-        f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, {report.removed} removed "
-        f"({embedded} embedded, {report.reused} reused)"
-    )
 
 
 @click.group(cls=HubsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -224,17 +159,17 @@ def query(
       hubsearch query "who leads the consortium" -k 3 --json | jq '.results[0].doc_id'
       hubsearch query "OpenMMLab" --mode lexical --explain
     """
-    if k < 1:
-        fail(f"-k must be at least 1, got {k}; pass e.g. -k 5")
-    if not text.replace("\x00", " ").strip():
-        fail("the query is empty; pass some words to search for, e.g. hubsearch query \"incubator size\"")
+    from .. import Index, open_or_build
+
+    validate_query(text)
+    validate_k(k)
     with progress_bars() as progress:
         if index_dir is None:  # the default index is built from ./seeds on first use
             index, built = open_or_build(default_index_dir(), sources=DEFAULT_SOURCES, model=model, progress=progress)
         else:
             index, built = Index.open(index_dir, model=model), False
     if built:
-        _report_build(index, "no index yet; built one from seeds/:")
+        report_build(index, "no index yet; built one from seeds/:")
     elif not no_stale_check:
         stale = index.changes()
         if any(stale.values()):
@@ -251,7 +186,7 @@ def query(
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
     if as_json:
-        click.echo(json.dumps({"query": text, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        click.echo(render.hits_json(text, hits))
         return
     if not hits:
         click.echo("No passages found.", err=True)
@@ -259,63 +194,7 @@ def query(
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = max(40, min(shutil.get_terminal_size((100, 20)).columns, 110))
     for hit in hits:
-        click.echo(_format_hit(hit, width, color))
-
-
-def _flat(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
-
-
-def _format_hit(hit: Hit, width: int, color: bool) -> str:
-    meta = " · ".join(x for x in (hit.date, hit.title) if x)
-    head = f"{hit.rank:>2}. {hit.score:.3f}  {hit.doc_id}"
-    if meta:
-        head += f"  ({textwrap.shorten(meta, max(20, width - len(head) - 4), placeholder='…')})"
-    if hit.highlight:
-        a, b = hit.highlight[0] - hit.start, hit.highlight[1] - hit.start
-        body = _flat(hit.text[:a]) + _MARK_ON + _flat(hit.text[a:b]).strip() + _MARK_OFF + _flat(hit.text[b:])
-    else:
-        body = _flat(hit.text)
-    wrapped = textwrap.fill(body.strip(), width=width, initial_indent="    ", subsequent_indent="    ")
-    if color:
-        head = click.style(head, bold=True)
-        # Style each wrapped line separately, so the highlight survives line breaks.
-        lines, inside = [], False
-        for line in wrapped.split("\n"):
-            out = click.style("", reset=False) if not inside else "\x1b[1;33m"
-            for piece in re.split(f"([{_MARK_ON}{_MARK_OFF}])", line):
-                if piece == _MARK_ON:
-                    inside, out = True, out + "\x1b[1;33m"
-                elif piece == _MARK_OFF:
-                    inside, out = False, out + "\x1b[0m"
-                else:
-                    out += piece
-            lines.append(out + ("\x1b[0m" if inside else ""))
-        wrapped = "\n".join(lines)
-    else:
-        wrapped = wrapped.replace(_MARK_ON, "**").replace(_MARK_OFF, "**")
-    if hit.explain:
-        wrapped += "\n    " + _format_explain(hit.explain)
-    return f"{head}\n{wrapped}\n"
-
-
-def _format_explain(explain: dict[str, Any]) -> str:
-    parts = []
-    for side in ("dense", "lexical"):
-        if side in explain:
-            e = explain[side]
-            where = f"#{e['rank']} ({e['score']:.4f})" if e["rank"] is not None else "not in top candidates"
-            parts.append(f"{side} {where}")
-    if "fusion" in explain:
-        f = explain["fusion"]
-        parts.append(f"fused by {f['method']}: {f['formula']} = {f['score']:.4f}")
-    feedback = [k for k, on in explain.get("feedback", {}).items() if on]
-    if feedback:
-        parts.append("second pass with " + " + ".join(feedback))
-    if "smoothing" in explain:
-        sm = explain["smoothing"]
-        parts.append(f"smoothed: {sm['formula']} ({sm['before']:.4f}, {sm['neighbours']:.4f}) = {sm['score']:.4f}")
-    return "explain: " + "; ".join(parts)
+        click.echo(render.hit_text(hit, width, color))
 
 
 @cli.group("index")
@@ -340,7 +219,7 @@ def index_group() -> None:
 @click.option("--overlap", type=int, default=ChunkingConfig.overlap_tokens, show_default=True,
               help="Tokens of whole sentences a passage repeats from the one before.")
 @click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title.")
-@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf-sq8", "ivf-pq"]), default="auto",
+@click.option("--index-type", type=click.Choice(INDEX_TYPES), default="auto",
               show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Embedding precision; auto = bf16 where the CPU has AMX or AVX-512 BF16, else fp32.")
@@ -357,13 +236,15 @@ def build_cmd(
     The new index replaces the old one only once it is complete, so an interrupted build
     leaves the previous index intact.
     """
+    from .. import Index
+
     config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
     with progress_bars() as progress:
         index = Index.build(
             list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
             index_type=index_type, precision=precision, progress=progress, wait=wait,
         )
-    _report_build(index, "indexed")
+    report_build(index, "indexed")
 
 
 @index_group.command("rebuild")
@@ -382,9 +263,11 @@ def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None
     after changing hubsearch, or when an index is reported as damaged (a damaged index's
     vectors are never reused).
     """
+    from .. import rebuild
+
     with progress_bars() as progress:
         index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait, reuse=not no_cache)
-    _report_build(index, "rebuilt")
+    report_build(index, "rebuilt")
 
 
 @index_group.command("update")
@@ -405,6 +288,8 @@ def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, w
       hubsearch index update            prints e.g. 1 new, 2 changed, 40 unchanged, 0 removed
       hubsearch index update --json
     """
+    from .. import update
+
     with progress_bars() as progress:
         index = update(index_dir, list(paths) or None, progress=progress, wait=wait)
     report = index.report
@@ -412,8 +297,8 @@ def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, w
     if as_json:
         click.echo(json.dumps({"index": str(index.path), **report.to_dict()}))
         return
-    _echo_skipped(report)
-    click.echo(_changes_line(report))
+    echo_skipped(report)
+    click.echo(changes_line(report))
 
 
 @index_group.command("watch")
@@ -428,13 +313,15 @@ def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) ->
     or .pdf file under PATHS (default: the recorded sources). Each update replaces the
     index atomically, so queries keep working meanwhile.
     """
+    from .. import watch
+
     click.echo("hubsearch: watching for changes; press Ctrl-C to stop", err=True)
     for outcome in watch(index_dir, list(paths) or None, debounce_ms=debounce):
         if isinstance(outcome, HubsearchError):
             click.echo(f"hubsearch: update failed: {outcome}", err=True)
         else:
-            _echo_skipped(outcome)
-            click.echo(f"hubsearch: {_changes_line(outcome)} in {outcome.seconds:.1f}s", err=True)
+            echo_skipped(outcome)
+            click.echo(f"hubsearch: {changes_line(outcome)} in {outcome.seconds:.1f}s", err=True)
 
 
 @index_group.command("info")
@@ -442,30 +329,14 @@ def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) ->
 @click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
 def info_cmd(index_dir: Path | None, as_json: bool) -> None:
     """Describe the index: corpus, model, chunking, build time and library versions."""
+    from .. import Index
+
     with Index.open(index_dir) as index:
         info = index.info()
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=1))
         return
-    corpus, model, chunking = info["corpus"], info["model"], info["chunking"]
-    lines = [
-        ("index", f"{info['index']} ({info['generation']})"),
-        ("corpus", ", ".join(corpus["roots"])),
-        ("documents", corpus["documents"]),
-        ("passages", corpus["passages"]),
-        ("model", f"{model['name']} ({model['path']})"),
-        ("dimension", model["dimension"]),
-        ("precision", model.get("precision", "fp32")),
-        ("model sha256", model["sha256"][:16]),
-        ("chunking", ", ".join(f"{k}={v}" for k, v in chunking.items())),
-        ("vector index", f"{info['vector_index']['type']} ({info['vector_index']['metric']})"),
-        ("built", f"{info['built']['at']} in {info['built']['seconds']}s"),
-        ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
-    ]
-    if info["skipped"]:
-        lines.append(("skipped", f"{len(info['skipped'])} files (see --json)"))
-    for key, value in lines:
-        click.echo(f"{key + ':':<14} {value}")
+    click.echo(render.info_text(info))
 
 
 @cli.command("eval")
@@ -498,6 +369,8 @@ def eval_cmd(
     Example:
       hubsearch eval bench-data/cranfield --index /tmp/cranfield-index
     """
+    from .. import evaluate
+
     with progress_bars() as progress:
         config = SearchConfig(
             fusion=FusionConfig(method=fusion), rm3=feedback, rocchio=feedback, smoothing=smoothing,
@@ -509,22 +382,4 @@ def eval_cmd(
     if as_json:
         click.echo(json.dumps(report, indent=1))
         return
-    click.echo(f"{report['collection']}: {report['documents']} documents, {report['passages']} passages, "
-               f"{report['queries']} judged queries")
-    click.echo(f"{'':<10}{'documents':>30}{'passages':>30}")
-    click.echo(f"{'mode':<10}" + f"{'nDCG@10':>10}{'Recall@100':>12}{'MRR':>8}" * 2)
-    for mode, m in report["results"].items():
-        p = m["passages"]
-        click.echo(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@100']:>12.4f}{m['mrr']:>8.4f}"
-                   f"{p['ndcg@10']:>10.4f}{p['recall@100']:>12.4f}{p['mrr']:>8.4f}")
-
-
-def main() -> None:
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("hubsearch: %(message)s"))
-    logger = logging.getLogger("hubsearch")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    cli(prog_name="hubsearch")
+    click.echo(render.eval_text(report))

@@ -1,0 +1,111 @@
+"""Everything the CLI draws on stdout: hits, explanations, index info, eval tables."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from typing import Any
+
+import click
+
+_MARK_ON, _MARK_OFF = "\ue000", "\ue001"
+_MARKS = re.compile(f"([{_MARK_ON}{_MARK_OFF}])")
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def hits_json(query: str, hits: list[Any]) -> str:
+    return json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False)
+
+
+def hit_text(hit: Any, width: int, color: bool) -> str:
+    """One hit: a head line (rank, score, document, date and title), then the passage
+    wrapped and indented, its highlighted sentence in bold yellow (or **...** without colour)."""
+    meta = " · ".join(x for x in (hit.date, hit.title) if x)
+    head = f"{hit.rank:>2}. {hit.score:.3f}  {hit.doc_id}"
+    if meta:
+        head += f"  ({textwrap.shorten(meta, max(20, width - len(head) - 4), placeholder='…')})"
+    if hit.highlight:
+        a, b = hit.highlight[0] - hit.start, hit.highlight[1] - hit.start
+        body = _flat(hit.text[:a]) + _MARK_ON + _flat(hit.text[a:b]).strip() + _MARK_OFF + _flat(hit.text[b:])
+    else:
+        body = _flat(hit.text)
+    wrapped = textwrap.fill(body.strip(), width=width, initial_indent="    ", subsequent_indent="    ")
+    if color:
+        head = click.style(head, bold=True)
+        # Style each wrapped line on its own, so the highlight survives line breaks.
+        lines, inside = [], False
+        for line in wrapped.split("\n"):
+            out = ""
+            for piece in _MARKS.split(line):
+                if piece in (_MARK_ON, _MARK_OFF):
+                    inside = piece == _MARK_ON
+                elif piece:
+                    out += click.style(piece, fg="yellow", bold=True) if inside else piece
+            lines.append(out)
+        wrapped = "\n".join(lines)
+    else:
+        wrapped = wrapped.replace(_MARK_ON, "**").replace(_MARK_OFF, "**")
+    if hit.explain:
+        wrapped += "\n    " + explain_text(hit.explain)
+    return f"{head}\n{wrapped}\n"
+
+
+def explain_text(explain: dict[str, Any]) -> str:
+    """The explain object of a hit as one line."""
+    parts = []
+    for side in ("dense", "lexical"):
+        if side in explain:
+            e = explain[side]
+            where = f"#{e['rank']} ({e['score']:.4f})" if e["rank"] is not None else "not in top candidates"
+            parts.append(f"{side} {where}")
+    if "fusion" in explain:
+        f = explain["fusion"]
+        parts.append(f"fused by {f['method']}: {f['formula']} = {f['score']:.4f}")
+    feedback = [k for k, on in explain.get("feedback", {}).items() if on]
+    if feedback:
+        parts.append("second pass with " + " + ".join(feedback))
+    if "smoothing" in explain:
+        sm = explain["smoothing"]
+        parts.append(f"smoothed: {sm['formula']} ({sm['before']:.4f}, {sm['neighbours']:.4f}) = {sm['score']:.4f}")
+    return "explain: " + "; ".join(parts)
+
+
+def info_text(info: dict[str, Any]) -> str:
+    """`index info` as aligned key: value lines."""
+    corpus, model, chunking = info["corpus"], info["model"], info["chunking"]
+    lines = [
+        ("index", f"{info['index']} ({info['generation']})"),
+        ("corpus", ", ".join(corpus["roots"])),
+        ("documents", corpus["documents"]),
+        ("passages", corpus["passages"]),
+        ("model", f"{model['name']} ({model['path']})"),
+        ("dimension", model["dimension"]),
+        ("precision", model.get("precision", "fp32")),
+        ("model sha256", model["sha256"][:16]),
+        ("chunking", ", ".join(f"{k}={v}" for k, v in chunking.items())),
+        ("vector index", f"{info['vector_index']['type']} ({info['vector_index']['metric']})"),
+        ("built", f"{info['built']['at']} in {info['built']['seconds']}s"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
+    ]
+    if info["skipped"]:
+        lines.append(("skipped", f"{len(info['skipped'])} files (see --json)"))
+    return "\n".join(f"{key + ':':<14} {value}" for key, value in lines)
+
+
+def eval_text(report: dict[str, Any]) -> str:
+    """An eval report as a table: one row per mode, documents then passages."""
+    out = [
+        f"{report['collection']}: {report['documents']} documents, {report['passages']} passages, "
+        f"{report['queries']} judged queries",
+        f"{'':<10}{'documents':>30}{'passages':>30}",
+        f"{'mode':<10}" + f"{'nDCG@10':>10}{'Recall@100':>12}{'MRR':>8}" * 2,
+    ]
+    for mode, m in report["results"].items():
+        p = m["passages"]
+        out.append(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@100']:>12.4f}{m['mrr']:>8.4f}"
+                   f"{p['ndcg@10']:>10.4f}{p['recall@100']:>12.4f}{p['mrr']:>8.4f}")
+    return "\n".join(out)

@@ -1,0 +1,46 @@
+"""`--explain`: how each hit's score came about, as plain data taken from the `Trace`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .pipeline import Trace
+from .ranking import Fused
+
+
+def _round(value: float | int | None) -> float | int | None:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def formula(trace: Trace) -> str:
+    """The fusion formula with its parameters filled in."""
+    f = trace.fusion
+    if f.method == "rrf":
+        return f"sum of 2*w/({f.rrf_k}+rank) with w_dense={f.alpha}, w_lexical={1 - f.alpha}"
+    return f"{f.alpha}*minmax(dense) + {1 - f.alpha}*minmax(lexical)"
+
+
+def explain_hit(candidate: Fused, trace: Trace) -> dict[str, Any]:
+    """The explain object of one hit: each side's rank, score and contribution, the
+    fusion, which feedback ran, and the smoothing arithmetic where it ran."""
+    out: dict[str, Any] = {"mode": trace.mode}
+    for name, side in candidate.sides.items():
+        out[name] = {"rank": side.rank, "score": _round(side.score), "contribution": _round(side.contribution)}
+    if trace.mode == "hybrid":
+        fused = candidate.smoothed.before if candidate.smoothed else candidate.score
+        out["fusion"] = {"method": trace.fusion.method, "formula": formula(trace), "score": round(fused, 6)}
+    out["feedback"] = {"rm3": trace.rm3, "rocchio": trace.rocchio}
+    if candidate.smoothed is not None:
+        s = candidate.smoothed
+        out["smoothing"] = {
+            "before": round(s.before, 6), "neighbours": round(s.neighbours, 6), "weight": s.weight,
+            "score": round(candidate.score, 6),
+            "formula": f"{1 - s.weight:g}*before + {s.weight:g}*mean of {trace.smoothing_neighbours} "
+                       "nearest candidates' scores",
+        }
+    return out
+
+
+def explain_hits(trace: Trace, k: int) -> list[dict[str, Any]]:
+    """The explain objects of the top `k` candidates, in rank order."""
+    return [explain_hit(candidate, trace) for candidate in trace.ranking[:k]]

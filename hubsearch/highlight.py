@@ -1,0 +1,105 @@
+"""The highlight: in each hit, the sentence that best matches the query.
+
+Every passage's sentences are embedded once, at build time, and stored beside the
+passage vectors (`SentenceVectors`), so a query highlights its hits with a few dot
+products instead of running the model again. An index written before sentence vectors
+existed falls back to embedding the hits' sentences at query time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import sentence_spans
+from .manifest import Manifest
+from .passages import Hit
+
+SENTENCES = "sentences.npy"
+SENTENCE_SPANS = "sentence_spans.npy"
+MAX_SENTENCE_CHARS = 2000
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+def split(text: str) -> list[tuple[int, int]]:
+    """A passage's sentences as (start, end) offsets into it; never empty for non-empty text."""
+    return sentence_spans(text, max_chars=MAX_SENTENCE_CHARS) or [(0, len(text))]
+
+
+class SentenceVectors:
+    """Every passage's sentence spans and unit vectors (stored as float16).
+
+    Args:
+        spans: int32 rows of (passage id, start, end), offsets into the passage text,
+            sorted by passage id.
+        vectors: One row per span.
+    """
+
+    def __init__(self, spans: np.ndarray, vectors: np.ndarray) -> None:
+        self.spans = spans
+        self.vectors = vectors
+
+    @staticmethod
+    def present(manifest: Manifest) -> bool:
+        return SENTENCES in manifest.files and SENTENCE_SPANS in manifest.files
+
+    @classmethod
+    def load(cls, folder: Path) -> "SentenceVectors":
+        return cls(np.load(folder / SENTENCE_SPANS, mmap_mode="r"), np.load(folder / SENTENCES, mmap_mode="r"))
+
+    def save(self, folder: Path) -> list[str]:
+        np.save(folder / SENTENCE_SPANS, np.ascontiguousarray(self.spans, dtype=np.int32))
+        np.save(folder / SENTENCES, np.ascontiguousarray(self.vectors, dtype=np.float16))
+        return [SENTENCE_SPANS, SENTENCES]
+
+    def consistent(self, passages: int, dimension: int) -> bool:
+        """Whether these rows fit an index of `passages` passages of this dimension."""
+        if self.spans.ndim != 2 or self.spans.shape[1] != 3 or len(self.spans) != len(self.vectors):
+            return False
+        if len(self.spans) and (self.spans[0, 0] < 0 or self.spans[-1, 0] >= passages):
+            return False
+        return self.vectors.ndim == 2 and (len(self.vectors) == 0 or self.vectors.shape[1] == dimension)
+
+    def rows(self, passage: int) -> slice:
+        """The rows of one passage's sentences."""
+        ids = self.spans[:, 0]
+        return slice(int(np.searchsorted(ids, passage, "left")), int(np.searchsorted(ids, passage, "right")))
+
+    def of(self, passage: int) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """One passage's sentence spans and their vectors (float32)."""
+        rows = self.rows(passage)
+        spans = [(int(s), int(e)) for _, s, e in self.spans[rows]]
+        return spans, np.asarray(self.vectors[rows], dtype=np.float32)
+
+
+def highlight(hits: list[Hit], query: np.ndarray, sentences: SentenceVectors | None, embed: Embed) -> list[Hit]:
+    """Mark in each hit the sentence closest in meaning to the query.
+
+    Args:
+        hits: The hits to mark.
+        query: The query's unit vector.
+        sentences: The index's stored sentence vectors, or None for an index without them.
+        embed: Embeds texts; used only when `sentences` is None.
+    """
+    if not hits:
+        return hits
+    if sentences is not None:
+        found = [sentences.of(h.chunk_id) for h in hits]
+    else:
+        spans = [split(h.text) for h in hits]
+        flat = embed([h.text[s:e] for h, sp in zip(hits, spans) for s, e in sp])
+        bounds = np.cumsum([0] + [len(sp) for sp in spans])
+        found = [(sp, flat[bounds[i] : bounds[i + 1]]) for i, sp in enumerate(spans)]
+    out = []
+    for hit, (spans, vectors) in zip(hits, found):
+        if not spans:
+            out.append(hit)
+            continue
+        # einsum, not @: see fusion.smooth on waking BLAS threads for tiny products.
+        best = spans[int(np.argmax(np.einsum("ij,j->i", vectors, query)))]
+        out.append(replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
+    return out

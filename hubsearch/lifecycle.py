@@ -1,0 +1,230 @@
+"""Writing an index: build, rebuild, update, watch, and open-or-build on first use.
+
+Each write reads and cuts the documents, embeds what was not embedded before, and
+publishes a new generation atomically (see `indexing` and `storage`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import manifest as manifest_io
+from . import storage
+from .embedding import Embedder
+from .errors import HubsearchError, IndexNotFoundError, InvalidInputError
+from .generation import load
+from .index import Index, check_model
+from .indexing import BuildReport, ProgressCallback, fault_point, write_generation
+from .manifest import Manifest
+from .models import ModelRef, find_model_folder, resolve_model
+from .settings import DEFAULT_SOURCES, ChunkingConfig, default_index_dir
+from .sources import Document, Skipped, load_documents
+
+
+def _index_dir(path: str | os.PathLike[str] | None) -> Path:
+    return Path(path) if path is not None else default_index_dir()
+
+
+def resolve_roots(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The absolute, de-duplicated source roots an index records."""
+    return sorted({str(Path(p).expanduser().resolve()) for p in paths})
+
+
+def build(
+    paths: Sequence[str | os.PathLike[str]] = DEFAULT_SOURCES, path: str | os.PathLike[str] | None = None, *,
+    model: str | os.PathLike[str] | None = None, chunking: ChunkingConfig | None = None, index_type: str = "auto",
+    precision: str = "auto", embedder: Embedder | None = None, progress: ProgressCallback | None = None,
+    wait: float = 0.0, reuse: bool = True,
+) -> Index:
+    """Index the documents under `paths` into the folder `path`; see `Index.build`."""
+    if not paths:
+        raise InvalidInputError("no paths to index; pass one or more folders or files")
+    index_dir = _index_dir(path)
+    started = time.perf_counter()
+    storage.check_not_busy(index_dir, wait)
+    requested = resolve_model(model) if embedder is None or model is not None else None
+    if embedder is not None and requested is not None:
+        check_model(index_dir, embedder.ref, requested)
+    docs, skipped = load_documents(paths)
+    if progress:
+        progress("read", len(docs), len(docs))
+    if embedder is None:
+        from . import embedding
+
+        embedder = embedding.load_embedder(requested, precision)
+    return publish(docs, skipped, resolve_roots(paths), index_dir, embedder, chunking or ChunkingConfig(),
+                   index_type, progress, wait, started, reuse=reuse)
+
+
+def publish(
+    docs: list[Document], skipped: list[Skipped], roots: list[str], index_dir: Path, embedder: Embedder,
+    config: ChunkingConfig, index_type: str, progress: ProgressCallback | None, wait: float, started: float,
+    *, reuse: bool = True, reuse_documents: bool = False, virtual: bool = False,
+) -> Index:
+    """Write `docs` as a new generation under the writer lock, drop older generations,
+    and open the result. `index.report` says what the write did."""
+    report = BuildReport(skipped=list(skipped))
+    storage.prepare_folder(index_dir)
+    with storage.write_lock(index_dir, wait):
+        generation = write_generation(
+            index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started,
+            reuse=reuse, reuse_documents=reuse_documents, virtual=virtual,
+        )
+        fault_point("published")
+        storage.remove_stale(index_dir, keep=generation)
+    # Reuse the build's embedder for queries only when it is exact (fp32); otherwise
+    # queries go through the fp32 query path like any later process's would.
+    index = Index(load(index_dir, generation), embedder if embedder.precision == "fp32" else None)
+    index.report = report
+    return index
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The settings an index's manifest records, which rebuilds and updates keep."""
+
+    manifest: Manifest
+    roots: list[str]
+    chunking: ChunkingConfig
+    model: ModelRef
+    index_type: str
+    precision: str
+
+
+def recorded_settings(index_dir: Path, *, check: bool) -> Recorded:
+    """Read the live manifest's settings. `check=False` accepts a hand-edited manifest."""
+    manifest = manifest_io.read(index_dir, storage.current_generation(index_dir), check=check)
+    return Recorded(
+        manifest=manifest, roots=list(manifest.corpus.roots), chunking=manifest.chunking, model=manifest.model.ref,
+        index_type=manifest.vector_index.requested, precision=manifest.model.precision,
+    )
+
+
+def rebuild(
+    path: str | os.PathLike[str] | None = None, *, model: str | os.PathLike[str] | None = None,
+    precision: str | None = None, embedder: Embedder | None = None, progress: ProgressCallback | None = None,
+    wait: float = 0.0, reuse: bool = True,
+) -> Index:
+    """Rebuild the index at `path` from the sources and settings its manifest records.
+
+    Every document is read and cut into passages again; passages whose embedded text is
+    unchanged keep their vectors unless `reuse` is False. Works on a damaged index too,
+    as long as its manifest can be read. `precision` overrides the recorded precision.
+
+    Raises:
+        IndexNotFoundError: There is no index, or its manifest cannot be read.
+    """
+    index_dir = _index_dir(path)
+    recorded = recorded_settings(index_dir, check=False)
+    if model is None and embedder is None:
+        model = str(find_model_folder(recorded.model))
+    return build(
+        recorded.roots, index_dir, model=model, chunking=recorded.chunking, index_type=recorded.index_type,
+        precision=precision or recorded.precision, embedder=embedder, progress=progress, wait=wait, reuse=reuse,
+    )
+
+
+def update(
+    path: str | os.PathLike[str] | None = None, paths: Sequence[str | os.PathLike[str]] | None = None, *,
+    embedder: Embedder | None = None, progress: ProgressCallback | None = None, wait: float = 0.0,
+) -> Index:
+    """Bring the index at `path` up to date with its sources.
+
+    Documents are compared by SHA-256 with the manifest: new and changed ones are cut into
+    passages and embedded, unchanged ones keep their passages and vectors, removed ones
+    are dropped, on the dense and the lexical side alike. The model, precision, chunking
+    and index type are the recorded ones. `index.report` says what changed.
+
+    Args:
+        paths: The folders or files to index; default: the recorded roots.
+
+    Raises:
+        IndexNotFoundError: There is no index yet (build one first).
+    """
+    index_dir = _index_dir(path)
+    started = time.perf_counter()
+    recorded = recorded_settings(index_dir, check=True)
+    roots = [str(p) for p in paths] if paths else recorded.roots
+    if recorded.manifest.corpus.virtual:
+        raise InvalidInputError(
+            f"index at {index_dir} was built by hubsearch eval from a BEIR collection; run hubsearch eval again"
+        )
+    storage.check_not_busy(index_dir, wait)
+    docs, skipped = load_documents(roots)
+    if progress:
+        progress("read", len(docs), len(docs))
+    return publish(docs, skipped, resolve_roots(roots), index_dir, embedder or recorded_embedder(recorded),
+                   recorded.chunking, recorded.index_type, progress, wait, started, reuse=True,
+                   reuse_documents=True)
+
+
+def recorded_embedder(recorded: Recorded) -> Embedder:
+    """The build embedder an index's manifest names; the model itself loads on first use."""
+    from .embedding import LazyEmbedder
+
+    ref = recorded.model
+    folder = find_model_folder(ref)
+    return LazyEmbedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length), recorded.precision,
+                        recorded.manifest.model.dimension)
+
+
+def watch(
+    path: str | os.PathLike[str] | None = None, paths: Sequence[str | os.PathLike[str]] | None = None, *,
+    embedder: Embedder | None = None, debounce_ms: int = 800, stop_event: Any = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[BuildReport | HubsearchError]:
+    """Update the index at `path` now and after every change under its sources.
+
+    Yields the report of each update, or the `HubsearchError` that stopped one (the
+    watch goes on). Stops when `stop_event` (a threading.Event) is set.
+
+    Args:
+        paths: Folders or files to watch and index; default: the recorded roots.
+        debounce_ms: Changes within this window are handled as one update.
+    """
+    import watchfiles
+
+    from .sources import SUPPORTED_SUFFIXES
+
+    index_dir = _index_dir(path)
+    recorded = recorded_settings(index_dir, check=True)
+    roots = [str(p) for p in paths] if paths else recorded.roots
+    embedder = embedder or recorded_embedder(recorded)
+
+    def one() -> BuildReport | HubsearchError:
+        try:
+            with update(index_dir, roots, embedder=embedder, progress=progress) as index:
+                assert index.report is not None
+                return index.report
+        except HubsearchError as exc:
+            return exc
+
+    yield one()
+    watched = [r for r in roots if Path(r).exists()]
+    for _ in watchfiles.watch(
+        *watched, debounce=debounce_ms, stop_event=stop_event, raise_interrupt=False,
+        watch_filter=lambda change, name: name.lower().endswith(SUPPORTED_SUFFIXES),
+    ):
+        yield one()
+
+
+def open_or_build(
+    path: str | os.PathLike[str] | None = None, *, sources: Sequence[str | os.PathLike[str]] = DEFAULT_SOURCES,
+    model: str | os.PathLike[str] | None = None, progress: ProgressCallback | None = None,
+) -> tuple[Index, bool]:
+    """Open the index at `path`; if there is none, build it from `sources` first.
+
+    Returns:
+        The index, and whether it was just built.
+    """
+    try:
+        return Index.open(path, model=model), False
+    except IndexNotFoundError:
+        if not all(Path(s).exists() for s in sources):
+            raise
+    return build(sources, path, model=model, progress=progress), True

@@ -1,0 +1,165 @@
+"""A query as named stages, run in order:
+
+    encode -> retrieve -> fuse -> feedback -> smooth -> hydrate -> highlight
+
+`Pipeline.run` returns the hits and a typed `Trace` of what ran, with what parameters,
+and every candidate's rank and score on each side. Each stage is a method, so a reader
+(or a test) can follow one query through the whole ranking, and each reads what it needs
+from storage through one per-query cache: a passage's vector or row is read at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import feedback as prf
+from .embedding import Embedder
+from .fusion import fuse, single, smooth
+from .generation import Generation
+from .highlight import highlight
+from .passages import Hit, StoredPassage
+from .ranking import Fused, Ranked
+from .settings import FusionConfig, SearchConfig
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one query ran.
+
+    Attributes:
+        mode: "hybrid", "dense" or "lexical".
+        fusion: The fusion settings (used in hybrid mode).
+        depth: Candidates taken from each side.
+        rm3, rocchio: Whether each kind of feedback ran (a second pass).
+        smoothing: The smoothing weight applied, 0.0 if smoothing did not run.
+        smoothing_neighbours: Neighbours each candidate was smoothed over.
+        ranking: The final candidates, best first, each with its per-side ranks and scores.
+    """
+
+    mode: str
+    fusion: FusionConfig
+    depth: int
+    rm3: bool
+    rocchio: bool
+    smoothing: float
+    smoothing_neighbours: int
+    ranking: list[Fused] = field(default_factory=list)
+
+
+class _Fetched:
+    """One query's reads from storage, so that no stage reads a passage twice."""
+
+    def __init__(self, generation: Generation) -> None:
+        self._generation = generation
+        self._vectors: dict[int, np.ndarray] = {}
+        self._rows: dict[int, StoredPassage] = {}
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        missing = sorted({int(i) for i in ids} - self._vectors.keys())
+        if missing:
+            self._vectors.update(zip(missing, self._generation.vectors.vectors(missing)))
+        return np.stack([self._vectors[int(i)] for i in ids]) if len(ids) else np.zeros((0, 0), np.float32)
+
+    def rows(self, ids: Sequence[int]) -> list[StoredPassage]:
+        missing = {int(i) for i in ids} - self._rows.keys()
+        if missing:
+            self._rows.update(self._generation.passages.get(missing))
+        return [self._rows[int(i)] for i in ids]
+
+
+class Pipeline:
+    """Answers queries from one generation.
+
+    Args:
+        generation: The verified generation to read.
+        embedder: Returns the query embedder (called on first use, so that opening an
+            index never loads a model).
+    """
+
+    def __init__(self, generation: Generation, embedder: Callable[[], Embedder]) -> None:
+        self.generation = generation
+        self._embedder = embedder
+
+    # --- the stages, in order -------------------------------------------------------------
+
+    def encode(self, queries: Sequence[str]) -> np.ndarray:
+        """Unit vectors of the queries, one row each."""
+        return self._embedder().embed(list(queries))
+
+    def retrieve(self, vector: np.ndarray, terms: dict[int, float], mode: str, depth: int) -> dict[str, Ranked]:
+        """Each side's top `depth` candidates: dense by cosine, lexical by BM25."""
+        sides: dict[str, Ranked] = {}
+        if mode in ("hybrid", "dense"):
+            sides["dense"] = self.generation.vectors.search(vector, depth)
+        if mode in ("hybrid", "lexical"):
+            sides["lexical"] = self.generation.lexical.search(terms, depth)
+        return sides
+
+    def fuse(self, sides: dict[str, Ranked], config: SearchConfig) -> list[Fused]:
+        """One ranking: the fused sides in hybrid mode, the one side as it is otherwise."""
+        if config.mode != "hybrid":
+            ((name, side),) = sides.items()
+            return single(name, side)
+        return fuse(sides, config.fusion)
+
+    def feedback(
+        self, first: list[Fused], vector: np.ndarray, terms: dict[int, float], config: SearchConfig,
+        fetched: _Fetched, rm3: bool, rocchio: bool,
+    ) -> tuple[np.ndarray, dict[int, float]]:
+        """Both queries moved towards the first pass's top passages (RM3 and Rocchio)."""
+        head = first[: config.feedback.passages]
+        if rocchio:
+            vector = prf.rocchio(vector, fetched.vectors(sorted(f.id for f in head)), config.feedback)
+        if rm3:
+            texts = [row.text for row in fetched.rows([f.id for f in head])]
+            terms = prf.rm3(self.generation.lexical, terms, texts, [f.score for f in head], config.feedback)
+        return vector, terms
+
+    def smooth(self, ranked: list[Fused], config: SearchConfig, weight: float, fetched: _Fetched) -> list[Fused]:
+        """Score regularisation over the top `fusion.depth` candidates."""
+        candidates = [f.id for f in ranked[: config.fusion.depth]]
+        return smooth(ranked, fetched.vectors(candidates), weight, config.smoothing_neighbours)
+
+    def hydrate(self, ranked: list[Fused], fetched: _Fetched) -> list[Hit]:
+        """The stored passages of the ranked candidates, as hits."""
+        rows = fetched.rows([f.id for f in ranked])
+        return [
+            Hit(**row.__dict__, rank=rank, score=round(f.score, 6))
+            for rank, (f, row) in enumerate(zip(ranked, rows), start=1)
+        ]
+
+    def highlight(self, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
+        """Mark each hit's sentence closest to the query."""
+        return highlight(hits, vector, self.generation.sentences, lambda texts: self._embedder().embed(texts))
+
+    # --- whole queries --------------------------------------------------------------------
+
+    def rank(self, query: str, vector: np.ndarray, config: SearchConfig, depth: int,
+             fetched: _Fetched | None = None) -> Trace:
+        """Stages retrieve to smooth for one query whose vector is already encoded."""
+        fetched = fetched or _Fetched(self.generation)
+        terms = self.generation.lexical.term_weights(query)
+        ranked = self.fuse(self.retrieve(vector, terms, config.mode, depth), config)
+        large_enough = self.generation.vectors.count >= config.feedback.min_passages
+        rm3, rocchio, weight = config.refinements()
+        rm3 = rm3 and config.mode != "dense" and bool(terms) and large_enough and bool(ranked)
+        rocchio = rocchio and config.mode != "lexical" and large_enough and bool(ranked)
+        # Feedback comes from the fused first pass, which is better than either side alone.
+        if rm3 or rocchio:
+            moved, terms = self.feedback(ranked, vector, terms, config, fetched, rm3, rocchio)
+            ranked = self.fuse(self.retrieve(moved, terms, config.mode, depth), config)
+        weight = weight if weight > 0 and large_enough and len(ranked) > 1 else 0.0
+        if weight:
+            ranked = self.smooth(ranked, config, weight, fetched)
+        return Trace(config.mode, config.fusion, depth, rm3, rocchio, weight, config.smoothing_neighbours, ranked)
+
+    def run(self, query: str, k: int, config: SearchConfig) -> tuple[list[Hit], Trace]:
+        """Every stage for one query: its top `k` hits, highlighted, and the trace."""
+        fetched = _Fetched(self.generation)
+        vector = self.encode([query])[0]
+        trace = self.rank(query, vector, config, max(k, config.fusion.depth), fetched)
+        hits = self.hydrate(trace.ranking[:k], fetched)
+        return self.highlight(hits, vector), trace

@@ -1,0 +1,51 @@
+"""The typed records a query's ranking passes between stages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One retriever's candidates, best first: passage ids and their scores."""
+
+    ids: Sequence[int]
+    scores: Sequence[float]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class SideScore:
+    """What one side (dense or lexical) said about a candidate.
+
+    Attributes:
+        rank: Its rank on that side (1 = best), or None if that side did not return it.
+        score: Its raw score there (cosine or BM25), or None.
+        contribution: What that side added to the fused score.
+    """
+
+    rank: int | None
+    score: float | None
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Smoothed:
+    """A candidate's score regularisation: `(1 - weight) * before + weight * neighbours`."""
+
+    before: float
+    neighbours: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class Fused:
+    """A ranked candidate with what each side contributed, and its smoothing if any."""
+
+    id: int
+    score: float
+    sides: dict[str, SideScore] = field(default_factory=dict)
+    smoothed: Smoothed | None = None

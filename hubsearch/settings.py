@@ -1,0 +1,230 @@
+"""Every setting hubsearch has, as frozen dataclasses, and the checks on query input.
+
+This module imports nothing heavy (no numpy), so the command line can build its options
+and `--help` from it at no cost. Index settings (chunking, BM25) are recorded in the
+manifest and kept on rebuild; search settings apply per query.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInputError
+
+DEFAULT_INDEX_DIR = "index"
+DEFAULT_SOURCES = ("seeds",)
+MODES = ("hybrid", "dense", "lexical")
+FUSION_METHODS = ("rrf", "weighted")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf-sq8", "ivf-pq")
+MAX_QUERY_CHARS = 10_000
+
+
+def default_index_dir() -> Path:
+    """`$HUBSEARCH_INDEX` if set, else `index/` in the working folder."""
+    return Path(os.environ.get("HUBSEARCH_INDEX") or DEFAULT_INDEX_DIR)
+
+
+def cache_dir() -> Path:
+    """Where hubsearch keeps per-user caches: `$HUBSEARCH_CACHE`, else ~/.cache/hubsearch."""
+    return Path(os.environ.get("HUBSEARCH_CACHE") or Path.home() / ".cache" / "hubsearch")
+
+
+class _Record:
+    """to_dict / from_dict for the settings dataclasses; unknown keys are ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# --- index settings (recorded in the manifest) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkingConfig(_Record):
+    """How documents are cut into passages.
+
+    Attributes:
+        max_tokens: Upper bound on a passage's length in model tokens, special tokens
+            included. It is capped at the model's window when the index is built.
+        overlap_tokens: How many tokens of trailing whole sentences a passage repeats
+            from the one before it.
+        title_prefix: Embed each passage as "title. passage" so that passages far from
+            the headline still carry the document's subject.
+    """
+
+    max_tokens: int = 256
+    overlap_tokens: int = 32
+    title_prefix: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 16:
+            raise InvalidInputError(
+                f"max_tokens must be at least 16, got {self.max_tokens}; pass a larger --max-tokens"
+            )
+        if not 0 <= self.overlap_tokens < self.max_tokens // 2:
+            raise InvalidInputError(
+                f"overlap_tokens must be between 0 and half of max_tokens, got {self.overlap_tokens}; "
+                "pass a smaller --overlap"
+            )
+
+
+@dataclass(frozen=True)
+class LexicalConfig(_Record):
+    """BM25 settings, recorded in the manifest.
+
+    Attributes:
+        k1: Term-frequency saturation.
+        b: Length normalisation.
+        method: bm25s scoring variant.
+        stemmer: Snowball stemmer language (PyStemmer).
+        stopwords: bm25s stopword list name.
+    """
+
+    k1: float = 1.5
+    b: float = 0.75
+    method: str = "lucene"
+    stemmer: str = "english"
+    stopwords: str = "en"
+
+
+# --- search settings (per query) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FusionConfig(_Record):
+    """How hybrid mode merges the two sides.
+
+    Attributes:
+        method: "rrf" or "weighted".
+        rrf_k: RRF's damping constant (60 in the original paper).
+        alpha: Dense share for "weighted", and dense weight for "rrf" (lexical: 1 - alpha,
+            both doubled so that 0.5 gives plain RRF).
+        depth: Candidates taken from each side before fusing.
+    """
+
+    method: str = "weighted"
+    rrf_k: int = 60
+    alpha: float = 0.5
+    depth: int = 100
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise InvalidInputError(f"unknown fusion method {self.method!r}; choose rrf or weighted")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise InvalidInputError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.rrf_k < 0 or self.depth < 1:
+            raise InvalidInputError("rrf_k must be >= 0 and depth >= 1")
+
+
+@dataclass(frozen=True)
+class FeedbackConfig(_Record):
+    """Pseudo-relevance feedback: a second pass with both queries moved towards the first
+    pass's top passages.
+
+    Attributes:
+        passages: How many top fused passages feed back (3, the depth ANCE-PRF and
+            vector-PRF studies settled on for dense retrievers).
+        rm3_terms: Expansion terms RM3 adds to the BM25 query (Anserini's 10).
+        rm3_original_weight: Share of the original query in RM3's mixed query.
+        rocchio_beta: Weight of the feedback centroid added to the query vector
+            (Rocchio with alpha = 1 and no negative feedback).
+        min_passages: Feedback and smoothing assume the top candidates are a small,
+            focused sample of the collection; below this many passages both are skipped.
+    """
+
+    passages: int = 3
+    rm3_terms: int = 10
+    rm3_original_weight: float = 0.5
+    rocchio_beta: float = 0.5
+    min_passages: int = 200
+
+    def __post_init__(self) -> None:
+        if self.passages < 1 or self.rm3_terms < 1:
+            raise InvalidInputError("feedback passages and rm3_terms must be at least 1")
+        if not 0.0 <= self.rm3_original_weight <= 1.0 or self.rocchio_beta < 0:
+            raise InvalidInputError("rm3_original_weight must be in 0..1 and rocchio_beta >= 0")
+
+
+SMOOTHING = 0.2
+
+
+@dataclass(frozen=True)
+class SearchConfig(_Record):
+    """Query-time settings. The defaults are what `hubsearch query` uses.
+
+    Hybrid mode is the full pipeline: fusion, then feedback, then smoothing. The dense
+    and lexical modes show one retriever as it is (exact cosine, plain BM25), so by
+    default they run neither; set `rm3`, `rocchio` or `smoothing` to turn them on there.
+
+    Attributes:
+        mode: "hybrid" (both sides fused), "dense" or "lexical".
+        fusion: How hybrid merges the sides.
+        feedback: Feedback settings (depth, RM3 and Rocchio parameters).
+        rm3: Expand the lexical query with RM3. None: on in hybrid mode only.
+        rocchio: Move the dense query towards its top passages. None: on in hybrid only.
+        smoothing: Share of each top candidate's score taken from its nearest
+            neighbours among the candidates (score regularisation); 0 turns it off.
+            None: `SMOOTHING` (0.2) in hybrid mode, 0 otherwise.
+        smoothing_neighbours: How many neighbours each candidate averages over.
+    """
+
+    mode: str = "hybrid"
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    rm3: bool | None = None
+    rocchio: bool | None = None
+    smoothing: float | None = None
+    smoothing_neighbours: int = 5
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidInputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.smoothing is not None and not 0.0 <= self.smoothing <= 1.0:
+            raise InvalidInputError(f"smoothing must be between 0 and 1, got {self.smoothing}")
+        if self.smoothing_neighbours < 1:
+            raise InvalidInputError("smoothing_neighbours must be at least 1")
+
+    def with_mode(self, mode: str | None) -> "SearchConfig":
+        return replace(self, mode=mode) if mode is not None else self
+
+    def refinements(self) -> tuple[bool, bool, float]:
+        """(rm3, rocchio, smoothing weight) for this mode, with None filled in."""
+        full = self.mode == "hybrid"
+        return (
+            full if self.rm3 is None else self.rm3,
+            full if self.rocchio is None else self.rocchio,
+            (SMOOTHING if full else 0.0) if self.smoothing is None else self.smoothing,
+        )
+
+
+# --- query input ------------------------------------------------------------------------
+
+
+def validate_query(query: object) -> str:
+    """The query to search for: NULs become spaces, ends are trimmed, and text past
+    `MAX_QUERY_CHARS` is dropped.
+
+    Raises:
+        InvalidInputError: The query is not text, or is empty.
+    """
+    if isinstance(query, str):
+        query = query.replace("\x00", " ").strip()
+    if not isinstance(query, str) or not query:
+        raise InvalidInputError('the query is empty; pass some words to search for, e.g. "incubator size"')
+    return query[:MAX_QUERY_CHARS]
+
+
+def validate_k(k: object) -> int:
+    """Raises InvalidInputError unless `k` is a whole number of at least 1."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}; pass e.g. -k 5")
+    return k
