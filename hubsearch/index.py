@@ -135,7 +135,7 @@ class Index:
     def embedder(self) -> Embedder:
         """The query embedder for this index's model, loaded on first use."""
         if self._embedder is None:
-            from .embedding import query_embedder
+            from .onnxpath import query_embedder
 
             self._embedder = query_embedder(self.model)
         return self._embedder

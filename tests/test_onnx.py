@@ -12,12 +12,8 @@ import pytest
 
 from hubsearch import Index
 from hubsearch.api import SearchConfig
-from hubsearch.embedding import (
-    OnnxEmbedder,
-    SentenceTransformerEmbedder,
-    export_onnx,
-    onnx_folder,
-)
+from hubsearch.embedding import SentenceTransformerEmbedder
+from hubsearch.onnxpath import OnnxEmbedder, export_onnx, onnx_folder
 from hubsearch.models import bundled_model_dir, resolve_model
 
 from .conftest import SEEDS
@@ -104,7 +100,7 @@ def test_missing_export_falls_back_with_a_notice(tmp_path: Path, caplog) -> None
 
 
 def test_damaged_export_is_not_used(st_embedder, tmp_path: Path) -> None:
-    from hubsearch.embedding import load_query_embedder
+    from hubsearch.onnxpath import load_query_embedder
 
     os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
     folder = export_onnx(st_embedder)
@@ -141,3 +137,36 @@ def test_reduced_precision_builds_are_recorded_and_close_to_fp32(
     b = np.load(reduced.generation / "embeddings.npy")
     assert np.min(np.sum(a * b, axis=1)) >= min_cosine
     assert reduced.search("Xuhui incubator size", k=1)[0].doc_id == "004_151d86a0f29a9671"
+
+
+def test_queries_use_the_memory_mapped_export_and_survive_its_damage(st_embedder, tmp_path: Path) -> None:
+    from hubsearch.onnxpath import MAPPED_FILE, MAPPED_WEIGHTS, ONNX_FILE
+
+    os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
+    folder = export_onnx(st_embedder)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["mapped_weights_bytes"] == (folder / MAPPED_WEIGHTS).stat().st_size > 80_000_000
+    expected = st_embedder.embed(TEXTS[:4])
+    mapped = OnnxEmbedder(st_embedder.ref, folder)
+    assert mapped._session._model_path.endswith(MAPPED_FILE)
+    assert np.min(np.sum(mapped.embed(TEXTS[:4]) * expected, axis=1)) >= 0.9999
+    with (folder / MAPPED_WEIGHTS).open("r+b") as handle:
+        handle.truncate(1000)
+    fallback = OnnxEmbedder(st_embedder.ref, folder)  # the plain export still answers
+    assert fallback._session._model_path.endswith(ONNX_FILE)
+    assert np.min(np.sum(fallback.embed(TEXTS[:4]) * expected, axis=1)) >= 0.9999
+
+
+def test_an_older_export_gains_the_memory_mapped_graph(st_embedder, tmp_path: Path) -> None:
+    from hubsearch.onnxpath import MAPPED_FILE, MAPPED_WEIGHTS
+
+    os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
+    folder = export_onnx(st_embedder)
+    meta = json.loads((folder / "meta.json").read_text())
+    for key in ("mapped_bytes", "mapped_weights_bytes"):
+        del meta[key]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / MAPPED_FILE).unlink()
+    (folder / MAPPED_WEIGHTS).unlink()
+    assert export_onnx(st_embedder) == folder
+    assert (folder / MAPPED_WEIGHTS).is_file() and "mapped_bytes" in json.loads((folder / "meta.json").read_text())
