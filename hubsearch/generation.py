@@ -18,7 +18,7 @@ from .highlight import SentenceVectors
 from .lexical import LexicalIndex
 from .manifest import Manifest, damaged
 from .passages import PassageStore
-from .vectorindex import VectorIndex, VectorStore, load_exact
+from .vectorindex import VectorStore, load_exact, open_store
 
 VECTORS = "vectors.faiss"
 EMBEDDINGS = "embeddings.npy"
@@ -84,7 +84,7 @@ def _load(index_dir: Path, path: Path) -> Generation:
     expected, dimension = manifest.corpus.passages, manifest.model.dimension
     try:
         exact = load_exact(path / EMBEDDINGS)
-        vectors = VectorIndex.load(path / VECTORS, manifest.vector_index.type, exact)
+        vectors = open_store(path / VECTORS, manifest.vector_index.type, exact)
         passages = PassageStore(path / PASSAGES)
         lexical = LexicalIndex.load(path / LEXICAL, manifest.lexical)
         sentences = SentenceVectors.load(path) if SentenceVectors.present(manifest) else None

@@ -5,7 +5,8 @@ Every comparison is measured side by side in one run, and reported as a ratio.
 
 Usage:
     python scripts/bench_speed.py [--runs 7] [--sample 400] [--scale 100000,1000000]
-                                  [--skip-quality] [--skip-scale]
+                                  [--skip-quality] [--skip-scale] [--skip-update]
+                                  [--compare-with CHECKOUT]
 
 Prints Markdown tables (paste them into the README with the date and machine).
 """
@@ -53,12 +54,15 @@ def main() -> None:
     parser.add_argument("--skip-scale", action="store_true", help="skip the synthetic FAISS table")
     parser.add_argument("--docs", type=int, default=10_000, help="documents in the update-vs-rebuild corpus")
     parser.add_argument("--skip-update", action="store_true", help="skip the update-vs-rebuild table")
+    parser.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
+                        help="another hubsearch checkout (e.g. a git worktree of an older commit) whose cold "
+                             "query joins the table, run with PYTHONPATH=CHECKOUT")
     args = parser.parse_args()
     if not CRANFIELD.exists() and SHARED.exists():
         shutil.copytree(SHARED, CRANFIELD)
 
     print(f"hubsearch speed benchmark, {time.strftime('%Y-%m-%d')}, {_machine()}\n")
-    cold_queries(args.runs)
+    cold_queries(args.runs, args.compare_with)
     throughput(args.sample)
     if not args.skip_update:
         update_vs_rebuild(args.docs)
@@ -87,30 +91,47 @@ def _time(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def cold_queries(runs: int) -> None:
-    """Median wall time of a fresh `hubsearch query` process against the plain way."""
+def cold_queries(runs: int, other: Path | None = None) -> None:
+    """Median wall time of a fresh `hubsearch query` process against the plain way (and,
+    with `other`, against another checkout of hubsearch), interleaved run by run."""
     from hubsearch.models import bundled_model_dir
 
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
-        shutil.copytree(ROOT / "seeds", project / "seeds")
-        env = {**os.environ, "HUBSEARCH_CACHE": str(project / "cache")}
-        env.pop("HUBSEARCH_INDEX", None)
-        hubsearch = [sys.executable, "-m", "hubsearch"]
-        first = _time(hubsearch + ["query", QUERY, "--json"], project, env)
+        contenders = {}
+        for name, checkout in (("ours", ROOT), ("other", other)):
+            if checkout is None:
+                continue
+            # Bytecode as a regular (non-editable) install has it, even where
+            # PYTHONDONTWRITEBYTECODE is set.
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(checkout / "hubsearch")], check=True)
+            project = Path(tmp) / name
+            shutil.copytree(ROOT / "seeds", project / "seeds")
+            env = {**os.environ, "HUBSEARCH_CACHE": str(project / "cache"), "PYTHONPATH": str(checkout.resolve())}
+            env.pop("HUBSEARCH_INDEX", None)
+            command = [sys.executable, "-m", "hubsearch", "query", QUERY, "--json"]
+            first = _time(command, project, env)  # builds the index from seeds/
+            contenders[name] = (command, project, env, first)
+        command, project, env, first = contenders["ours"]
         generation = (project / "index" / "CURRENT").read_text().strip()
         faiss_file = project / "index" / generation / "vectors.faiss"
-        baseline = [sys.executable, "-c", BASELINE, str(bundled_model_dir()), str(faiss_file), QUERY]
-        ours, plain = [], []
-        for _ in range(runs):  # interleaved, so both see the same machine noise
-            ours.append(_time(hubsearch + ["query", QUERY, "--json"], project, env))
-            plain.append(_time(baseline, project, env))
-    a, b = statistics.median(ours), statistics.median(plain)
-    print(f"### Cold query on the seeds index (median of {runs} fresh processes)\n")
-    print("| command | median wall time | p-max | ratio |")
+        contenders["baseline"] = ([sys.executable, "-c", BASELINE, str(bundled_model_dir()), str(faiss_file), QUERY],
+                                  project, env, 0.0)
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(runs):  # interleaved, so all see the same machine noise
+            for name, (cmd, cwd, env, _) in contenders.items():
+                times[name].append(_time(cmd, cwd, env))
+    base = statistics.median(times["baseline"])
+    print(f"### Cold query on the seeds index (median of {runs} fresh processes, interleaved)\n")
+    print("| command | median wall time | max | ratio |")
     print("|---|---|---|---|")
-    print(f"| baseline: import sentence-transformers, load model, encode, FAISS search | {b:.3f} s | {max(plain):.3f} s | 1.0x |")
-    print(f"| `hubsearch query` (ONNX query path, hybrid, highlight) | {a:.3f} s | {max(ours):.3f} s | {b / a:.1f}x faster |")
+    labels = {"baseline": "baseline: import sentence-transformers, load model, encode, FAISS search",
+              "ours": "`hubsearch query` (ONNX query path, hybrid, highlight)",
+              "other": f"`hubsearch query` from {other}"}
+    for name in ("baseline", "other", "ours"):
+        if name in times:
+            median = statistics.median(times[name])
+            ratio = "1.0x" if name == "baseline" else f"{base / median:.1f}x faster"
+            print(f"| {labels[name]} | {median:.3f} s | {max(times[name]):.3f} s | {ratio} |")
     print(f"| first `hubsearch query` on a fresh checkout (builds the index) | {first:.3f} s | | |\n")
 
 
@@ -130,11 +151,8 @@ def throughput(sample: int) -> None:
     import torch  # noqa: F401  (imported before timing, by all contenders alike)
     from sentence_transformers import SentenceTransformer
 
-    from hubsearch.embedding import (
-        Int8Embedder,
-        SentenceTransformerEmbedder,
-        cpu_has_fast_bf16,
-    )
+    from hubsearch.embedding import SentenceTransformerEmbedder, cpu_has_fast_bf16
+    from hubsearch.onnxpath import Int8Embedder
     from hubsearch.models import resolve_model
 
     ref = resolve_model()

@@ -29,3 +29,22 @@ def test_importing_the_package_is_light() -> None:
     probe = f"import sys, hubsearch; print([m for m in {HEAVY!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_query_on_a_flat_index_never_imports_faiss(corpus, tmp_path) -> None:
+    from hubsearch import Index
+
+    from .conftest import FakeEmbedder
+
+    Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder()).close()
+    probe = (
+        "import sys\n"
+        "from hubsearch import Index\n"
+        "from tests.conftest import FakeEmbedder\n"
+        f"hits = Index.open({str(tmp_path / 'idx')!r}, embedder=FakeEmbedder()).search('apples', k=2)\n"
+        "print(hits[0].doc_id, 'faiss' in sys.modules)\n"
+    )
+    from .conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.stdout.split() == ["apples", "False"], result.stderr

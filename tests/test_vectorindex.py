@@ -61,3 +61,17 @@ def test_auto_picks_exact_for_small_and_approximate_for_large() -> None:
 def test_unknown_type_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="unknown index type"):
         VectorIndex.build(np.zeros((3, 4), dtype=np.float32), "annoy")
+
+
+def test_exact_store_ranks_as_the_flat_faiss_index(data) -> None:
+    from hubsearch.vectorindex import ExactVectors
+
+    x, q = data
+    flat, exact = VectorIndex.build(x, "flat"), ExactVectors(x)
+    assert (exact.count, exact.dimension) == (flat.count, flat.dimension)
+    for query in q[:50]:
+        a, b = flat.search(query, 20), exact.search(query, 20)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+        assert np.mean(np.asarray(a.ids) == np.asarray(b.ids)) > 0.95  # equal up to exact ties
+    ids = [5, 2, 900, 2]
+    np.testing.assert_array_equal(exact.vectors(ids), x[ids])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
+from . import commands
 from .commands import cli
 
 __all__ = ["cli", "main"]
@@ -17,4 +19,14 @@ def main() -> None:
     logger = logging.getLogger("hubsearch")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    cli(prog_name="hubsearch")
+    try:
+        cli(prog_name="hubsearch")
+    except SystemExit as exc:
+        if not commands.read_only_done:
+            raise
+        # A query has printed everything and wrote nothing: skip the interpreter's teardown
+        # of numpy, FAISS and onnxruntime, about 40 ms of a 0.25 s cold query (measured).
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -36,6 +36,9 @@ from . import render
 from .progress import changes_line, echo_skipped, progress_bars, report_build
 
 EXIT_USAGE = 2
+# Set once a read-only command (query) has finished its output; `main` may then skip
+# the interpreter's teardown.
+read_only_done = False
 
 
 def fail(message: str) -> None:
@@ -185,6 +188,8 @@ def query(
     )
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
+    global read_only_done
+    read_only_done = True
     if as_json:
         click.echo(render.hits_json(text, hits))
         return
