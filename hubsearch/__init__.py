@@ -35,10 +35,13 @@ _LAZY = {
     "update": "lifecycle",
     "watch": "lifecycle",
     "evaluate": "evaluation",
+    "evaluate_many": "questions",
+    "evaluate_questions": "questions",
 }
 
 if TYPE_CHECKING:
     from .evaluation import evaluate
+    from .questions import evaluate_many, evaluate_questions
     from .index import Index
     from .indexing import BuildReport
     from .lifecycle import build, open_or_build, rebuild, update, watch
@@ -78,6 +81,8 @@ __all__ = [
     "build",
     "default_index_dir",
     "evaluate",
+    "evaluate_many",
+    "evaluate_questions",
     "open_or_build",
     "rebuild",
     "update",

@@ -102,16 +102,25 @@ def reciprocal_rank(ranking: Sequence[str], judged: Mapping[str, int]) -> float:
     return 0.0
 
 
-def evaluate_run(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
-    """Mean nDCG@10, Recall@100 and MRR of ranked doc-id lists over the judged queries."""
-    n = len(qrels)
-    totals = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr": 0.0}
+def per_query(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, float]]:
+    """nDCG@10, Recall@100 and reciprocal rank of each judged query: {metric: {qid: value}}."""
+    out: dict[str, dict[str, float]] = {"ndcg@10": {}, "recall@100": {}, "mrr": {}}
     for qid, judged in qrels.items():
         ranking = list(run.get(qid, []))
-        totals["ndcg@10"] += ndcg_at(ranking, judged, 10)
-        totals["recall@100"] += recall_at(ranking, judged, 100)
-        totals["mrr"] += reciprocal_rank(ranking, judged)
-    return {k: v / n for k, v in totals.items()}
+        out["ndcg@10"][qid] = ndcg_at(ranking, judged, 10)
+        out["recall@100"][qid] = recall_at(ranking, judged, 100)
+        out["mrr"][qid] = reciprocal_rank(ranking, judged)
+    return out
+
+
+def means(values: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """The mean of each metric's per-query values."""
+    return {metric: sum(v.values()) / len(v) if v else 0.0 for metric, v in values.items()}
+
+
+def evaluate_run(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
+    """Mean nDCG@10, Recall@100 and MRR of ranked doc-id lists over the judged queries."""
+    return means(per_query(run, qrels))
 
 
 # --- scoring an index on a collection ---------------------------------------------------
@@ -160,9 +169,10 @@ def evaluate(
     an index of the same collection (same corpus file and model), it is reused.
 
     Returns:
-        {"collection", "queries", "documents", "passages", "index", "results": {mode: metrics}},
-        where metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three
-        over the passage ranking).
+        {"collection", "kind": "beir", "queries", "documents", "passages", "index",
+        "results": {mode: metrics}, "per_query": {mode: {metric: {qid: value}}}}, where
+        metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three over
+        the passage ranking).
     """
     import tempfile
 
@@ -181,12 +191,13 @@ def evaluate(
         qids = sorted(collection.qrels)
         texts = [collection.queries[q] for q in qids]
         judged_passages = passage_qrels(collection.qrels, index._generation.passages.doc_ids())
-        results = {}
+        results, queries = {}, {}
         for mode in modes:
             ranked = rank_documents(index, texts, 100, (config or SearchConfig()).with_mode(mode))
             run = {q: [d for d, _ in docs] for q, (docs, _) in zip(qids, ranked)}
             passage_run = {q: [str(i) for i, _ in passages] for q, (_, passages) in zip(qids, ranked)}
-            results[mode] = evaluate_run(run, collection.qrels)
+            queries[mode] = per_query(run, collection.qrels)
+            results[mode] = means(queries[mode])
             results[mode]["passages"] = evaluate_run(passage_run, judged_passages)
             if progress:
                 progress("eval", len(results), len(modes))
@@ -195,6 +206,7 @@ def evaluate(
             "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
             "passages": m.corpus.passages, "index": str(index_dir) if cleanup is None else None,
             "precision": m.model.precision, "build_seconds": m.built.seconds, "results": results,
+            "kind": "beir", "per_query": queries,
         }
         index.close()
         return info

@@ -16,8 +16,9 @@ def formula(trace: Trace) -> str:
     """The fusion formula with its parameters filled in."""
     f = trace.fusion
     if f.method == "rrf":
-        return f"sum of 2*w/({f.rrf_k}+rank) with w_dense={f.alpha}, w_lexical={1 - f.alpha}"
-    return f"{f.alpha}*minmax(dense) + {1 - f.alpha}*minmax(lexical)"
+        weights = ", ".join(f"w_{side}={w:g}" for side, w in trace.weights.items())
+        return f"sum of 2*w/({f.rrf_k}+rank) with {weights}"
+    return " + ".join(f"{w:g}*minmax({side})" for side, w in trace.weights.items())
 
 
 def explain_hit(candidate: Fused, trace: Trace) -> dict[str, Any]:

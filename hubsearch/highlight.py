@@ -64,6 +64,23 @@ class SentenceVectors:
             return False
         return self.vectors.ndim == 2 and (len(self.vectors) == 0 or self.vectors.shape[1] == dimension)
 
+    def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
+        """Each given passage's best sentence cosine to the query (-1 for a passage
+        without sentences), reading only those passages' sentence vectors."""
+        ids = self.spans[:, 0]
+        wanted = np.asarray(passages, dtype=np.int64)
+        lo, hi = np.searchsorted(ids, wanted, "left"), np.searchsorted(ids, wanted, "right")
+        counts = hi - lo
+        rows = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        order = np.argsort(rows, kind="stable")  # read the memory map in ascending order
+        vectors = np.empty((len(rows), self.vectors.shape[1]), dtype=np.float32)
+        vectors[order] = self.vectors[rows[order]]
+        scores = np.einsum("ij,j->i", vectors, np.asarray(query, dtype=np.float32))
+        best = np.full(len(wanted), -1.0, dtype=np.float32)
+        owner = np.repeat(np.arange(len(wanted)), counts)
+        np.maximum.at(best, owner, scores)
+        return best
+
     def rows(self, passage: int) -> slice:
         """The rows of one passage's sentences."""
         ids = self.spans[:, 0]
@@ -76,14 +93,26 @@ class SentenceVectors:
         return spans, np.asarray(self.vectors[rows], dtype=np.float32)
 
 
-def highlight(hits: list[Hit], query: np.ndarray, sentences: SentenceVectors | None, embed: Embed) -> list[Hit]:
-    """Mark in each hit the sentence closest in meaning to the query.
+def highlight(
+    hits: list[Hit], query: np.ndarray, sentences: SentenceVectors | None, embed: Embed,
+    terms: Callable[[str], dict[int, float]] | None = None, alpha: float = 0.5,
+) -> list[Hit]:
+    """Mark in each hit the sentence that best matches the query, by meaning and by the
+    query's exact words, fused as the ranking fuses its two sides.
+
+    Within a hit, each sentence's cosine to the query and its lexical match (the summed
+    IDF of the query terms it contains) are min-max normalised over the hit's sentences
+    and mixed as `alpha * dense + (1 - alpha) * lexical`. A name or a number from the
+    question thus counts, and so does a paraphrase.
 
     Args:
         hits: The hits to mark.
         query: The query's unit vector.
         sentences: The index's stored sentence vectors, or None for an index without them.
         embed: Embeds texts; used only when `sentences` is None.
+        terms: Maps a text to the IDF of each query term it contains ({} if none); None
+            for a dense-only highlight.
+        alpha: The dense share.
     """
     if not hits:
         return hits
@@ -100,6 +129,15 @@ def highlight(hits: list[Hit], query: np.ndarray, sentences: SentenceVectors | N
             out.append(hit)
             continue
         # einsum, not @: see fusion.smooth on waking BLAS threads for tiny products.
-        best = spans[int(np.argmax(np.einsum("ij,j->i", vectors, query)))]
+        score = _minmax(np.einsum("ij,j->i", vectors, query))
+        if terms is not None:
+            lexical = np.array([sum(terms(hit.text[s:e]).values()) for s, e in spans])
+            score = alpha * score + (1 - alpha) * _minmax(lexical)
+        best = spans[int(np.argmax(score))]
         out.append(replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
     return out
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    return (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values, dtype=np.float64)

@@ -117,6 +117,11 @@ class LexicalIndex:
             np.add.at(out, self.indices[lo:hi], weight * self.data[lo:hi])
         return out
 
+    def idf(self, term: int) -> float:
+        """Lucene's inverse document frequency of a term id over the passages."""
+        df = float(self.indptr[term + 1] - self.indptr[term])
+        return float(np.log1p((self.count - df + 0.5) / (df + 0.5)))
+
     def search(self, weights: dict[int, float], depth: int) -> Ranked:
         """The `depth` best-scoring passages for a weighted bag of term ids, best first;
         passages that match no term are left out."""

@@ -32,6 +32,7 @@ class Trace:
     Attributes:
         mode: "hybrid", "dense" or "lexical".
         fusion: The fusion settings (used in hybrid mode).
+        weights: Each fused side's weight (hybrid mode).
         depth: Candidates taken from each side.
         rm3, rocchio: Whether each kind of feedback ran (a second pass).
         smoothing: The smoothing weight applied, 0.0 if smoothing did not run.
@@ -41,6 +42,7 @@ class Trace:
 
     mode: str
     fusion: FusionConfig
+    weights: dict[str, float]
     depth: int
     rm3: bool
     rocchio: bool
@@ -89,13 +91,22 @@ class Pipeline:
         """Unit vectors of the queries, one row each."""
         return self._embedder().embed(list(queries))
 
-    def retrieve(self, vector: np.ndarray, terms: dict[int, float], mode: str, depth: int) -> dict[str, Ranked]:
-        """Each side's top `depth` candidates: dense by cosine, lexical by BM25."""
+    def retrieve(self, vector: np.ndarray, terms: dict[int, float], config: SearchConfig, depth: int) -> dict[str, Ranked]:
+        """Each side's top `depth` candidates: dense by cosine, lexical by BM25. In hybrid
+        mode with `config.sentences`, a third ranking of the same candidates by their best
+        sentence's cosine: short units find the one sentence that answers."""
         sides: dict[str, Ranked] = {}
+        mode = config.mode
         if mode in ("hybrid", "dense"):
             sides["dense"] = self.generation.vectors.search(vector, depth)
         if mode in ("hybrid", "lexical"):
             sides["lexical"] = self.generation.lexical.search(terms, depth)
+        sentences = self.generation.sentences
+        if mode == "hybrid" and config.sentences > 0 and sentences is not None:
+            candidates = sorted({int(i) for side in sides.values() for i in side.ids})
+            best = sentences.best_of(candidates, vector)
+            order = np.argsort(-best, kind="stable")
+            sides["sentences"] = Ranked([candidates[i] for i in order], best[order].tolist())
         return sides
 
     def fuse(self, sides: dict[str, Ranked], config: SearchConfig) -> list[Fused]:
@@ -103,7 +114,7 @@ class Pipeline:
         if config.mode != "hybrid":
             ((name, side),) = sides.items()
             return single(name, side)
-        return fuse(sides, config.fusion)
+        return fuse(sides, config.fusion, config.weights("sentences" in sides))
 
     def feedback(
         self, first: list[Fused], vector: np.ndarray, terms: dict[int, float], config: SearchConfig,
@@ -131,9 +142,16 @@ class Pipeline:
             for rank, (f, row) in enumerate(zip(ranked, rows), start=1)
         ]
 
-    def highlight(self, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
-        """Mark each hit's sentence closest to the query."""
-        return highlight(hits, vector, self.generation.sentences, lambda texts: self._embedder().embed(texts))
+    def highlight(self, hits: list[Hit], query: str, vector: np.ndarray, config: SearchConfig) -> list[Hit]:
+        """Mark each hit's sentence that best matches the query, by meaning and exact words."""
+        lexical = self.generation.lexical
+        wanted = {t: lexical.idf(t) for t in lexical.term_weights(query)}
+
+        def terms(text: str) -> dict[int, float]:
+            return {t: wanted[t] for t in lexical.term_weights(text) if t in wanted}
+
+        return highlight(hits, vector, self.generation.sentences, lambda texts: self._embedder().embed(texts),
+                         terms if wanted else None, config.fusion.alpha)
 
     # --- whole queries --------------------------------------------------------------------
 
@@ -142,7 +160,8 @@ class Pipeline:
         """Stages retrieve to smooth for one query whose vector is already encoded."""
         fetched = fetched or _Fetched(self.generation)
         terms = self.generation.lexical.term_weights(query)
-        ranked = self.fuse(self.retrieve(vector, terms, config.mode, depth), config)
+        sides = self.retrieve(vector, terms, config, depth)
+        ranked = self.fuse(sides, config)
         large_enough = self.generation.vectors.count >= config.feedback.min_passages
         rm3, rocchio, weight = config.refinements()
         rm3 = rm3 and config.mode != "dense" and bool(terms) and large_enough and bool(ranked)
@@ -150,11 +169,13 @@ class Pipeline:
         # Feedback comes from the fused first pass, which is better than either side alone.
         if rm3 or rocchio:
             moved, terms = self.feedback(ranked, vector, terms, config, fetched, rm3, rocchio)
-            ranked = self.fuse(self.retrieve(moved, terms, config.mode, depth), config)
+            ranked = self.fuse(self.retrieve(moved, terms, config, depth), config)
         weight = weight if weight > 0 and large_enough and len(ranked) > 1 else 0.0
         if weight:
             ranked = self.smooth(ranked, config, weight, fetched)
-        return Trace(config.mode, config.fusion, depth, rm3, rocchio, weight, config.smoothing_neighbours, ranked)
+        weights = config.weights("sentences" in sides) if config.mode == "hybrid" else {}
+        return Trace(config.mode, config.fusion, weights, depth, rm3, rocchio, weight, config.smoothing_neighbours,
+                     ranked)
 
     def run(self, query: str, k: int, config: SearchConfig) -> tuple[list[Hit], Trace]:
         """Every stage for one query: its top `k` hits, highlighted, and the trace."""
@@ -162,4 +183,4 @@ class Pipeline:
         vector = self.encode([query])[0]
         trace = self.rank(query, vector, config, max(k, config.fusion.depth), fetched)
         hits = self.hydrate(trace.ranking[:k], fetched)
-        return self.highlight(hits, vector), trace
+        return self.highlight(hits, query, vector, config), trace

@@ -1,148 +1,176 @@
 #!/usr/bin/env python
-"""Retrieval quality on Cranfield: `hubsearch eval` per mode, beside the reference figures.
+"""Retrieval quality on every development collection at once, with paired tests.
 
-Usage: python scripts/bench_quality.py [BEIR_DIR] [--sensitivity]   (default BEIR_DIR:
-bench-data/cranfield, copied from ../shared/bench/cranfield if missing). Prints Markdown
-tables. --sensitivity adds hybrid figures for settings next to each default.
+Usage: python scripts/bench_quality.py [--sensitivity] [--variants] [--rounds 10000]
+
+Collections: Cranfield and CISI (BEIR layout, copied from ../shared/bench into
+bench-data/ when missing) and the seed question set (bench/seed_questions.jsonl).
+Prints Markdown tables: every mode at its defaults beside the reference figures; with
+--variants, each candidate setting against the default per collection, with a paired
+randomization test over queries; with --sensitivity, one setting moved at a time.
+The main figure is nDCG@10 for BEIR collections and top1 for question sets.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import os
 import platform
+import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ROOT / "bench-data" / "cranfield"
-SHARED = ROOT.parent / "shared" / "bench" / "cranfield"
+sys.path.insert(0, str(ROOT))
 
-REFERENCE = [
-    ("reference: BM25 (bm25s, stemmer + stopwords)", 0.373, 0.738, 0.537),
-    ("reference: all-MiniLM-L6-v2 exact cosine", 0.382, 0.772, 0.543),
-    ("reference: RRF (k=60) of the two", 0.422, 0.784, 0.584),
-]
+from hubsearch import FeedbackConfig, FusionConfig, SearchConfig, evaluate_many  # noqa: E402
 
+SHARED = ROOT.parent / "shared" / "bench"
+COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi", ROOT / "bench" / "seed_questions.jsonl"]
+REFERENCE = {  # from ../shared/bench/README.md: nDCG@10, Recall@100, MRR
+    "cranfield": {"BM25": (0.373, 0.738, 0.537), "MiniLM exact cosine": (0.382, 0.772, 0.543),
+                  "RRF k=60": (0.422, 0.784, 0.584)},
+    "cisi": {"BM25": (0.386, 0.440, 0.641), "MiniLM exact cosine": (0.419, 0.472, 0.602),
+             "RRF k=60": (0.442, 0.508, 0.680)},
+}
+DEFAULT = SearchConfig()
+VARIANTS = {
+    "without the sentence ranking": replace(DEFAULT, sentences=0.0),
+    "with feedback (RM3 + Rocchio)": replace(DEFAULT, rm3=True, rocchio=True),
+    "previous default: feedback, no sentence ranking": replace(DEFAULT, rm3=True, rocchio=True, sentences=0.0),
+    "without smoothing": replace(DEFAULT, smoothing=0.0),
+    "plain RRF k=60, single pass": replace(DEFAULT, smoothing=0.0, sentences=0.0, fusion=FusionConfig(method="rrf")),
+}
+SENSITIVITY = {
+    "sentence share 0.25": replace(DEFAULT, sentences=0.25),
+    "sentence share 0.75": replace(DEFAULT, sentences=0.75),
+    "smoothing 0.1": replace(DEFAULT, smoothing=0.1),
+    "smoothing 0.3": replace(DEFAULT, smoothing=0.3),
+    "3 neighbours": replace(DEFAULT, smoothing_neighbours=3),
+    "10 neighbours": replace(DEFAULT, smoothing_neighbours=10),
+    "alpha 0.4": replace(DEFAULT, fusion=FusionConfig(alpha=0.4)),
+    "alpha 0.6": replace(DEFAULT, fusion=FusionConfig(alpha=0.6)),
+    "RRF fusion": replace(DEFAULT, fusion=FusionConfig(method="rrf")),
+    "feedback from 5 passages": replace(DEFAULT, rm3=True, rocchio=True, feedback=FeedbackConfig(passages=5)),
+}
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--sensitivity"]
-    folder = Path(args[0]) if args else DEFAULT
-    if not folder.exists() and folder == DEFAULT and SHARED.exists():
-        shutil.copytree(SHARED, folder)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", action="store_true", help="candidate settings against the default")
+    parser.add_argument("--sensitivity", action="store_true", help="one setting moved at a time")
+    parser.add_argument("--rounds", type=int, default=10_000, help="rounds of the randomization test")
+    args = parser.parse_args()
+    for folder in COLLECTIONS[:2]:
+        if not folder.exists() and (SHARED / folder.name).exists():
+            shutil.copytree(SHARED / folder.name, folder)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        index = Path(tmp) / "index"
-        started = time.perf_counter()
-        default = _eval(folder, index, [])
-        feedback = _eval(folder, index, ["--feedback", "--smoothing", "0"])
-        full = _eval(folder, index, ["--feedback", "--smoothing", "0.2"], modes=["dense", "lexical"])
-        plain = _eval(folder, index, ["--no-feedback", "--smoothing", "0"], modes=["hybrid"])
-        rrf = _eval(folder, index, ["--no-feedback", "--smoothing", "0", "--fusion", "rrf"], modes=["hybrid"])
-        seconds = time.perf_counter() - started
-        latency = _latency(folder, index)
-        sensitivity = _sensitivity(folder, index) if "--sensitivity" in sys.argv else None
-    rows = list(REFERENCE)
-    rows += [
-        ("hubsearch hybrid (default: fusion, feedback, smoothing)", *_m(default, "hybrid")),
-        ("hubsearch dense (default: exact cosine, single pass)", *_m(default, "dense")),
-        ("hubsearch lexical (default: BM25, single pass)", *_m(default, "lexical")),
-        ("hubsearch hybrid, feedback, no smoothing", *_m(feedback, "hybrid")),
-        ("hubsearch hybrid, single pass (no feedback, no smoothing)", *_m(plain, "hybrid")),
-        ("hubsearch hybrid, plain RRF k=60, single pass", *_m(rrf, "hybrid")),
-    ]
-    rows += [(f"hubsearch {m}, --feedback, no smoothing", *_m(feedback, m)) for m in ("dense", "lexical")]
-    rows += [(f"hubsearch {m}, --feedback --smoothing 0.2", *_m(full, m)) for m in ("dense", "lexical")]
-    print(f"Cranfield ({default['documents']} documents, {default['passages']} passages, "
-          f"{default['queries']} judged queries); {time.strftime('%Y-%m-%d')}, "
-          f"{platform.processor() or platform.machine()}, {_cores()} cores; {seconds:.0f}s\n")
-    print("| system | nDCG@10 | Recall@100 | MRR | passage nDCG@10 |")
-    print("|---|---|---|---|---|")
-    for label, ndcg, recall, mrr, *passage in rows:
-        print(f"| {label} | {ndcg:.3f} | {recall:.3f} | {mrr:.3f} | {f'{passage[0]:.3f}' if passage else '-'} |")
-    print("\nHybrid `Index.search(query, k=10)` per Cranfield query, in one process (the three "
-          "settings interleaved, query embedding and highlight included):\n")
-    print("| setting | median | p90 |")
-    print("|---|---|---|")
-    for label, times in latency.items():
-        t = sorted(times)
-        print(f"| {label} | {1000 * t[len(t) // 2]:.1f} ms | {1000 * t[int(len(t) * 0.9)]:.1f} ms |")
-    if sensitivity:
-        print("\nHybrid mode with one setting moved from its default:\n")
-        print("| setting | nDCG@10 | Recall@100 | MRR | passage nDCG@10 |")
-        print("|---|---|---|---|---|")
-        for label, m in sensitivity.items():
-            print(f"| {label} | {m['ndcg@10']:.3f} | {m['recall@100']:.3f} | {m['mrr']:.3f} "
-                  f"| {m['passages']['ndcg@10']:.3f} |")
+        run = _runner(Path(tmp))
+        default = run(DEFAULT, ("hybrid", "dense", "lexical"))
+        print(f"Retrieval quality, {time.strftime('%Y-%m-%d')}, {_machine()}\n")
+        _defaults_table(default)
+        if args.variants:
+            _compare("Candidate settings against the default (hybrid)", default, VARIANTS, run, args.rounds)
+        if args.sensitivity:
+            _compare("One setting moved from the default (hybrid)", default, SENSITIVITY, run, args.rounds)
+    print(f"\n({time.perf_counter() - started:.0f} s)")
 
 
-def _cores() -> int:
-    import os
+def _runner(tmp: Path):
+    def run(config: SearchConfig, modes: tuple[str, ...] = ("hybrid",)) -> dict:
+        return evaluate_many([str(c) for c in COLLECTIONS], modes=modes, index_root=tmp, config=config)
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    return run
 
 
-def _m(report: dict, mode: str) -> tuple[float, float, float, float]:
+def _main_metric(report: dict) -> str:
+    return "ndcg@10" if report["kind"] == "beir" else "top1"
+
+
+def _name(report: dict) -> str:
+    return Path(report["collection"]).stem
+
+
+def _defaults_table(default: dict) -> None:
+    print("Every mode at its defaults (BEIR: documents ranked by their best passage; question set: "
+          "share of questions answered by the top passage, the top 3, and the highlighted sentence):\n")
+    print("| collection | system | nDCG@10 / top1 | Recall@100 / top3 | MRR | highlight |")
+    print("|---|---|---|---|---|---|")
+    for report in default["collections"]:
+        name = _name(report)
+        for label, (ndcg, recall, mrr) in REFERENCE.get(name, {}).items():
+            print(f"| {name} | reference: {label} | {ndcg:.3f} | {recall:.3f} | {mrr:.3f} | - |")
+        for mode, m in report["results"].items():
+            if report["kind"] == "beir":
+                print(f"| {name} | hubsearch {mode} | {m['ndcg@10']:.3f} | {m['recall@100']:.3f} | {m['mrr']:.3f} | - |")
+            else:
+                print(f"| {name} | hubsearch {mode} | {m['top1']:.3f} | {m['top3']:.3f} | {m['mrr@10']:.3f} "
+                      f"| {m['highlight']:.3f} |")
+        print(f"| {name} | ({report['documents']} documents, {report['passages']} passages, "
+              f"{report['queries']} queries) | | | | |")
+
+
+def _compare(title: str, default: dict, variants: dict[str, SearchConfig], run, rounds: int) -> None:
+    names = [_name(r) for r in default["collections"]]
+    print(f"\n{title}. Each cell: the main figure (nDCG@10, or top1 for the question set), its "
+          f"difference from the default, and the two-sided p-value of a paired randomization test "
+          f"over queries ({rounds:,} rounds). MRR follows on the next line.\n")
+    print("| setting | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    base = {_name(r): r for r in default["collections"]}
+    row = [f"{_fig(r, 'hybrid')} (MRR {_mrr(r, 'hybrid'):.3f})" for r in default["collections"]]
+    print("| **default** | " + " | ".join(row) + " |")
+    for label, config in variants.items():
+        other = run(config)
+        cells = []
+        for report in other["collections"]:
+            ref = base[_name(report)]
+            metric = _main_metric(report)
+            a = ref["per_query"]["hybrid"][metric]
+            b = report["per_query"]["hybrid"][metric]
+            diff = sum(b[q] - a[q] for q in a) / len(a)
+            p = paired_randomization(a, b, rounds)
+            cells.append(f"{_fig(report, 'hybrid')} ({diff:+.3f}, p={p:.3f}; MRR {_mrr(report, 'hybrid'):.3f})")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def _fig(report: dict, mode: str) -> str:
+    return f"{report['results'][mode][_main_metric(report)]:.3f}"
+
+
+def _mrr(report: dict, mode: str) -> float:
     m = report["results"][mode]
-    return m["ndcg@10"], m["recall@100"], m["mrr"], m["passages"]["ndcg@10"]
+    return m["mrr"] if report["kind"] == "beir" else m["mrr@10"]
 
 
-def _latency(folder: Path, index: Path) -> dict[str, list[float]]:
-    """Per-query wall time of each retrieval stage's setting, measured interleaved."""
-    sys.path.insert(0, str(ROOT))
-    from hubsearch import Index
-    from hubsearch.api import SearchConfig
-    from hubsearch.evaluation import load_beir
-
-    settings = {
-        "single pass": SearchConfig(rm3=False, rocchio=False, smoothing=0.0),
-        "feedback": SearchConfig(smoothing=0.0),
-        "feedback + smoothing (default)": SearchConfig(),
-    }
-    queries = list(load_beir(folder).queries.values())
-    times: dict[str, list[float]] = {label: [] for label in settings}
-    with Index.open(index) as idx:
-        idx.search(queries[0], k=10)  # load the model and the vectors once
-        for query in queries:
-            for label, config in settings.items():
-                started = time.perf_counter()
-                idx.search(query, k=10, config=config)
-                times[label].append(time.perf_counter() - started)
-    return times
+def paired_randomization(a: dict[str, float], b: dict[str, float], rounds: int, seed: int = 1) -> float:
+    """Two-sided p-value that per-query scores `a` and `b` come from one system: the share
+    of random sign flips of the paired differences whose mean is at least as far from 0."""
+    diffs = [b[q] - a[q] for q in a]
+    observed = abs(sum(diffs))
+    if observed == 0:
+        return 1.0
+    rng = random.Random(seed)
+    hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in diffs)) >= observed - 1e-12 for _ in range(rounds))
+    return (hits + 1) / (rounds + 1)
 
 
-def _sensitivity(folder: Path, index: Path) -> dict[str, dict[str, float]]:
-    from hubsearch.api import SearchConfig, evaluate
-    from hubsearch.fusion import FusionConfig
-
-    settings = {
-        "default (feedback 3, smoothing 0.2 over 5 neighbours, alpha 0.5)": SearchConfig(),
-        "smoothing 0.1": SearchConfig(smoothing=0.1),
-        "smoothing 0.3": SearchConfig(smoothing=0.3),
-        "3 neighbours": SearchConfig(smoothing_neighbours=3),
-        "10 neighbours": SearchConfig(smoothing_neighbours=10),
-        "feedback from 2 passages": SearchConfig(feedback_docs=2),
-        "feedback from 4 passages": SearchConfig(feedback_docs=4),
-        "feedback from 5 passages": SearchConfig(feedback_docs=5),
-        "alpha 0.4": SearchConfig(fusion=FusionConfig(alpha=0.4)),
-        "alpha 0.6": SearchConfig(fusion=FusionConfig(alpha=0.6)),
-        "RRF fusion": SearchConfig(fusion=FusionConfig(method="rrf")),
-    }
-    return {
-        label: evaluate(folder, path=index, modes=("hybrid",), config=config)["results"]["hybrid"]
-        for label, config in settings.items()
-    }
-
-
-def _eval(folder: Path, index: Path, flags: list[str], modes: list[str] | None = None) -> dict:
-    cmd = [sys.executable, "-m", "hubsearch", "eval", str(folder), "--index", str(index), "--json", *flags]
-    for mode in modes or []:
-        cmd += ["--mode", mode]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores, Python {platform.python_version()}"
 
 
 if __name__ == "__main__":

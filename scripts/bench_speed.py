@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--skip-scale", action="store_true", help="skip the synthetic FAISS table")
     parser.add_argument("--docs", type=int, default=10_000, help="documents in the update-vs-rebuild corpus")
     parser.add_argument("--skip-update", action="store_true", help="skip the update-vs-rebuild table")
+    parser.add_argument("--skip-cold", action="store_true", help="skip the cold-query table")
+    parser.add_argument("--skip-throughput", action="store_true", help="skip the indexing throughput table")
     parser.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
                         help="another hubsearch checkout (e.g. a git worktree of an older commit) whose cold "
                              "query joins the table, run with PYTHONPATH=CHECKOUT")
@@ -62,8 +64,10 @@ def main() -> None:
         shutil.copytree(SHARED, CRANFIELD)
 
     print(f"hubsearch speed benchmark, {time.strftime('%Y-%m-%d')}, {_machine()}\n")
-    cold_queries(args.runs, args.compare_with)
-    throughput(args.sample)
+    if not args.skip_cold:
+        cold_queries(args.runs, args.compare_with)
+    if not args.skip_throughput:
+        throughput(args.sample)
     if not args.skip_update:
         update_vs_rebuild(args.docs)
     if not args.skip_quality:
@@ -201,10 +205,15 @@ def update_vs_rebuild(docs: int) -> None:
         hubsearch = [sys.executable, "-m", "hubsearch", "index"]
         build = _time(hubsearch + ["build", str(corpus), "--index", str(index)], ROOT, env)
         query = [sys.executable, "-m", "hubsearch", "query", QUERY, "--index", str(index), "--json"]
-        checked, unchecked = [], []
-        for _ in range(5):  # interleaved, so both see the same machine noise
+        checked, unchecked, k10, k1000 = [], [], [], []
+        for _ in range(5):  # interleaved, so all see the same machine noise
             checked.append(_time(query, ROOT, env))
             unchecked.append(_time(query + ["--no-stale-check"], ROOT, env))
+            k10.append(_time(query + ["--no-stale-check", "-k", "10"], ROOT, env))
+            k1000.append(_time(query + ["--no-stale-check", "-k", "1000"], ROOT, env))
+        passages = json.loads(subprocess.run([sys.executable, "-m", "hubsearch", "index", "info", "--json", "--index",
+                                              str(index)], env=env, capture_output=True, text=True).stdout)
+        passages = passages["corpus"]["passages"]
         (corpus / "doc00042.txt").write_text("Document 42\nA rewritten document about wing flutter.", encoding="utf-8")
         update = _time(hubsearch + ["update", "--index", str(index)], ROOT, env)
         cached = _time(hubsearch + ["rebuild", "--index", str(index)], ROOT, env)
@@ -222,6 +231,12 @@ def update_vs_rebuild(docs: int) -> None:
     print("|---|---|")
     print(f"| `hubsearch query` (stats all {docs:,} sources to warn if the index is stale) | {a:.3f} s |")
     print(f"| `hubsearch query --no-stale-check` | {b:.3f} s ({b - a:+.3f} s) |\n")
+    c, d = statistics.median(k10), statistics.median(k1000)
+    print(f"Work per hit on this index ({passages:,} passages; `--json --no-stale-check`, median of 5, interleaved):\n")
+    print("| command | median wall time | vs -k 10 |")
+    print("|---|---|---|")
+    print(f"| `hubsearch query -k 10` | {c:.3f} s | 1.00x |")
+    print(f"| `hubsearch query -k 1000` | {d:.3f} s | {d / c:.2f}x |\n")
 
 
 def quality() -> None:

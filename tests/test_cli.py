@@ -182,10 +182,11 @@ def test_modes_and_explain_in_json(fake, in_project: Path) -> None:
         assert hits and all(h["explain"]["mode"] == mode for h in hits)
         if mode == "hybrid":
             e = hits[0]["explain"]
-            assert {"dense", "lexical", "fusion"} <= set(e)
+            assert {"dense", "sentences", "lexical", "fusion"} <= set(e)
             assert e["fusion"]["method"] == "weighted"
+            assert e["fusion"]["formula"] == "0.25*minmax(dense) + 0.25*minmax(sentences) + 0.5*minmax(lexical)"
             assert e["fusion"]["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
-            total = sum(e[s]["contribution"] for s in ("dense", "lexical"))
+            total = sum(e[s]["contribution"] for s in ("dense", "sentences", "lexical"))
             assert total == pytest.approx(hits[0]["score"], abs=1e-5)
         else:
             assert set(hits[0]["explain"]) & {"dense", "lexical"} == {mode}
@@ -206,9 +207,10 @@ def test_eval_command_json(fake, tmp_path: Path) -> None:
     folder = _beir(tmp_path / "beir")
     result = run("eval", str(folder), "--mode", "lexical", "--json")
     assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)["collections"][0]
     assert list(report["results"]) == ["lexical"]
     assert report["results"]["lexical"]["recall@100"] == pytest.approx(1.0)
+    assert "per_query" not in report
     table = run("eval", str(folder), "--mode", "dense")
     assert "nDCG@10" in table.stdout and "dense" in table.stdout
     bad = run("eval", str(tmp_path))
@@ -233,11 +235,15 @@ def _feedback_index(tmp_path: Path) -> Any:
 
 
 def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
+    from hubsearch import SearchConfig
+
     index = _feedback_index(tmp_path)
-    with_terms = index.search("topic3 rivers", k=1, explain=True)[0].explain["feedback"]
+    assert index.search("topic3 rivers", k=1, explain=True)[0].explain["feedback"] == {"rm3": False, "rocchio": False}
+    asked = SearchConfig(rm3=True, rocchio=True)
+    with_terms = index.search("topic3 rivers", k=1, config=asked, explain=True)[0].explain["feedback"]
     assert with_terms == {"rm3": True, "rocchio": True}
     # Only stopwords: the BM25 side has no terms, so RM3 cannot run, and explain says so.
-    no_terms = index.search("the and of", k=1, explain=True)[0].explain["feedback"]
+    no_terms = index.search("the and of", k=1, config=asked, explain=True)[0].explain["feedback"]
     assert no_terms == {"rm3": False, "rocchio": True}
 
 
@@ -290,7 +296,7 @@ def test_rm3_feedback_passages_count_by_their_first_pass_score(fake, tmp_path: P
         return real(lexical, weights, texts, fb_scores, config)
 
     monkeypatch.setattr(feedback, "rm3", spy)
-    config = SearchConfig(smoothing=0.0, rocchio=False)
+    config = SearchConfig(smoothing=0.0, rm3=True, rocchio=False)
     first = index.search("topic3 rivers", k=3, config=SearchConfig(rm3=False, rocchio=False, smoothing=0.0))
     index.search("topic3 rivers", k=3, config=config)
     assert seen == [pytest.approx([h.score for h in first])]

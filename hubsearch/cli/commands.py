@@ -24,6 +24,7 @@ from ..settings import (
     INDEX_TYPES,
     MODES,
     PRECISIONS,
+    SENTENCES,
     SMOOTHING,
     ChunkingConfig,
     FusionConfig,
@@ -91,9 +92,14 @@ _smoothing_option = click.option(
          f"[default: {SMOOTHING} in hybrid mode, 0 in dense and lexical]",
 )
 _feedback_option = click.option(
-    "--feedback/--no-feedback", default=None,
+    "--feedback/--no-feedback", default=False,
     help="Run a second pass with pseudo-relevance feedback (RM3 on BM25, Rocchio on vectors). "
-         "[default: on in hybrid mode, off in dense and lexical, which show one retriever as it is]",
+         "Off by default: it helped one test collection and hurt others. [default: off]",
+)
+_sentences_option = click.option(
+    "--sentences", type=click.FloatRange(0, 1), default=SENTENCES, show_default=True,
+    help="Hybrid mode: share of the meaning side's weight given to ranking the candidates by their "
+         "best sentence (finds the one sentence that answers). 0 turns it off.",
 )
 
 
@@ -135,25 +141,28 @@ def cli() -> None:
               help="RRF's damping constant (with --fusion rrf).")
 @_feedback_option
 @_smoothing_option
+@_sentences_option
 @click.option("--no-stale-check", is_flag=True,
               help="Do not compare the source files with the index before answering. The check "
                    "stats every source file, so its cost grows with the corpus; it warns if any changed.")
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
-    fusion: str, alpha: float, rrf_k: int, feedback: bool | None, smoothing: float | None, no_stale_check: bool,
+    fusion: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None, sentences: float,
+    no_stale_check: bool,
 ) -> None:
     """Find the passages that best answer TEXT.
 
     Each hit shows its rank, score, source document ID and the passage, with the
-    sentence that best matches the query highlighted. The default hybrid mode fuses a
-    dense ranking (sentence embeddings: finds paraphrases) with a BM25 ranking (finds
-    exact names and numbers), then runs a second pass with both queries moved towards
-    the first pass's top passages (--feedback), and finally blends each top passage's
-    score with those of its most similar fellow candidates (--smoothing). Feedback and
-    smoothing are skipped on indexes under 200 passages. --mode dense and --mode lexical
-    show one retriever as it is, without feedback or smoothing unless asked for. Scores
-    are cosine in dense mode, BM25 in lexical mode and the fused value in hybrid mode,
-    each after smoothing where it ran. If the default index (--index not
+    sentence that best matches the query (in meaning and in exact words) highlighted.
+    The default hybrid mode fuses three rankings of the candidates: passages by meaning
+    (sentence embeddings: finds paraphrases), passages by their best sentence's meaning
+    (--sentences: finds the one sentence that answers) and BM25 (finds exact names and
+    numbers); it then blends each top passage's score with those of its most similar
+    fellow candidates (--smoothing). --feedback adds a second pass with both queries
+    moved towards the first pass's top passages. Feedback and smoothing are skipped on
+    indexes under 200 passages. --mode dense and --mode lexical show one retriever as
+    it is. Scores are cosine in dense mode, BM25 in lexical mode and the fused value in
+    hybrid mode, each after smoothing where it ran. If the default index (--index not
     given) does not exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
@@ -184,7 +193,7 @@ def query(
             )
     config = SearchConfig(
         mode=mode, fusion=FusionConfig(method=fusion, alpha=alpha, rrf_k=rrf_k),
-        rm3=feedback, rocchio=feedback, smoothing=smoothing,
+        rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences,
     )
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
@@ -345,46 +354,64 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
 
 
 @cli.command("eval")
-@click.argument("beir_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("collections", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
               help="Mode to score; repeat for several. Default: all three.")
-@_index_option
+@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to keep each collection's index in (as DIR/NAME), reused by later runs. "
+                   "Default: temporary folders.")
 @_model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--per-query", is_flag=True, help="With --json, include every query's figures (for paired tests).")
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
               help="Fusion for hybrid mode (see hubsearch query --help).")
 @_feedback_option
 @_smoothing_option
+@_sentences_option
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-              help="Embedding precision of the evaluation index.")
+              help="Embedding precision of the evaluation indexes.")
 def eval_cmd(
-    beir_dir: Path, modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
-    fusion: str, feedback: bool | None, smoothing: float | None, precision: str,
+    collections: tuple[Path, ...], modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
+    per_query: bool, fusion: str, feedback: bool, smoothing: float | None, sentences: float, precision: str,
 ) -> None:
-    """Score retrieval on a BEIR-layout test collection.
-
-    BEIR_DIR holds corpus.jsonl, queries.jsonl and qrels/test.tsv. The corpus is indexed
-    (into a temporary folder, or into --index DIR, which later runs reuse), every judged
-    query is run, documents are ranked by their best passage, and nDCG@10 (graded),
-    Recall@100 and MRR are reported per mode, computed as trec_eval does. The same
-    measures are also given for the passage ranking, each passage judged with its
-    document's grade.
+    """Score retrieval on test collections: BEIR folders and question files.
 
     \b
-    Example:
-      hubsearch eval bench-data/cranfield --index /tmp/cranfield-index
+    A BEIR folder holds corpus.jsonl, queries.jsonl and qrels/test.tsv: its corpus is
+    indexed, every judged query is run, documents are ranked by their best passage, and
+    nDCG@10 (graded), Recall@100 and MRR are reported as trec_eval computes them, for
+    the documents and for the passages (each judged with its document's grade).
+
+    \b
+    A question file is JSON lines: a first line {"corpus": "FOLDER"} naming the
+    documents (relative to the file), then {"q": ..., "answers": [...]} per question.
+    A passage answers when it contains an answer phrase. Reported: top1 and top3 (share
+    of questions answered by the top passage, or one of the top 3), mrr@10, and
+    highlight (where the top passage answers, the share whose highlighted sentence
+    holds the answer too).
+
+    One row per collection and mode, then the mean over the collections.
+
+    \b
+    Examples:
+      hubsearch eval bench-data/cranfield bench-data/cisi bench/seed_questions.jsonl
+      hubsearch eval bench-data/cranfield --mode hybrid --feedback --json
     """
-    from .. import evaluate
+    from .. import evaluate_many
 
     with progress_bars() as progress:
         config = SearchConfig(
             fusion=FusionConfig(method=fusion), rm3=feedback, rocchio=feedback, smoothing=smoothing,
+            sentences=sentences,
         )
-        report = evaluate(
-            beir_dir, modes=modes or MODES, path=index_dir, model=model, config=config, precision=precision,
-            progress=progress,
+        report = evaluate_many(
+            collections, modes=modes or MODES, index_root=index_dir, model=model, config=config,
+            precision=precision, progress=progress,
         )
     if as_json:
+        if not per_query:
+            for collection in report["collections"]:
+                collection.pop("per_query", None)
         click.echo(json.dumps(report, indent=1))
         return
     click.echo(render.eval_text(report))

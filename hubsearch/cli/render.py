@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import click
@@ -57,7 +58,7 @@ def hit_text(hit: Any, width: int, color: bool) -> str:
 def explain_text(explain: dict[str, Any]) -> str:
     """The explain object of a hit as one line."""
     parts = []
-    for side in ("dense", "lexical"):
+    for side in ("dense", "sentences", "lexical"):
         if side in explain:
             e = explain[side]
             where = f"#{e['rank']} ({e['score']:.4f})" if e["rank"] is not None else "not in top candidates"
@@ -96,16 +97,35 @@ def info_text(info: dict[str, Any]) -> str:
     return "\n".join(f"{key + ':':<14} {value}" for key, value in lines)
 
 
+_BEIR = (("ndcg@10", "nDCG@10"), ("recall@100", "R@100"), ("mrr", "MRR"))
+_QUESTIONS = (("top1", "top1"), ("top3", "top3"), ("mrr@10", "MRR@10"), ("highlight", "highlight"))
+
+
 def eval_text(report: dict[str, Any]) -> str:
-    """An eval report as a table: one row per mode, documents then passages."""
-    out = [
-        f"{report['collection']}: {report['documents']} documents, {report['passages']} passages, "
-        f"{report['queries']} judged queries",
-        f"{'':<10}{'documents':>30}{'passages':>30}",
-        f"{'mode':<10}" + f"{'nDCG@10':>10}{'Recall@100':>12}{'MRR':>8}" * 2,
-    ]
-    for mode, m in report["results"].items():
-        p = m["passages"]
-        out.append(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@100']:>12.4f}{m['mrr']:>8.4f}"
-                   f"{p['ndcg@10']:>10.4f}{p['recall@100']:>12.4f}{p['mrr']:>8.4f}")
+    """A multi-collection eval report as tables: one row per collection and mode, then
+    the means over the collections."""
+    out = []
+    for kind, columns in (("beir", _BEIR), ("questions", _QUESTIONS)):
+        reports = [r for r in report["collections"] if r["kind"] == kind]
+        if not reports:
+            continue
+        header = f"{'collection':<22}{'mode':<9}" + "".join(f"{label:>11}" for _, label in columns)
+        if kind == "beir":
+            header += "".join(f"{'p.' + label:>11}" for _, label in columns)
+        out += [header, "-" * len(header)]
+        for r in reports:
+            name = Path(r["collection"]).stem[:21]
+            for mode, m in r["results"].items():
+                row = f"{name:<22}{mode:<9}" + "".join(f"{m[key]:>11.4f}" for key, _ in columns)
+                if kind == "beir":
+                    row += "".join(f"{m['passages'][key]:>11.4f}" for key, _ in columns)
+                out.append(row)
+        out.append("")
+    for r in report["collections"]:
+        out.append(f"{Path(r['collection']).stem}: {r['documents']} documents, {r['passages']} passages, "
+                   f"{r['queries']} {'judged queries' if r['kind'] == 'beir' else 'questions'}")
+    if len(report["collections"]) > 1:
+        out += ["", "mean over the collections:"]
+        for mode, m in report["mean"].items():
+            out.append(f"  {mode:<9}" + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
     return "\n".join(out)

@@ -1,0 +1,123 @@
+"""Question sets and the multi-collection eval."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hubsearch import SourceError, evaluate_many, evaluate_questions
+from hubsearch.cli import cli
+from hubsearch.highlight import SentenceVectors, highlight
+from hubsearch.passages import Hit
+from hubsearch.questions import holds, load_questions
+
+from .conftest import FakeEmbedder
+from .test_evaluation import _beir
+
+QUESTIONS = [
+    {"q": "what do farmers pick in autumn", "answers": ["Farmers pick apples"], "kind": "paraphrase"},
+    {"q": "rocket nozzles exhaust", "answers": ["Nozzles shape the exhaust"]},
+    {"q": "green tea steamed", "answers": ["green TEA is\nsteamed", "never there"]},
+    {"q": "submarines", "answers": ["not in any document"]},
+]
+
+
+def _question_file(tmp_path: Path, corpus: Path, questions=QUESTIONS) -> Path:
+    path = tmp_path / "questions.jsonl"
+    lines = [json.dumps({"corpus": str(corpus)})] + [json.dumps(q) for q in questions]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_holds_ignores_case_and_whitespace_runs() -> None:
+    assert holds("Green  tea\nis steamed.", ["green tea is steamed"])
+    assert not holds("Green tea is oxidised.", ["green tea is steamed"])
+
+
+def test_load_questions_reads_the_corpus_line_relative_to_the_file(tmp_path: Path, corpus: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "q.jsonl"
+    path.write_text('{"corpus": "../corpus"}\n{"q": "x", "answers": ["y"], "doc_id": "apples"}\n')
+    qset = load_questions(path)
+    assert qset.corpus == corpus.resolve()
+    assert qset.questions[0].answers == ("y",) and qset.questions[0].doc_id == "apples"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"q": "x", "answers": ["y"]}\n', "names no documents; add a first line"),
+        ('{"corpus": "."}\n{"q": "x"}\n', ':2 is not a question; write {"q"'),
+        ('{"corpus": "."}\n{"q": "x", "answers": []}\n', ":2 is not a question"),
+        ('{"corpus": "."}\nnot json\n', ":2 is not valid JSON"),
+        ('{"corpus": "."}\n', "holds no questions"),
+        ('{"corpus": "nowhere"}\n{"q": "x", "answers": ["y"]}\n', "does not exist"),
+    ],
+)
+def test_malformed_question_files_are_refused_with_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(text)
+    with pytest.raises(SourceError, match=message.replace("{", r"\{").replace("(", r"\(")):
+        load_questions(path)
+
+
+def test_evaluate_questions_counts_answers_in_the_top_passages(tmp_path: Path, corpus: Path) -> None:
+    report = evaluate_questions(_question_file(tmp_path, corpus), embedder=FakeEmbedder(), modes=("lexical",))
+    assert report["kind"] == "questions" and report["queries"] == 4
+    per = report["per_query"]["lexical"]
+    # The two exact-word questions are answered first; the one with no answer anywhere never is.
+    assert per["top1"]["1"] == per["top1"]["2"] == 1.0
+    assert per["top1"]["3"] == per["top3"]["3"] == per["mrr@10"]["3"] == 0.0
+    m = report["results"]["lexical"]
+    assert m["top1"] == pytest.approx(np.mean(list(per["top1"].values())))
+    assert m["top3"] >= m["top1"]
+    assert set(per["highlight"]) <= {q for q, v in per["top1"].items() if v == 1.0}
+    assert 0.0 <= m["highlight"] <= 1.0
+
+
+def test_evaluate_many_reports_each_collection_and_their_mean(tmp_path: Path, corpus: Path) -> None:
+    questions = _question_file(tmp_path, corpus)
+    beir = _beir(tmp_path / "beir")
+    report = evaluate_many([beir, questions], modes=("lexical",), embedder=FakeEmbedder(), index_root=tmp_path / "i")
+    kinds = [r["kind"] for r in report["collections"]]
+    assert kinds == ["beir", "questions"]
+    assert (tmp_path / "i" / "beir").is_dir() and (tmp_path / "i" / "questions").is_dir()
+    mean = report["mean"]["lexical"]
+    assert mean["ndcg@10"] == report["collections"][0]["results"]["lexical"]["ndcg@10"]
+    assert mean["top1"] == report["collections"][1]["results"]["lexical"]["top1"]
+
+
+def test_eval_command_takes_several_collections(fake, tmp_path: Path, corpus: Path) -> None:
+    questions = _question_file(tmp_path, corpus)
+    beir = _beir(tmp_path / "beir")
+    runner = CliRunner()
+    table = runner.invoke(cli, ["eval", str(beir), str(questions), "--mode", "lexical"], catch_exceptions=False)
+    assert table.exit_code == 0, table.stderr
+    assert "top1" in table.stdout and "nDCG@10" in table.stdout and "mean over the collections" in table.stdout
+    out = runner.invoke(cli, ["eval", str(beir), str(questions), "--mode", "lexical", "--json", "--per-query"])
+    report = json.loads(out.stdout)
+    assert [r["kind"] for r in report["collections"]] == ["beir", "questions"]
+    assert set(report["collections"][1]["per_query"]["lexical"]["top1"]) == {"0", "1", "2", "3"}
+    bad = runner.invoke(cli, ["eval", str(tmp_path / "nothing.jsonl")])
+    assert bad.exit_code == 2 and "does not exist" in bad.stderr
+
+
+def test_highlight_weighs_the_querys_exact_words_with_its_meaning() -> None:
+    text = "Alpha beta gamma. Xue Kan leads here. Delta epsilon."
+    spans = [(0, 17), (18, 37), (38, 52)]
+    vectors = np.array([[0.9, 0.436], [0.85, 0.527], [0.1, 0.995]], dtype=np.float16)
+    sentences = SentenceVectors(np.array([[0, s, e] for s, e in spans], dtype=np.int32), vectors)
+    hit = Hit(chunk_id=0, doc_id="d", source="d.txt", start=100, end=100 + len(text), text=text, title=None,
+              date=None, rank=1, score=1.0)
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    dense_only = highlight([hit], query, sentences, embed=None)[0]  # type: ignore[arg-type]
+    assert dense_only.highlight == (100, 117)  # the closest in meaning
+    name = {"xue": 2.0, "kan": 2.0}
+
+    def terms(sentence: str) -> dict:
+        return {w: name[w] for w in sentence.lower().replace(".", "").split() if w in name}
+
+    both = highlight([hit], query, sentences, embed=None, terms=terms)[0]  # type: ignore[arg-type]
+    assert both.highlight == (118, 137)  # close in meaning and holds the name
