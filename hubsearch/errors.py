@@ -37,3 +37,7 @@ class IndexDamagedError(HubsearchError):
 
 class IndexBusyError(HubsearchError):
     """Another process is writing the index."""
+
+
+class IndexWriteError(HubsearchError):
+    """The index folder cannot be written (read-only, full, or another OS error)."""

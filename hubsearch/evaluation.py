@@ -243,8 +243,11 @@ def _index_collection(
     ]
     if progress:
         progress("read", len(docs), len(docs))
-    return publish(docs, [], [str(folder.resolve())], index_dir, embedder, ChunkingConfig(), "auto", progress, 0.0,
-                   started, virtual=True)
+    from .storage import writing
+
+    with writing(index_dir, 0.0):
+        return publish(docs, [], [str(folder.resolve())], index_dir, embedder, ChunkingConfig(), "auto", progress,
+                       started, virtual=True)
 
 
 def _open_matching(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -194,7 +195,12 @@ def write_generation(
     report.removed = sum(1 for d in old_sha if d not in current)
     if progress:
         progress("write", 0, 1)
-    writer = storage.GenerationWriter(index_dir)
+    # Roughly what the new generation takes on disk, for a full-disk message.
+    needed = 2 * vectors.nbytes + assembled.sentences.vectors.nbytes + 3 * sum(len(p.text) for p in passages)
+    try:
+        writer = storage.GenerationWriter(index_dir)
+    except OSError as exc:
+        raise storage.write_error(index_dir, exc, needed) from exc
     try:
         np.save(writer.file(EMBEDDINGS), vectors)
         vindex = VectorIndex.build(vectors, index_type)
@@ -228,6 +234,9 @@ def write_generation(
         )
         files = [VECTORS, EMBEDDINGS, PASSAGES, *sentence_files] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
         generation = writer.publish(manifest, files, pause=lambda: fault_point("publish"))
+    except (OSError, sqlite3.Error) as exc:
+        writer.discard()
+        raise storage.write_error(index_dir, exc, needed) from exc
     except BaseException:
         writer.discard()
         raise

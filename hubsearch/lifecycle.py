@@ -23,7 +23,7 @@ from .indexing import BuildReport, ProgressCallback, fault_point, write_generati
 from .manifest import Manifest
 from .models import ModelRef, find_model_folder, resolve_model
 from .settings import DEFAULT_SOURCES, ChunkingConfig, default_index_dir
-from .sources import Document, Skipped, load_documents
+from .sources import Document, Skipped, check_exist, load_documents
 
 
 def _index_dir(path: str | os.PathLike[str] | None) -> Path:
@@ -46,37 +46,36 @@ def build(
         raise InvalidInputError("no paths to index; pass one or more folders or files")
     index_dir = _index_dir(path)
     started = time.perf_counter()
-    storage.check_not_busy(index_dir, wait)
-    requested = resolve_model(model) if embedder is None or model is not None else None
-    if embedder is not None and requested is not None:
-        check_model(index_dir, embedder.ref, requested)
-    docs, skipped = load_documents(paths)
-    if progress:
-        progress("read", len(docs), len(docs))
-    if embedder is None:
-        from . import embedding
+    check_exist(paths)  # before the index folder is created or locked
+    with storage.writing(index_dir, wait):  # before any slow work: a second writer fails at once
+        requested = resolve_model(model) if embedder is None or model is not None else None
+        if embedder is not None and requested is not None:
+            check_model(index_dir, embedder.ref, requested)
+        docs, skipped = load_documents(paths)
+        if progress:
+            progress("read", len(docs), len(docs))
+        if embedder is None:
+            from . import embedding
 
-        embedder = embedding.load_embedder(requested, precision)
-    return publish(docs, skipped, resolve_roots(paths), index_dir, embedder, chunking or ChunkingConfig(),
-                   index_type, progress, wait, started, reuse=reuse)
+            embedder = embedding.load_embedder(requested, precision)
+        return publish(docs, skipped, resolve_roots(paths), index_dir, embedder, chunking or ChunkingConfig(),
+                       index_type, progress, started, reuse=reuse)
 
 
 def publish(
     docs: list[Document], skipped: list[Skipped], roots: list[str], index_dir: Path, embedder: Embedder,
-    config: ChunkingConfig, index_type: str, progress: ProgressCallback | None, wait: float, started: float,
+    config: ChunkingConfig, index_type: str, progress: ProgressCallback | None, started: float,
     *, reuse: bool = True, reuse_documents: bool = False, virtual: bool = False,
 ) -> Index:
-    """Write `docs` as a new generation under the writer lock, drop older generations,
-    and open the result. `index.report` says what the write did."""
+    """Write `docs` as a new generation, drop older generations, and open the result.
+    `index.report` says what the write did. Call it inside `storage.writing`."""
     report = BuildReport(skipped=list(skipped))
-    storage.prepare_folder(index_dir)
-    with storage.write_lock(index_dir, wait):
-        generation = write_generation(
-            index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started,
-            reuse=reuse, reuse_documents=reuse_documents, virtual=virtual,
-        )
-        fault_point("published")
-        storage.remove_stale(index_dir, keep=generation)
+    generation = write_generation(
+        index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started,
+        reuse=reuse, reuse_documents=reuse_documents, virtual=virtual,
+    )
+    fault_point("published")
+    storage.remove_stale(index_dir, keep=generation)
     # Reuse the build's embedder for queries only when it is exact (fp32); otherwise
     # queries go through the fp32 query path like any later process's would.
     index = Index(load(index_dir, generation), embedder if embedder.precision == "fp32" else None)
@@ -154,13 +153,13 @@ def update(
         raise InvalidInputError(
             f"index at {index_dir} was built by hubsearch eval from a BEIR collection; run hubsearch eval again"
         )
-    storage.check_not_busy(index_dir, wait)
-    docs, skipped = load_documents(roots)
-    if progress:
-        progress("read", len(docs), len(docs))
-    return publish(docs, skipped, resolve_roots(roots), index_dir, embedder or recorded_embedder(recorded),
-                   recorded.chunking, recorded.index_type, progress, wait, started, reuse=True,
-                   reuse_documents=True)
+    with storage.writing(index_dir, wait):
+        docs, skipped = load_documents(roots)
+        if progress:
+            progress("read", len(docs), len(docs))
+        return publish(docs, skipped, resolve_roots(roots), index_dir, embedder or recorded_embedder(recorded),
+                       recorded.chunking, recorded.index_type, progress, started, reuse=True,
+                       reuse_documents=True)
 
 
 def recorded_embedder(recorded: Recorded) -> Embedder:

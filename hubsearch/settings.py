@@ -21,6 +21,7 @@ FUSION_METHODS = ("rrf", "weighted")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf-sq8", "ivf-pq")
 MAX_QUERY_CHARS = 10_000
+MAX_K = 1_000
 
 
 def default_index_dir() -> Path:
@@ -231,6 +232,8 @@ def validate_query(query: object) -> str:
         InvalidInputError: The query is not text, or is empty.
     """
     if isinstance(query, str):
+        # Lone surrogates (a stray byte in a shell argument arrives as one) become U+FFFD.
+        query = query.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         query = query.replace("\x00", " ").strip()
     if not isinstance(query, str) or not query:
         raise InvalidInputError('the query is empty; pass some words to search for, e.g. "incubator size"')
@@ -238,7 +241,9 @@ def validate_query(query: object) -> str:
 
 
 def validate_k(k: object) -> int:
-    """Raises InvalidInputError unless `k` is a whole number of at least 1."""
+    """Raises InvalidInputError unless `k` is a whole number from 1 to `MAX_K`."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}; pass e.g. -k 5")
+    if k > MAX_K:
+        raise InvalidInputError(f"k must be at most {MAX_K}, got {k}; ask for fewer hits, e.g. -k 100")
     return k

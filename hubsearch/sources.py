@@ -73,6 +73,13 @@ class SourceFile:
         return source[: -len(self.path.suffix)] if self.path.suffix else source
 
 
+def check_exist(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Raises SourceError naming the first path that does not exist."""
+    for raw in paths:
+        if not Path(raw).expanduser().exists():
+            raise SourceError(f"{raw}: no such file or folder; check the path and try again")
+
+
 def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
     """List the supported files under each path, recursively, in a stable order.
 
@@ -83,11 +90,10 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
     Raises:
         SourceError: A path does not exist.
     """
+    check_exist(paths)
     found: list[SourceFile] = []
     for raw in paths:
         path = Path(raw).expanduser()
-        if not path.exists():
-            raise SourceError(f"{raw}: no such file or folder; check the path and try again")
         path = path.resolve()
         if path.is_file():
             found.append(SourceFile(path, path.parent))

@@ -14,6 +14,7 @@ untouched, and a reader always sees one whole generation.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -21,11 +22,11 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexBusyError, IndexNotFoundError, InvalidInputError
+from .errors import IndexBusyError, IndexNotFoundError, IndexWriteError, InvalidInputError
 from .manifest import MANIFEST, FileRecord, Manifest, damaged, sealed
 
 POINTER = "CURRENT"
@@ -191,12 +192,42 @@ def write_lock(index_dir: Path, timeout: float) -> Iterator[None]:
         lock.release()
 
 
-def check_not_busy(index_dir: Path, timeout: float) -> None:
-    """Fail fast, before any slow work, if another writer holds the lock (waiting up to
-    `timeout` seconds for it). The write itself takes the lock again."""
-    if (index_dir / LOCK).exists():
-        with write_lock(index_dir, timeout):
-            pass
+@contextmanager
+def writing(index_dir: Path, timeout: float) -> Iterator[None]:
+    """Prepare the index folder and hold its writer lock for a whole write, so that a
+    second writer is refused at once, before any slow work.
+
+    Raises:
+        IndexBusyError: Another writer held the lock for longer than `timeout` seconds.
+        IndexWriteError: The folder cannot be created or locked.
+    """
+    with ExitStack() as stack:
+        try:
+            prepare_folder(index_dir)
+            stack.enter_context(write_lock(index_dir, timeout))
+        except OSError as exc:
+            raise write_error(index_dir, exc) from exc
+        yield
+
+
+def write_error(index_dir: Path, exc: BaseException, needed: int = 0) -> IndexWriteError:
+    """A one-line error naming why the index folder could not be written, and the fix."""
+    code = getattr(exc, "errno", None)
+    free = None
+    try:
+        free = shutil.disk_usage(index_dir if index_dir.exists() else index_dir.parent).free
+    except OSError:
+        pass
+    if code == errno.EROFS:
+        why = "read-only file system; pass an --index folder on a writable disk"
+    elif code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in str(exc) or (free is not None and free < 2**20):
+        size = f" (needed about {max(1, round(needed / 2**20))} MB" + (f", {free / 2**20:.1f} MB free)" if free is not None else ")")
+        why = f"no space left on device{size if needed else ''}; free some space or pass another --index"
+    elif code in (errno.EACCES, errno.EPERM):
+        why = "permission denied; pass an --index folder you can write"
+    else:
+        why = f"{getattr(exc, 'strerror', None) or exc}; check the folder and try again"
+    return IndexWriteError(f"cannot write index at {index_dir}: {why}. The previous index, if any, is unchanged")
 
 
 class GenerationWriter:

@@ -140,7 +140,10 @@ class VectorIndex:
     def save(self, path: str | os.PathLike[str]) -> None:
         import faiss
 
-        faiss.write_index(self.index, os.fspath(path))
+        try:
+            faiss.write_index(self.index, os.fspath(path))
+        except RuntimeError as exc:  # FAISS reports a failed write (a full disk) this way
+            raise OSError(f"FAISS could not write {path}: {str(exc).strip().splitlines()[-1]}") from exc
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], kind: str, exact: np.ndarray) -> "VectorIndex":

@@ -173,7 +173,7 @@ def query(
     """
     from .. import Index, open_or_build
 
-    validate_query(text)
+    text = validate_query(text)
     validate_k(k)
     with progress_bars() as progress:
         if index_dir is None:  # the default index is built from ./seeds on first use
