@@ -232,12 +232,16 @@ def validate_query(query: object) -> str:
         InvalidInputError: The query is not text, or is empty.
     """
     if isinstance(query, str):
-        # Lone surrogates (a stray byte in a shell argument arrives as one) become U+FFFD.
-        query = query.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        query = query.replace("\x00", " ").strip()
+        query = unicode_text(query).replace("\x00", " ").strip()
     if not isinstance(query, str) or not query:
         raise InvalidInputError('the query is empty; pass some words to search for, e.g. "incubator size"')
     return query[:MAX_QUERY_CHARS]
+
+
+def unicode_text(text: str) -> str:
+    """`text` with lone surrogates (a stray byte in a shell argument arrives as one)
+    replaced by U+FFFD, so that it can be encoded."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def validate_k(k: object) -> int:

@@ -30,6 +30,7 @@ from ..settings import (
     FusionConfig,
     SearchConfig,
     default_index_dir,
+    unicode_text,
     validate_k,
     validate_query,
 )
@@ -173,8 +174,9 @@ def query(
     """
     from .. import Index, open_or_build
 
-    text = validate_query(text)
+    validate_query(text)
     validate_k(k)
+    text = unicode_text(text)  # as given, but encodable for --json
     with progress_bars() as progress:
         if index_dir is None:  # the default index is built from ./seeds on first use
             index, built = open_or_build(default_index_dir(), sources=DEFAULT_SOURCES, model=model, progress=progress)
