@@ -6,6 +6,7 @@ publishes a new generation atomically (see `indexing` and `storage`).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 from . import manifest as manifest_io
 from . import storage
 from .embedding import Embedder
-from .errors import HubsearchError, IndexNotFoundError, InvalidInputError
+from .errors import HubsearchError, IndexDamagedError, IndexNotFoundError, InvalidInputError
 from .generation import load
 from .index import Index, check_model
 from .indexing import BuildReport, ProgressCallback, fault_point, write_generation
@@ -76,9 +77,13 @@ def publish(
     )
     fault_point("published")
     storage.remove_stale(index_dir, keep=generation)
-    # Reuse the build's embedder for queries only when it is exact (fp32); otherwise
-    # queries go through the fp32 query path like any later process's would.
+    # The build's embedder answers queries only when it is exact (fp32); otherwise queries
+    # go through the fp32 query path like any later process's would.
     index = Index(load(index_dir, generation), embedder if embedder.precision == "fp32" else None)
+    try:
+        manifest_io.write_record(index_dir, index.manifest)
+    except OSError as exc:  # the new index is live; only a later repair loses its shortcut
+        logging.getLogger("hubsearch").warning("could not record the sources beside %s (%s)", index_dir, exc)
     index.report = report
     return index
 
@@ -87,7 +92,7 @@ def publish(
 class Recorded:
     """The settings an index's manifest records, which rebuilds and updates keep."""
 
-    manifest: Manifest
+    manifest: Manifest | None  # None when recovered from the record beside CURRENT
     roots: list[str]
     chunking: ChunkingConfig
     model: ModelRef
@@ -102,6 +107,20 @@ def recorded_settings(index_dir: Path, *, check: bool) -> Recorded:
         manifest=manifest, roots=list(manifest.corpus.roots), chunking=manifest.chunking, model=manifest.model.ref,
         index_type=manifest.vector_index.requested, precision=manifest.model.precision,
     )
+
+
+def _from_record(index_dir: Path, damage: IndexDamagedError) -> Recorded:
+    data = manifest_io.read_record(index_dir)
+    if data is None or data.get("virtual"):
+        raise IndexDamagedError(
+            f"{damage}; no record of its sources survives, so build it again with: "
+            f"hubsearch index build PATHS --index {index_dir}"
+        ) from damage
+    from .manifest import ModelInfo
+
+    model = ModelInfo(**data["model"])
+    return Recorded(None, list(data["roots"]), ChunkingConfig.from_dict(data["chunking"]), model.ref,
+                    str(data.get("index_type", "auto")), model.precision)
 
 
 def rebuild(
@@ -119,7 +138,10 @@ def rebuild(
         IndexNotFoundError: There is no index, or its manifest cannot be read.
     """
     index_dir = _index_dir(path)
-    recorded = recorded_settings(index_dir, check=False)
+    try:
+        recorded = recorded_settings(index_dir, check=False)
+    except IndexDamagedError as exc:  # CURRENT or the manifest is gone: the record beside them
+        recorded = _from_record(index_dir, exc)
     if model is None and embedder is None:
         model = str(find_model_folder(recorded.model))
     return build(
@@ -149,7 +171,7 @@ def update(
     started = time.perf_counter()
     recorded = recorded_settings(index_dir, check=True)
     roots = [str(p) for p in paths] if paths else recorded.roots
-    if recorded.manifest.corpus.virtual:
+    if recorded.manifest is not None and recorded.manifest.corpus.virtual:
         raise InvalidInputError(
             f"index at {index_dir} was built by hubsearch eval from a BEIR collection; run hubsearch eval again"
         )
@@ -168,6 +190,7 @@ def recorded_embedder(recorded: Recorded) -> Embedder:
 
     ref = recorded.model
     folder = find_model_folder(ref)
+    assert recorded.manifest is not None  # update and watch read a verified manifest
     return LazyEmbedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length), recorded.precision,
                         recorded.manifest.model.dimension)
 

@@ -22,10 +22,17 @@ from .sources import Skipped
 FORMAT = "hubsearch-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# Beside CURRENT: the sources and settings of the last build, so that `rebuild` works even
+# when the live generation's manifest or CURRENT itself is damaged.
+RECORD = "SOURCES.json"
 
 
 def rebuild_hint(index_dir: Path | str) -> str:
-    return f"rebuild it with: hubsearch index rebuild --index {index_dir}"
+    """The command that repairs a damaged index at `index_dir`: rebuild where the sources
+    are recorded, else a build from the paths (filled in when known)."""
+    if read_record(Path(index_dir)) is not None:
+        return f"rebuild it with: hubsearch index rebuild --index {index_dir}"
+    return f"build it again with: hubsearch index build PATHS --index {index_dir}"
 
 
 def damaged(index_dir: Path | str, why: str) -> IndexDamagedError:
@@ -206,3 +213,33 @@ def read(index_dir: Path, generation: Path, *, check: bool = True) -> Manifest:
         return Manifest.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise damaged(index_dir, f"manifest field missing or malformed: {exc}") from exc
+
+
+def write_record(index_dir: Path, manifest: Manifest) -> None:
+    """Record the sources and settings of `manifest` beside CURRENT, atomically."""
+    import os
+
+    data = {
+        "format": FORMAT, "roots": manifest.corpus.roots, "virtual": manifest.corpus.virtual,
+        "chunking": manifest.chunking.to_dict(), "model": asdict(manifest.model),
+        "index_type": manifest.vector_index.requested,
+    }
+    part = index_dir / f"{RECORD}.{os.getpid()}.part"
+    with part.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(part, index_dir / RECORD)
+
+
+def read_record(index_dir: Path) -> dict[str, Any] | None:
+    """The record beside CURRENT, or None where there is none or it cannot be used."""
+    try:
+        data = json.loads((index_dir / RECORD).read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or not isinstance(data.get("roots"), list):
+            return None
+        ModelInfo(**data["model"])
+        ChunkingConfig.from_dict(data["chunking"])
+        return data
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IndexBusyError, IndexNotFoundError, IndexWriteError, InvalidInputError
-from .manifest import MANIFEST, FileRecord, Manifest, damaged, sealed
+from .manifest import MANIFEST, RECORD, FileRecord, Manifest, damaged, sealed
 
 POINTER = "CURRENT"
 LOCK = ".lock"
 GEN_PREFIX = "g-"
 TMP_PREFIX = ".tmp-"
 # Files a plain folder may hold and still be taken over as an index folder.
-_HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", LOCK, POINTER}
+_HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", LOCK, POINTER, RECORD}
 
 
 def file_sha256(path: Path) -> str:
@@ -286,7 +286,8 @@ def remove_stale(index_dir: Path, keep: Path) -> None:
             continue
         if child.name.startswith((GEN_PREFIX, TMP_PREFIX)):
             shutil.rmtree(child, ignore_errors=True)
-    for child in index_dir.glob(f"{POINTER}.*.part"):
-        child.unlink(missing_ok=True)
+    for pattern in (f"{POINTER}.*.part", f"{RECORD}.*.part"):
+        for child in index_dir.glob(pattern):
+            child.unlink(missing_ok=True)
 
 

@@ -1,5 +1,6 @@
 """Hostile input and OS failures: one clear error, never a traceback, no data lost."""
 
+import json
 import os
 import subprocess
 import sys
@@ -122,3 +123,62 @@ def test_a_full_disk_gives_one_line_and_keeps_the_index(fake, corpus: Path, tmp_
         assert len(errors) == 1 and "no space left on device" in errors[0] and "Traceback" not in result.stderr
     finally:
         _umount(disk)
+
+
+def _damage_pointer_or_manifest(index_dir: Path, how: str) -> None:
+    import shutil
+
+    generation = index_dir / (index_dir / "CURRENT").read_text().strip()
+    if how == "manifest-missing":
+        (generation / "manifest.json").unlink()
+    elif how == "manifest-garbage":
+        (generation / "manifest.json").write_text("{not json")
+    elif how == "manifest-truncated":
+        data = (generation / "manifest.json").read_bytes()
+        (generation / "manifest.json").write_bytes(data[: len(data) // 2])
+    elif how == "manifest-foreign":
+        (generation / "manifest.json").write_text('{"format": "something-else"}')
+    elif how == "current-garbage":
+        (index_dir / "CURRENT").write_text("garbage\n")
+    elif how == "current-empty":
+        (index_dir / "CURRENT").write_text("")
+    elif how == "current-binary":
+        (index_dir / "CURRENT").write_bytes(b"\xff\xfe\x00\x01")
+    elif how == "current-dangling":
+        (index_dir / "CURRENT").write_text("g-20990101T000000-deadbeef\n")
+    elif how == "generation-deleted":
+        shutil.rmtree(generation)
+
+
+DAMAGE = ["manifest-missing", "manifest-garbage", "manifest-truncated", "manifest-foreign", "current-garbage",
+          "current-empty", "current-binary", "current-dangling", "generation-deleted"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_the_repair_advice_works_end_to_end(fake, corpus: Path, tmp_path: Path, how: str) -> None:
+    runner = CliRunner()
+    index_dir = tmp_path / "idx"
+    assert runner.invoke(cli, ["index", "build", str(corpus), "--index", str(index_dir)]).exit_code == 0
+    _damage_pointer_or_manifest(index_dir, how)
+    refused = runner.invoke(cli, ["query", "apples", "--index", str(index_dir)])
+    assert refused.exit_code == 2 and "damaged" in refused.stderr
+    advice = refused.stderr.strip().rsplit("; ", 1)[-1]
+    assert advice == f"rebuild it with: hubsearch index rebuild --index {index_dir}"
+    repaired = runner.invoke(cli, advice.split(": ", 1)[1].split()[1:])  # follow it: index rebuild --index DIR
+    assert repaired.exit_code == 0, repaired.stderr
+    answer = runner.invoke(cli, ["query", "apples", "--index", str(index_dir), "--json", "-k", "1"])
+    assert json.loads(answer.stdout)["results"][0]["doc_id"] == "apples"
+
+
+def test_without_a_record_the_advice_is_a_build_with_paths(fake, corpus: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    index_dir = tmp_path / "idx"
+    assert runner.invoke(cli, ["index", "build", str(corpus), "--index", str(index_dir)]).exit_code == 0
+    (index_dir / "SOURCES.json").unlink()  # as an index written before the record existed
+    _damage_pointer_or_manifest(index_dir, "current-garbage")
+    for args in (["query", "apples"], ["index", "rebuild"]):
+        result = runner.invoke(cli, [*args, "--index", str(index_dir)])
+        assert result.exit_code == 2
+        assert result.stderr.strip().endswith(f"hubsearch index build PATHS --index {index_dir}")
+    rebuilt = runner.invoke(cli, ["index", "build", str(corpus), "--index", str(index_dir)])
+    assert rebuilt.exit_code == 0, rebuilt.stderr
