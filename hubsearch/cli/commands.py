@@ -135,9 +135,10 @@ def cli() -> None:
               help="hybrid fuses dense (meaning) and lexical (BM25, exact words) rankings.")
 @click.option("--explain", is_flag=True, help="Show each hit's rank and score on each side and how they were fused.")
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
-              help="weighted: alpha*minmax(dense)+(1-alpha)*minmax(lexical); rrf: reciprocal-rank fusion.")
+              help="weighted: each ranking min-max normalised, then mixed: alpha for meaning (passages and "
+                   "sentences), 1 - alpha for BM25; rrf: reciprocal-rank fusion.")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=FusionConfig.alpha, show_default=True,
-              help="Weight of the dense side in hybrid mode.")
+              help="Weight of meaning (passages and sentences) against BM25 in hybrid mode.")
 @click.option("--rrf-k", type=click.IntRange(min=0), default=FusionConfig.rrf_k, show_default=True,
               help="RRF's damping constant (with --fusion rrf).")
 @_feedback_option
