@@ -187,9 +187,12 @@ class Index:
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built, as plain data."""
+        from .storage import unfinished
+
         m = self.manifest.to_dict()
         keys = ("corpus", "model", "chunking", "vector_index", "built", "versions", "skipped")
-        return {"index": str(self.path), "generation": self.generation.name, **{k: m[k] for k in keys}}
+        return {"index": str(self.path), "generation": self.generation.name, **{k: m[k] for k in keys},
+                "unfinished": unfinished(self.path)}
 
     def close(self) -> None:
         self._generation.close()

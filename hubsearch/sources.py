@@ -175,7 +175,12 @@ def _extract_html(data: bytes) -> tuple[str, str | None, str | None]:
     except ImportError:  # pragma: no cover - a core dependency
         raise _Unreadable("HTML needs trafilatura; install it with: pip install trafilatura") from None
     try:
-        found = trafilatura.bare_extraction(data, with_metadata=True, include_comments=False, favor_recall=True)
+        # Only real publication metadata (<meta>, <time>, JSON-LD, the URL): the extensive
+        # search would read a footer's "Copyright 2024" as 2024-01-01.
+        found = trafilatura.bare_extraction(
+            data, with_metadata=True, include_comments=False, favor_recall=True,
+            date_extraction_params={"extensive_search": False, "original_date": True},
+        )
     except Exception as exc:  # the extractor raises many kinds on broken input
         raise _Unreadable(f"cannot extract text from HTML ({type(exc).__name__})") from None
     if found is None:
@@ -195,6 +200,11 @@ def _extract_pdf(data: bytes) -> tuple[str, str | None, str | None]:
         from pypdf import PdfReader
     except ImportError:  # pragma: no cover - a core dependency
         raise _Unreadable("PDF needs pypdf; install it with: pip install pypdf") from None
+    import logging
+
+    # pypdf logs what it repairs or gives up on ("EOF marker not found"); the reason a file
+    # is skipped is reported once, by the caller.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

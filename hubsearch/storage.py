@@ -275,6 +275,11 @@ class GenerationWriter:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+def unfinished(index_dir: Path) -> list[str]:
+    """Folders left by writers that died before publishing; the next write removes them."""
+    return sorted(p.name for p in index_dir.glob(f"{TMP_PREFIX}*") if p.is_dir())
+
+
 def remove_stale(index_dir: Path, keep: Path) -> None:
     """Delete generations and temporary folders other than `keep`. Call with the lock held.
 

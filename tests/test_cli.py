@@ -322,16 +322,9 @@ def test_single_side_modes_run_plain_unless_asked(fake, tmp_path: Path, mode: st
         assert "smoothing" in hit["explain"]
 
 
-def _commands(group: click.Group, path: list[str]):
-    for name, command in group.commands.items():
-        yield [*path, name], command
-        if isinstance(command, click.Group):
-            yield from _commands(command, [*path, name])
-
-
 @pytest.mark.parametrize("width", [60, 80, 100])
 def test_help_never_breaks_a_word_across_lines(width: int) -> None:
-    for path, command in _commands(cli, []):
+    for path, command in _commands(cli):
         shown = CliRunner().invoke(cli, [*path, "--help"], terminal_width=width).stdout
         shown = " ".join(shown.split()).replace("- ", "-")  # a break after a hyphen is fine
         for param in command.params:

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from hubsearch import Index
 from hubsearch.api import SearchConfig
 from hubsearch.sources import load_documents
@@ -75,3 +77,35 @@ def test_broken_html_and_pdf_are_reported_and_the_build_goes_on(tmp_path: Path) 
     reasons = {Path(s.path).name: s.reason for s in skipped}
     assert "PDF" in reasons["broken.pdf"]
     assert "empty.html" in reasons
+
+
+@pytest.mark.parametrize(
+    ("head", "body_extra", "expected"),
+    [
+        ("", "", None),  # only a footer's copyright year: no publication date
+        ('<meta property="article:published_time" content="2023-03-05T10:00:00Z">', "", "2023-03-05"),
+        ("", '<time datetime="2022-07-01">July 1, 2022</time>', "2022-07-01"),
+    ],
+)
+def test_html_dates_come_from_publication_metadata_only(tmp_path: Path, head: str, body_extra: str,
+                                                        expected: str | None) -> None:
+    page = PAGE.replace('<meta property="article:published_time" content="2024-03-05T10:00:00Z">', head)
+    page = page.replace("<h1>Tidal power plants</h1>", f"<h1>Tidal power plants</h1>{body_extra}")
+    (tmp_path / "tidal.html").write_text(page, encoding="utf-8")
+    docs, _ = load_documents([tmp_path])
+    assert docs[0].date == expected
+
+
+def test_reading_a_broken_pdf_prints_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf \x00\x01\x02")
+    (tmp_path / "ok.txt").write_text("Glaciers retreat in warm summers.", encoding="utf-8")
+    probe = (
+        "import sys; from hubsearch.sources import load_documents; "
+        "docs, skipped = load_documents(sys.argv[1:]); print(skipped[0].reason)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("cannot read the PDF")
+    assert result.stderr == ""  # pypdf's own "EOF marker not found" stays quiet

@@ -182,3 +182,21 @@ def test_without_a_record_the_advice_is_a_build_with_paths(fake, corpus: Path, t
         assert result.stderr.strip().endswith(f"hubsearch index build PATHS --index {index_dir}")
     rebuilt = runner.invoke(cli, ["index", "build", str(corpus), "--index", str(index_dir)])
     assert rebuilt.exit_code == 0, rebuilt.stderr
+
+
+def test_info_mentions_leftovers_of_a_killed_writer_and_the_next_write_removes_them(
+    fake, corpus: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    index_dir = tmp_path / "idx"
+    built = runner.invoke(cli, ["index", "build", str(corpus), "--index", str(index_dir)])
+    summary = [line for line in built.stderr.splitlines() if "documents," in line or " new, " in line]
+    assert len(summary) == 1 and "3 new, 0 changed" in summary[0]  # one summary line per build
+    (index_dir / ".tmp-0123456789ab").mkdir()
+    info = runner.invoke(cli, ["index", "info", "--index", str(index_dir)])
+    assert "unfinished:" in info.stdout and ".tmp-0123456789ab" in info.stdout
+    assert json.loads(runner.invoke(cli, ["index", "info", "--index", str(index_dir), "--json"]).stdout)[
+        "unfinished"] == [".tmp-0123456789ab"]
+    assert runner.invoke(cli, ["index", "update", "--index", str(index_dir)]).exit_code == 0
+    assert not (index_dir / ".tmp-0123456789ab").exists()
+    assert "unfinished" not in runner.invoke(cli, ["index", "info", "--index", str(index_dir)]).stdout

@@ -57,15 +57,11 @@ def changes_line(report: Any) -> str:
 
 
 def report_build(index: Any, verb: str) -> None:
-    """The skipped files, what the index now holds, and what changed, on stderr."""
+    """The skipped files, then one line: what the index now holds and what changed."""
     report = index.report
     if report:
         echo_skipped(report)
     m = index.manifest
-    click.echo(
-        f"hubsearch: {verb} {m.corpus.documents} documents, {m.corpus.passages} passages "
-        f"into {index.path} in {m.built.seconds:.1f}s",
-        err=True,
-    )
-    if report:
-        click.echo(f"hubsearch: {changes_line(report)}", err=True)
+    line = (f"hubsearch: {verb} {m.corpus.documents} documents, {m.corpus.passages} passages "
+            f"into {index.path} in {m.built.seconds:.1f}s")
+    click.echo(line + (f" ({changes_line(report)})" if report else ""), err=True)

@@ -94,6 +94,9 @@ def info_text(info: dict[str, Any]) -> str:
     ]
     if info["skipped"]:
         lines.append(("skipped", f"{len(info['skipped'])} files (see --json)"))
+    if info.get("unfinished"):
+        lines.append(("unfinished", f"{len(info['unfinished'])} folders left by interrupted writes "
+                                    f"({', '.join(info['unfinished'][:3])}); the next write removes them"))
     return "\n".join(f"{key + ':':<14} {value}" for key, value in lines)
 
 
