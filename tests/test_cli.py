@@ -330,3 +330,21 @@ def test_help_never_breaks_a_word_across_lines(width: int) -> None:
         for param in command.params:
             for word in (getattr(param, "help", None) or "").split():
                 assert word in shown, (path, param.name, word)
+
+
+def test_text_output_trims_long_passages_around_the_highlight(fake, tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    root.mkdir()
+    left = " ".join(f"Left filler {i} talks about nothing much." for i in range(12))
+    right = " ".join(f"Right filler {i} talks about nothing much." for i in range(12))
+    (root / "long.txt").write_text(f"Glaciers\n{left} The glacier retreated nine kilometres. {right}",
+                                   encoding="utf-8")
+    assert run("index", "build", str(root), "--index", str(tmp_path / "i")).exit_code == 0
+    trimmed = run("query", "glacier retreated nine kilometres", "--index", str(tmp_path / "i"), "-k", "1")
+    body = " ".join(trimmed.stdout.split())
+    assert "**The glacier retreated nine kilometres.**" in body
+    assert body.count("…") == 2 and "Left filler 0 " not in body and "Right filler 11 " not in body
+    assert "Left filler 11 " in body and "Right filler 0 " in body  # context on both sides
+    full = run("query", "glacier retreated nine kilometres", "--index", str(tmp_path / "i"), "-k", "1", "--full")
+    whole = " ".join(full.stdout.split())
+    assert "…" not in whole and "Left filler 0 " in whole and "Right filler 11 " in whole

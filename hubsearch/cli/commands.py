@@ -144,13 +144,15 @@ def cli() -> None:
 @_feedback_option
 @_smoothing_option
 @_sentences_option
+@click.option("--full", is_flag=True, help="Print whole passages instead of the highlighted sentence "
+                                           "with about two lines of context on each side.")
 @click.option("--no-stale-check", is_flag=True,
               help="Do not compare the source files with the index before answering. The check "
                    "stats every source file, so its cost grows with the corpus; it warns if any changed.")
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
     fusion: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None, sentences: float,
-    no_stale_check: bool,
+    full: bool, no_stale_check: bool,
 ) -> None:
     """Find the passages that best answer TEXT.
 
@@ -211,7 +213,7 @@ def query(
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = max(40, min(shutil.get_terminal_size((100, 20)).columns, 110))
     for hit in hits:
-        click.echo(render.hit_text(hit, width, color))
+        click.echo(render.hit_text(hit, width, color, full))
 
 
 @cli.group("index")

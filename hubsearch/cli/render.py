@@ -22,16 +22,36 @@ def hits_json(query: str, hits: list[Any]) -> str:
     return json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False)
 
 
-def hit_text(hit: Any, width: int, color: bool) -> str:
+CONTEXT_CHARS = 160  # of passage text kept on each side of the highlighted sentence
+
+
+def _around(before: str, after: str) -> tuple[str, str]:
+    """The end of `before` and the start of `after`, each cut at a word to about
+    `CONTEXT_CHARS`, with an ellipsis where text was left out."""
+    if len(before) > CONTEXT_CHARS:
+        cut = before.find(" ", len(before) - CONTEXT_CHARS)
+        before = "…" + before[cut + 1 :] if cut >= 0 else "…" + before[-CONTEXT_CHARS:]
+    if len(after) > CONTEXT_CHARS:
+        cut = after.rfind(" ", 0, CONTEXT_CHARS)
+        after = after[: cut if cut > 0 else CONTEXT_CHARS] + "…"
+    return before, after
+
+
+def hit_text(hit: Any, width: int, color: bool, full: bool = False) -> str:
     """One hit: a head line (rank, score, document, date and title), then the passage
-    wrapped and indented, its highlighted sentence in bold yellow (or **...** without colour)."""
+    wrapped and indented, its highlighted sentence in bold yellow (or **...** without
+    colour). Unless `full`, the passage is trimmed to the highlighted sentence and about
+    two lines of context on each side, as search engines show a snippet."""
     meta = " · ".join(x for x in (hit.date, hit.title) if x)
     head = f"{hit.rank:>2}. {hit.score:.3f}  {hit.doc_id}"
     if meta:
         head += f"  ({textwrap.shorten(meta, max(20, width - len(head) - 4), placeholder='…')})"
     if hit.highlight:
         a, b = hit.highlight[0] - hit.start, hit.highlight[1] - hit.start
-        body = _flat(hit.text[:a]) + _MARK_ON + _flat(hit.text[a:b]).strip() + _MARK_OFF + _flat(hit.text[b:])
+        before, after = _flat(hit.text[:a]), _flat(hit.text[b:])
+        if not full:
+            before, after = _around(before, after)
+        body = before + _MARK_ON + _flat(hit.text[a:b]).strip() + _MARK_OFF + after
     else:
         body = _flat(hit.text)
     wrapped = textwrap.fill(body.strip(), width=width, initial_indent="    ", subsequent_indent="    ")
