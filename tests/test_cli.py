@@ -348,3 +348,10 @@ def test_text_output_trims_long_passages_around_the_highlight(fake, tmp_path: Pa
     full = run("query", "glacier retreated nine kilometres", "--index", str(tmp_path / "i"), "-k", "1", "--full")
     whole = " ".join(full.stdout.split())
     assert "…" not in whole and "Left filler 0 " in whole and "Right filler 11 " in whole
+
+
+def test_each_progress_bar_is_drawn_to_its_end_once(fake, corpus: Path, tmp_path: Path) -> None:
+    result = run("index", "build", str(corpus), "--index", str(tmp_path / "i"))
+    assert result.exit_code == 0
+    assert result.stderr.count("embedding passages: 100%") == 1
+    assert result.stderr.count("embedding sentences: 100%") == 1

@@ -15,32 +15,47 @@ _LABELS = {"embed": "embedding passages", "sentences": "embedding sentences", "w
 
 @contextmanager
 def progress_bars() -> Iterator[Any]:
-    """A progress callback (stage, done, total) that draws a tqdm bar on stderr per stage."""
-    bars: dict[str, Any] = {}
+    """A progress callback (stage, done, total) that draws a tqdm bar on stderr per stage.
+
+    One bar at a time: a stage's bar is closed, and so drawn for the last time, as soon as
+    the stage completes or the next one starts.
+    """
+    bars: dict[str, Any] = {}  # open bars; a finished stage maps to None
+
+    def close(stage: str) -> None:
+        bar = bars.get(stage)
+        if bar is not None:
+            bar.close()
+            bars[stage] = None
 
     def update(stage: str, done: int, total: int) -> None:
         if stage == "read":
             click.echo(f"hubsearch: read {done} documents", err=True)
             return
-        bar = bars.get(stage)
-        if bar is None and stage in ("embed", "sentences") and not total:
-            return  # nothing to embed: no bar
-        if bar is None:
+        if stage in bars and bars[stage] is None:
+            return  # already finished and drawn
+        if stage not in bars:
+            if stage in ("embed", "sentences") and not total:
+                return  # nothing to embed: no bar
+            for other in list(bars):
+                close(other)
             from tqdm import tqdm  # imported on first use: queries on a built index never need it
 
             unit = {"embed": " passages", "sentences": " sentences"}.get(stage, "")
-            bar = bars[stage] = tqdm(
+            bars[stage] = tqdm(
                 total=total or None, desc=_LABELS.get(stage, stage), unit=unit, file=sys.stderr, leave=True,
                 dynamic_ncols=True, disable=None if stage == "write" else False,
             )
-        bar.n = done
-        bar.refresh()
+        bar = bars[stage]
+        bar.update(done - bar.n)
+        if total and done >= total:
+            close(stage)
 
     try:
         yield update
     finally:
-        for bar in bars.values():
-            bar.close()
+        for stage in list(bars):
+            close(stage)
 
 
 def echo_skipped(report: Any) -> None:
@@ -64,4 +79,4 @@ def report_build(index: Any, verb: str) -> None:
     m = index.manifest
     line = (f"hubsearch: {verb} {m.corpus.documents} documents, {m.corpus.passages} passages "
             f"into {index.path} in {m.built.seconds:.1f}s")
-    click.echo(line + (f" ({changes_line(report)})" if report else ""), err=True)
+    click.echo(line + (f": {changes_line(report)}" if report else ""), err=True)
