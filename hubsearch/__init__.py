@@ -21,7 +21,14 @@ from .errors import (
     NoDocumentsError,
     SourceError,
 )
-from .settings import ChunkingConfig, FeedbackConfig, FusionConfig, LexicalConfig, SearchConfig, default_index_dir
+from .settings import (
+    ChunkingConfig,
+    FeedbackConfig,
+    FusionConfig,
+    LexicalConfig,
+    SearchConfig,
+    default_index_dir,
+)
 
 __version__ = "0.1.0"
 
@@ -42,12 +49,12 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .evaluation import evaluate
-    from .questions import evaluate_many, evaluate_questions
     from .index import Index
     from .indexing import BuildReport
     from .lifecycle import build, open_or_build, rebuild, update, watch
     from .passages import Hit
     from .pipeline import Trace
+    from .questions import evaluate_many, evaluate_questions
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,14 @@ from .generation import Generation, open_live
 from .manifest import Manifest
 from .models import ModelRef, resolve_model
 from .passages import Hit
-from .settings import DEFAULT_SOURCES, ChunkingConfig, SearchConfig, default_index_dir, validate_k, validate_query
+from .settings import (
+    DEFAULT_SOURCES,
+    ChunkingConfig,
+    SearchConfig,
+    default_index_dir,
+    validate_k,
+    validate_query,
+)
 
 if TYPE_CHECKING:
     from .embedding import Embedder

@@ -28,7 +28,14 @@ from .errors import HubsearchError
 from .generation import EMBEDDINGS, LEXICAL, PASSAGES, VECTORS
 from .highlight import SentenceVectors, split
 from .lexical import LexicalIndex
-from .manifest import BuildInfo, CorpusInfo, Manifest, ModelInfo, SourceRecord, VectorIndexInfo
+from .manifest import (
+    BuildInfo,
+    CorpusInfo,
+    Manifest,
+    ModelInfo,
+    SourceRecord,
+    VectorIndexInfo,
+)
 from .passages import DocumentRow, Passage, PassageStore, write_passage_store
 from .settings import ChunkingConfig, LexicalConfig
 from .sources import Document, Skipped

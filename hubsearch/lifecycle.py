@@ -17,7 +17,12 @@ from typing import Any
 from . import manifest as manifest_io
 from . import storage
 from .embedding import Embedder
-from .errors import HubsearchError, IndexDamagedError, IndexNotFoundError, InvalidInputError
+from .errors import (
+    HubsearchError,
+    IndexDamagedError,
+    IndexNotFoundError,
+    InvalidInputError,
+)
 from .generation import load
 from .index import Index, check_model
 from .indexing import BuildReport, ProgressCallback, fault_point, write_generation

@@ -26,7 +26,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexBusyError, IndexNotFoundError, IndexWriteError, InvalidInputError
+from .errors import (
+    IndexBusyError,
+    IndexNotFoundError,
+    IndexWriteError,
+    InvalidInputError,
+)
 from .manifest import MANIFEST, RECORD, FileRecord, Manifest, damaged, sealed
 
 POINTER = "CURRENT"

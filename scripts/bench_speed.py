@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--skip-scale", action="store_true", help="skip the synthetic FAISS table")
     parser.add_argument("--docs", type=int, default=10_000, help="documents in the update-vs-rebuild corpus")
     parser.add_argument("--skip-update", action="store_true", help="skip the update-vs-rebuild table")
+    parser.add_argument("--hit-docs", type=int, default=0, metavar="N",
+                        help="also time -k 10 against -k 1000 on an index of N synthetic documents")
     parser.add_argument("--skip-cold", action="store_true", help="skip the cold-query table")
     parser.add_argument("--skip-throughput", action="store_true", help="skip the indexing throughput table")
     parser.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
@@ -70,6 +72,8 @@ def main() -> None:
         throughput(args.sample)
     if not args.skip_update:
         update_vs_rebuild(args.docs)
+    if args.hit_docs:
+        work_per_hit(args.hit_docs)
     if not args.skip_quality:
         quality()
     if not args.skip_scale:
@@ -190,17 +194,9 @@ def throughput(sample: int) -> None:
 
 def update_vs_rebuild(docs: int) -> None:
     """One changed file in a corpus of `docs` documents: `index update` against full builds."""
-    import random
-
-    rng = random.Random(7)
-    vocabulary = [json.loads(line)["text"].split() for line in (CRANFIELD / "corpus.jsonl").open(encoding="utf-8")]
-    words = [w for doc in vocabulary for w in doc]
     with tempfile.TemporaryDirectory() as tmp:
         corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
-        corpus.mkdir()
-        for i in range(docs):
-            body = " ".join(rng.choice(words) for _ in range(rng.randint(60, 140)))
-            (corpus / f"doc{i:05}.txt").write_text(f"Document {i}\n{body}.", encoding="utf-8")
+        _synthetic_corpus(corpus, docs)
         env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / "cache")}
         hubsearch = [sys.executable, "-m", "hubsearch", "index"]
         build = _time(hubsearch + ["build", str(corpus), "--index", str(index)], ROOT, env)
@@ -237,6 +233,44 @@ def update_vs_rebuild(docs: int) -> None:
     print("|---|---|---|")
     print(f"| `hubsearch query -k 10` | {c:.3f} s | 1.00x |")
     print(f"| `hubsearch query -k 1000` | {d:.3f} s | {d / c:.2f}x |\n")
+
+
+def _synthetic_corpus(corpus: Path, docs: int) -> None:
+    """`docs` documents of 60 to 140 words drawn from Cranfield's vocabulary."""
+    import random
+
+    rng = random.Random(7)
+    vocabulary = [json.loads(line)["text"].split() for line in (CRANFIELD / "corpus.jsonl").open(encoding="utf-8")]
+    words = [w for doc in vocabulary for w in doc]
+    corpus.mkdir()
+    for i in range(docs):
+        body = " ".join(rng.choice(words) for _ in range(rng.randint(60, 140)))
+        (corpus / f"doc{i:05}.txt").write_text(f"Document {i}\n{body}.", encoding="utf-8")
+
+
+def work_per_hit(docs: int) -> None:
+    """Cold `hubsearch query -k 10` against `-k 1000` on an index of `docs` documents."""
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
+        _synthetic_corpus(corpus, docs)
+        env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / "cache")}
+        subprocess.run([sys.executable, "-m", "hubsearch", "index", "build", str(corpus), "--index", str(index)],
+                       env=env, check=True, capture_output=True)
+        query = [sys.executable, "-m", "hubsearch", "query", QUERY, "--index", str(index), "--json",
+                 "--no-stale-check"]
+        k10, k1000 = [], []
+        for _ in range(5):  # interleaved
+            k10.append(_time(query + ["-k", "10"], ROOT, env))
+            k1000.append(_time(query + ["-k", "1000"], ROOT, env))
+        info = subprocess.run([sys.executable, "-m", "hubsearch", "index", "info", "--json", "--index", str(index)],
+                              env=env, capture_output=True, text=True)
+        passages = json.loads(info.stdout)["corpus"]["passages"]
+    c, d = statistics.median(k10), statistics.median(k1000)
+    print(f"### Work per hit ({passages:,} passages; cold `hubsearch query --json --no-stale-check`, median of 5)\n")
+    print("| command | median wall time | vs -k 10 |")
+    print("|---|---|---|")
+    print(f"| `-k 10` | {c:.3f} s | 1.00x |")
+    print(f"| `-k 1000` | {d:.3f} s | {d / c:.2f}x |\n")
 
 
 def quality() -> None:

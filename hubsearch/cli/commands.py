@@ -21,12 +21,8 @@ from ..errors import HubsearchError
 from ..settings import (
     DEFAULT_SOURCES,
     FUSION_METHODS,
-    INDEX_TYPES,
     MODES,
     PRECISIONS,
-    SENTENCES,
-    SMOOTHING,
-    ChunkingConfig,
     FusionConfig,
     SearchConfig,
     default_index_dir,
@@ -35,7 +31,15 @@ from ..settings import (
     validate_query,
 )
 from . import render
-from .progress import changes_line, echo_skipped, progress_bars, report_build
+from .index_commands import index_group
+from .options import (
+    feedback_option,
+    index_option,
+    model_option,
+    sentences_option,
+    smoothing_option,
+)
+from .progress import progress_bars, report_build
 
 EXIT_USAGE = 2
 # Set once a read-only command (query) has finished its output; `main` may then skip
@@ -79,35 +83,6 @@ class HubsearchGroup(click.Group):
         sys.exit(0)
 
 
-def _index_option(func: Any) -> Any:
-    return click.option(
-        "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-        help="Index folder. Default: $HUBSEARCH_INDEX, else ./index.",
-    )(func)
-
-
-_smoothing_option = click.option(
-    "--smoothing", type=click.FloatRange(0, 1), default=None,
-    help="Share of each top passage's score taken from its 5 most similar candidates "
-         "(score regularisation: alike passages tend to be relevant together). 0 turns it off. "
-         f"[default: {SMOOTHING} in hybrid mode, 0 in dense and lexical]",
-)
-_feedback_option = click.option(
-    "--feedback/--no-feedback", default=False,
-    help="Run a second pass with pseudo-relevance feedback (RM3 on BM25, Rocchio on vectors). "
-         "Off by default: it helped one test collection and hurt others. [default: off]",
-)
-_sentences_option = click.option(
-    "--sentences", type=click.FloatRange(0, 1), default=SENTENCES, show_default=True,
-    help="Hybrid mode: share of the meaning side's weight given to ranking the candidates by their "
-         "best sentence (finds the one sentence that answers). 0 turns it off.",
-)
-
-
-def _model_option(help_text: str) -> Any:
-    return click.option("--model", default=None, metavar="FOLDER", help=help_text)
-
-
 @click.group(cls=HubsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hubsearch")
 def cli() -> None:
@@ -129,8 +104,8 @@ def cli() -> None:
 @click.argument("text")
 @click.option("-k", "--top-k", "k", type=int, default=5, show_default=True, help="How many passages to return.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (for scripts).")
-@_index_option
-@_model_option("Check that the index was built with this model folder; refuse if not.")
+@index_option
+@model_option("Check that the index was built with this model folder; refuse if not.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="hybrid fuses dense (meaning) and lexical (BM25, exact words) rankings.")
 @click.option("--explain", is_flag=True, help="Show each hit's rank and score on each side and how they were fused.")
@@ -141,9 +116,9 @@ def cli() -> None:
               help="Weight of meaning (passages and sentences) against BM25 in hybrid mode.")
 @click.option("--rrf-k", type=click.IntRange(min=0), default=FusionConfig.rrf_k, show_default=True,
               help="RRF's damping constant (with --fusion rrf).")
-@_feedback_option
-@_smoothing_option
-@_sentences_option
+@feedback_option
+@smoothing_option
+@sentences_option
 @click.option("--full", is_flag=True, help="Print whole passages instead of the highlighted sentence "
                                            "with about two lines of context on each side.")
 @click.option("--no-stale-check", is_flag=True,
@@ -216,148 +191,6 @@ def query(
         click.echo(render.hit_text(hit, width, color, full))
 
 
-@cli.group("index")
-def index_group() -> None:
-    """Build, rebuild and describe the index.
-
-    \b
-      hubsearch index build seeds/          index ./seeds into ./index
-      hubsearch index update                embed only new and changed documents
-      hubsearch index watch                 keep the index updated as files change
-      hubsearch index rebuild               start over from the recorded sources
-      hubsearch index info --json           what is in the index
-    """
-
-
-@index_group.command("build")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@_index_option
-@_model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
-@click.option("--max-tokens", type=int, default=ChunkingConfig.max_tokens, show_default=True,
-              help="Longest passage in model tokens, capped at the model's window.")
-@click.option("--overlap", type=int, default=ChunkingConfig.overlap_tokens, show_default=True,
-              help="Tokens of whole sentences a passage repeats from the one before.")
-@click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title.")
-@click.option("--index-type", type=click.Choice(INDEX_TYPES), default="auto",
-              show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-              help="Embedding precision; auto = bf16 where the CPU has AMX or AVX-512 BF16, else fp32.")
-@click.option("--wait", type=float, default=0.0, show_default=True,
-              help="Seconds to wait if another process is writing the index.")
-def build_cmd(
-    paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
-    no_title_prefix: bool, index_type: str, precision: str, wait: float,
-) -> None:
-    """Index the .txt, .md, .html and .pdf files under PATHS (default: seeds/).
-
-    PATHS may be folders, searched recursively, or single files. Files that cannot be read
-    (text that is not valid UTF-8, a broken PDF, an empty page) are reported and skipped.
-    The new index replaces the old one only once it is complete, so an interrupted build
-    leaves the previous index intact.
-    """
-    from .. import Index
-
-    config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
-    with progress_bars() as progress:
-        index = Index.build(
-            list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
-            index_type=index_type, precision=precision, progress=progress, wait=wait,
-        )
-    report_build(index, "indexed")
-
-
-@index_group.command("rebuild")
-@_index_option
-@_model_option("Rebuild with this model folder instead of the recorded one.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
-              help="Embedding precision. Default: the one recorded in the manifest.")
-@click.option("--wait", type=float, default=0.0, show_default=True,
-              help="Seconds to wait if another process is writing the index.")
-@click.option("--no-cache", is_flag=True, help="Embed every passage again instead of reusing unchanged vectors.")
-def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None, wait: float, no_cache: bool) -> None:
-    """Rebuild the index from scratch from the sources and settings it records.
-
-    Every document is read and cut into passages again. Passages whose text is
-    unchanged keep their vectors (same model and precision), unless --no-cache. Use it
-    after changing hubsearch, or when an index is reported as damaged (a damaged index's
-    vectors are never reused).
-    """
-    from .. import rebuild
-
-    with progress_bars() as progress:
-        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait, reuse=not no_cache)
-    report_build(index, "rebuilt")
-
-
-@index_group.command("update")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@_index_option
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
-@click.option("--wait", type=float, default=0.0, show_default=True,
-              help="Seconds to wait if another process is writing the index.")
-def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, wait: float) -> None:
-    """Bring the index up to date with its sources, embedding only what changed.
-
-    Each file's SHA-256 is compared with the manifest: new and changed documents are
-    embedded, unchanged ones keep their passages and vectors, removed ones are dropped
-    (from the vector and the BM25 side). PATHS default to the recorded sources. Model,
-    precision and chunking are the recorded ones.
-
-    \b
-      hubsearch index update            prints e.g. 1 new, 2 changed, 40 unchanged, 0 removed
-      hubsearch index update --json
-    """
-    from .. import update
-
-    with progress_bars() as progress:
-        index = update(index_dir, list(paths) or None, progress=progress, wait=wait)
-    report = index.report
-    assert report is not None
-    if as_json:
-        click.echo(json.dumps({"index": str(index.path), **report.to_dict()}))
-        return
-    echo_skipped(report)
-    click.echo(changes_line(report))
-
-
-@index_group.command("watch")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@_index_option
-@click.option("--debounce", type=click.IntRange(min=50), default=800, show_default=True,
-              help="Milliseconds of quiet before a burst of changes is indexed.")
-def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) -> None:
-    """Keep the index up to date as files change, until Ctrl-C.
-
-    Runs `hubsearch index update` at start and after every change to a .txt, .md, .html
-    or .pdf file under PATHS (default: the recorded sources). Each update replaces the
-    index atomically, so queries keep working meanwhile.
-    """
-    from .. import watch
-
-    click.echo("hubsearch: watching for changes; press Ctrl-C to stop", err=True)
-    for outcome in watch(index_dir, list(paths) or None, debounce_ms=debounce):
-        if isinstance(outcome, HubsearchError):
-            click.echo(f"hubsearch: update failed: {outcome}", err=True)
-        else:
-            echo_skipped(outcome)
-            click.echo(f"hubsearch: {changes_line(outcome)} in {outcome.seconds:.1f}s", err=True)
-
-
-@index_group.command("info")
-@_index_option
-@click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
-def info_cmd(index_dir: Path | None, as_json: bool) -> None:
-    """Describe the index: corpus, model, chunking, build time and library versions."""
-    from .. import Index
-
-    with Index.open(index_dir) as index:
-        info = index.info()
-    if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
-        return
-    click.echo(render.info_text(info))
-
-
 @cli.command("eval")
 @click.argument("collections", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
@@ -365,14 +198,14 @@ def info_cmd(index_dir: Path | None, as_json: bool) -> None:
 @click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to keep each collection's index in (as DIR/NAME), reused by later runs. "
                    "Default: temporary folders.")
-@_model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
+@model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--per-query", is_flag=True, help="With --json, include every query's figures (for paired tests).")
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
               help="Fusion for hybrid mode (see hubsearch query --help).")
-@_feedback_option
-@_smoothing_option
-@_sentences_option
+@feedback_option
+@smoothing_option
+@sentences_option
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Embedding precision of the evaluation indexes.")
 def eval_cmd(
@@ -420,3 +253,6 @@ def eval_cmd(
         click.echo(json.dumps(report, indent=1))
         return
     click.echo(render.eval_text(report))
+
+
+cli.add_command(index_group)

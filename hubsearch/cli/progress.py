@@ -39,7 +39,8 @@ def progress_bars() -> Iterator[Any]:
                 return  # nothing to embed: no bar
             for other in list(bars):
                 close(other)
-            from tqdm import tqdm  # imported on first use: queries on a built index never need it
+            # Imported on first use: queries on a built index never need it.
+            from tqdm import tqdm
 
             unit = {"embed": " passages", "sentences": " sentences"}.get(stage, "")
             bars[stage] = tqdm(

@@ -1,0 +1,156 @@
+"""`hubsearch index ...`: build, rebuild, update, watch and describe an index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import HubsearchError
+from ..settings import DEFAULT_SOURCES, INDEX_TYPES, PRECISIONS, ChunkingConfig
+from . import render
+from .options import index_option, model_option
+from .progress import changes_line, echo_skipped, progress_bars, report_build
+
+
+@click.group("index")
+def index_group() -> None:
+    """Build, rebuild and describe the index.
+
+    \b
+      hubsearch index build seeds/          index ./seeds into ./index
+      hubsearch index update                embed only new and changed documents
+      hubsearch index watch                 keep the index updated as files change
+      hubsearch index rebuild               start over from the recorded sources
+      hubsearch index info --json           what is in the index
+    """
+
+
+@index_group.command("build")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
+@click.option("--max-tokens", type=int, default=ChunkingConfig.max_tokens, show_default=True,
+              help="Longest passage in model tokens, capped at the model's window.")
+@click.option("--overlap", type=int, default=ChunkingConfig.overlap_tokens, show_default=True,
+              help="Tokens of whole sentences a passage repeats from the one before.")
+@click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title.")
+@click.option("--index-type", type=click.Choice(INDEX_TYPES), default="auto",
+              show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Embedding precision; auto = bf16 where the CPU has AMX or AVX-512 BF16, else fp32.")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait if another process is writing the index.")
+def build_cmd(
+    paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
+    no_title_prefix: bool, index_type: str, precision: str, wait: float,
+) -> None:
+    """Index the .txt, .md, .html and .pdf files under PATHS (default: seeds/).
+
+    PATHS may be folders, searched recursively, or single files. Files that cannot be read
+    (text that is not valid UTF-8, a broken PDF, an empty page) are reported and skipped.
+    The new index replaces the old one only once it is complete, so an interrupted build
+    leaves the previous index intact.
+    """
+    from .. import Index
+
+    config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
+    with progress_bars() as progress:
+        index = Index.build(
+            list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
+            index_type=index_type, precision=precision, progress=progress, wait=wait,
+        )
+    report_build(index, "indexed")
+
+
+@index_group.command("rebuild")
+@index_option
+@model_option("Rebuild with this model folder instead of the recorded one.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+              help="Embedding precision. Default: the one recorded in the manifest.")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait if another process is writing the index.")
+@click.option("--no-cache", is_flag=True, help="Embed every passage again instead of reusing unchanged vectors.")
+def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None, wait: float, no_cache: bool) -> None:
+    """Rebuild the index from scratch from the sources and settings it records.
+
+    Every document is read and cut into passages again. Passages whose text is
+    unchanged keep their vectors (same model and precision), unless --no-cache. Use it
+    after changing hubsearch, or when an index is reported as damaged (a damaged index's
+    vectors are never reused).
+    """
+    from .. import rebuild
+
+    with progress_bars() as progress:
+        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait, reuse=not no_cache)
+    report_build(index, "rebuilt")
+
+
+@index_group.command("update")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait if another process is writing the index.")
+def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, wait: float) -> None:
+    """Bring the index up to date with its sources, embedding only what changed.
+
+    Each file's SHA-256 is compared with the manifest: new and changed documents are
+    embedded, unchanged ones keep their passages and vectors, removed ones are dropped
+    (from the vector and the BM25 side). PATHS default to the recorded sources. Model,
+    precision and chunking are the recorded ones.
+
+    \b
+      hubsearch index update            prints e.g. 1 new, 2 changed, 40 unchanged, 0 removed
+      hubsearch index update --json
+    """
+    from .. import update
+
+    with progress_bars() as progress:
+        index = update(index_dir, list(paths) or None, progress=progress, wait=wait)
+    report = index.report
+    assert report is not None
+    if as_json:
+        click.echo(json.dumps({"index": str(index.path), **report.to_dict()}))
+        return
+    echo_skipped(report)
+    click.echo(changes_line(report))
+
+
+@index_group.command("watch")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@click.option("--debounce", type=click.IntRange(min=50), default=800, show_default=True,
+              help="Milliseconds of quiet before a burst of changes is indexed.")
+def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) -> None:
+    """Keep the index up to date as files change, until Ctrl-C.
+
+    Runs `hubsearch index update` at start and after every change to a .txt, .md, .html
+    or .pdf file under PATHS (default: the recorded sources). Each update replaces the
+    index atomically, so queries keep working meanwhile.
+    """
+    from .. import watch
+
+    click.echo("hubsearch: watching for changes; press Ctrl-C to stop", err=True)
+    for outcome in watch(index_dir, list(paths) or None, debounce_ms=debounce):
+        if isinstance(outcome, HubsearchError):
+            click.echo(f"hubsearch: update failed: {outcome}", err=True)
+        else:
+            echo_skipped(outcome)
+            click.echo(f"hubsearch: {changes_line(outcome)} in {outcome.seconds:.1f}s", err=True)
+
+
+@index_group.command("info")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
+def info_cmd(index_dir: Path | None, as_json: bool) -> None:
+    """Describe the index: corpus, model, chunking, build time and library versions."""
+    from .. import Index
+
+    with Index.open(index_dir) as index:
+        info = index.info()
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+        return
+    click.echo(render.info_text(info))

@@ -1,0 +1,39 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..settings import SENTENCES, SMOOTHING
+
+
+def index_option(func: Any) -> Any:
+    return click.option(
+        "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Index folder. Default: $HUBSEARCH_INDEX, else ./index.",
+    )(func)
+
+
+smoothing_option = click.option(
+    "--smoothing", type=click.FloatRange(0, 1), default=None,
+    help="Share of each top passage's score taken from its 5 most similar candidates "
+         "(score regularisation: alike passages tend to be relevant together). 0 turns it off. "
+         f"[default: {SMOOTHING} in hybrid mode, 0 in dense and lexical]",
+)
+feedback_option = click.option(
+    "--feedback/--no-feedback", default=False,
+    help="Run a second pass with pseudo-relevance feedback (RM3 on BM25, Rocchio on vectors). "
+         "Off by default: it helped one test collection and hurt others. [default: off]",
+)
+sentences_option = click.option(
+    "--sentences", type=click.FloatRange(0, 1), default=SENTENCES, show_default=True,
+    help="Hybrid mode: share of the meaning side's weight given to ranking the candidates by their "
+         "best sentence (finds the one sentence that answers). 0 turns it off.",
+)
+
+
+def model_option(help_text: str) -> Any:
+    return click.option("--model", default=None, metavar="FOLDER", help=help_text)
