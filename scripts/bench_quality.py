@@ -14,8 +14,6 @@ The main figure is nDCG@10 for BEIR collections and top1 for question sets.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import shutil
 import sys
@@ -26,6 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_speed import machine  # noqa: E402
 
 from hubsearch import FeedbackConfig, FusionConfig, SearchConfig, evaluate_many  # noqa: E402
 
@@ -72,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = _runner(Path(tmp))
         default = run(DEFAULT, ("hybrid", "dense", "lexical"))
-        print(f"Retrieval quality, {time.strftime('%Y-%m-%d')}, {_machine()}\n")
+        print(f"Retrieval quality, {time.strftime('%Y-%m-%d')}, {machine()}\n")
         _defaults_table(default)
         if args.variants:
             _compare("Candidate settings against the default (hybrid)", default, VARIANTS, run, args.rounds)
@@ -158,19 +160,6 @@ def paired_randomization(a: dict[str, float], b: dict[str, float], rounds: int, 
     rng = random.Random(seed)
     hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in diffs)) >= observed - 1e-12 for _ in range(rounds))
     return (hits + 1) / (rounds + 1)
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, Python {platform.python_version()}"
 
 
 if __name__ == "__main__":

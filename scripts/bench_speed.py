@@ -65,7 +65,7 @@ def main() -> None:
     if not CRANFIELD.exists() and SHARED.exists():
         shutil.copytree(SHARED, CRANFIELD)
 
-    print(f"hubsearch speed benchmark, {time.strftime('%Y-%m-%d')}, {_machine()}\n")
+    print(f"hubsearch speed benchmark, {time.strftime('%Y-%m-%d')}, {machine()}\n")
     if not args.skip_cold:
         cold_queries(args.runs, args.compare_with)
     if not args.skip_throughput:
@@ -80,7 +80,8 @@ def main() -> None:
         scale([int(n) for n in args.scale.split(",") if n])
 
 
-def _machine() -> str:
+def machine() -> str:
+    """The CPU model, the cores this process may use, and the Python version."""
     model = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
