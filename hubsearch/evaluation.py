@@ -142,7 +142,7 @@ def rank_documents(
 ) -> list[tuple[list[tuple[str, float]], list[tuple[int, float]]]]:
     """Per query, the top `k` documents (each ranked by its best passage) and the top `k`
     passages, from the same pipeline `Index.search` runs."""
-    doc_of = index._generation.passages.doc_ids()
+    doc_of = index.passage_documents()
     pipeline = index.pipeline
     vectors = pipeline.encode([validate_query(q) for q in queries])
     depth = max(config.fusion.depth, 4 * k)
@@ -190,7 +190,7 @@ def evaluate(
             (index.path / EVAL_MARKER).write_text(fingerprint + "\n")
         qids = sorted(collection.qrels)
         texts = [collection.queries[q] for q in qids]
-        judged_passages = passage_qrels(collection.qrels, index._generation.passages.doc_ids())
+        judged_passages = passage_qrels(collection.qrels, index.passage_documents())
         results, queries = {}, {}
         for mode in modes:
             ranked = rank_documents(index, texts, 100, (config or SearchConfig()).with_mode(mode))

@@ -182,6 +182,10 @@ class Index:
         query, k = validate_query(query), validate_k(k)
         return self.pipeline.run(query, k, (config or SearchConfig()).with_mode(mode))
 
+    def passage_documents(self) -> list[str]:
+        """The doc_id of every passage, indexed by passage id (`Hit.chunk_id`)."""
+        return self._generation.passages.doc_ids()
+
     def changes(self) -> dict[str, int]:
         """How the sources differ from what the index holds: {"new", "changed", "removed"}.
 
