@@ -350,7 +350,18 @@ def test_text_output_trims_long_passages_around_the_highlight(fake, tmp_path: Pa
     assert "…" not in whole and "Left filler 0 " in whole and "Right filler 11 " in whole
 
 
-def test_each_progress_bar_is_drawn_to_its_end_once(fake, corpus: Path, tmp_path: Path) -> None:
+def test_each_progress_bar_is_drawn_to_its_end_once(fake, corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    from .conftest import FakeEmbedder
+
+    real = FakeEmbedder.embed
+
+    def slow(self, texts, progress=None):
+        time.sleep(0.2)  # longer than tqdm's redraw interval, as real embedding is
+        return real(self, texts, progress)
+
+    monkeypatch.setattr(FakeEmbedder, "embed", slow)
     result = run("index", "build", str(corpus), "--index", str(tmp_path / "i"))
     assert result.exit_code == 0
     assert result.stderr.count("embedding passages: 100%") == 1

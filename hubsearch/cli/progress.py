@@ -48,9 +48,11 @@ def progress_bars() -> Iterator[Any]:
                 dynamic_ncols=True, disable=None if stage == "write" else False,
             )
         bar = bars[stage]
-        bar.update(done - bar.n)
         if total and done >= total:
+            bar.n = done  # no drawing here: close() draws the finished bar, once
             close(stage)
+        else:
+            bar.update(done - bar.n)
 
     try:
         yield update
