@@ -42,6 +42,7 @@ def explain_hit(candidate: Fused, trace: Trace) -> dict[str, Any]:
     return out
 
 
-def explain_hits(trace: Trace, k: int) -> list[dict[str, Any]]:
-    """The explain objects of the top `k` candidates, in rank order."""
-    return [explain_hit(candidate, trace) for candidate in trace.ranking[:k]]
+def explain_hits(trace: Trace, ids: list[int]) -> list[dict[str, Any]]:
+    """The explain objects of the candidates with these passage ids, in the order given."""
+    by_id = {candidate.id: candidate for candidate in trace.ranking}
+    return [explain_hit(by_id[i], trace) for i in ids]

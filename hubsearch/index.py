@@ -174,7 +174,7 @@ class Index:
             return hits
         from .explain import explain_hits
 
-        return [replace(hit, explain=e) for hit, e in zip(hits, explain_hits(trace, len(hits)))]
+        return [replace(hit, explain=e) for hit, e in zip(hits, explain_hits(trace, [h.chunk_id for h in hits]))]
 
     def trace(self, query: str, k: int = 5, *, config: SearchConfig | None = None,
               mode: str | None = None) -> tuple[list[Hit], Trace]:

@@ -122,12 +122,17 @@ class LexicalIndex:
         df = float(self.indptr[term + 1] - self.indptr[term])
         return float(np.log1p((self.count - df + 0.5) / (df + 0.5)))
 
-    def search(self, weights: dict[int, float], depth: int) -> Ranked:
+    def search(self, weights: dict[int, float], depth: int, allowed: np.ndarray | None = None) -> Ranked:
         """The `depth` best-scoring passages for a weighted bag of term ids, best first;
-        passages that match no term are left out."""
+        passages that match no term are left out, and so, with `allowed` (passage ids),
+        are all others."""
         if not weights:
             return Ranked([], [])
         scores = self.scores(weights)
+        if allowed is not None:
+            keep = np.zeros(len(scores), dtype=bool)
+            keep[np.asarray(allowed, dtype=np.int64)] = True
+            scores = np.where(keep, scores, 0.0).astype(np.float32)
         order = top(scores, depth)
         order = order[scores[order] > 0]
         return Ranked(order.tolist(), scores[order].tolist())

@@ -153,6 +153,27 @@ class PassageStore:
         ).fetchall()
         return {row[0]: StoredPassage(*row) for row in rows}
 
+    def matching(self, since: str | None, until: str | None, doc_ids: tuple[str, ...],
+                 path: str | None) -> list[int]:
+        """Ids of the passages whose documents pass these filters (see `settings.Filters`)."""
+        where, args = [], []
+        if since:
+            where.append("d.date IS NOT NULL AND d.date >= ?")
+            args.append(since)
+        if until:
+            where.append("d.date IS NOT NULL AND d.date <= ?")
+            args.append(until)
+        if doc_ids:
+            where.append(f"p.doc_id IN ({','.join('?' * len(doc_ids))})")
+            args += list(doc_ids)
+        if path:
+            where.append("d.source GLOB ?")
+            args.append(path)
+        sql = "SELECT p.id FROM passages p JOIN documents d USING (doc_id)"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [row[0] for row in self.con.execute(sql + " ORDER BY p.id", args)]
+
     def doc_ids(self) -> list[str]:
         """The doc_id of every passage, indexed by passage id."""
         return [r[0] for r in self.con.execute("SELECT doc_id FROM passages ORDER BY id")]

@@ -22,7 +22,7 @@ from .generation import Generation
 from .highlight import highlight
 from .passages import Hit, StoredPassage
 from .ranking import Fused, Ranked
-from .settings import FusionConfig, SearchConfig
+from .settings import Filters, FusionConfig, SearchConfig
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ class Pipeline:
     def __init__(self, generation: Generation, embedder: Callable[[], Embedder]) -> None:
         self.generation = generation
         self._embedder = embedder
+        self._allowed: dict[tuple, np.ndarray] = {}
 
     # --- the stages, in order -------------------------------------------------------------
 
@@ -91,16 +92,28 @@ class Pipeline:
         """Unit vectors of the queries, one row each."""
         return self._embedder().embed(list(queries))
 
-    def retrieve(self, vector: np.ndarray, terms: dict[int, float], config: SearchConfig, depth: int) -> dict[str, Ranked]:
-        """Each side's top `depth` candidates: dense by cosine, lexical by BM25. In hybrid
-        mode with `config.sentences`, a third ranking of the same candidates by their best
-        sentence's cosine: short units find the one sentence that answers."""
+    def allowed(self, filters: Filters) -> np.ndarray | None:
+        """The sorted ids of the passages `filters` let through, or None for all."""
+        if not filters.restricts:
+            return None
+        key = (filters.since, filters.until, filters.doc_ids, filters.path)
+        if key not in self._allowed:
+            ids = self.generation.passages.matching(*key)
+            self._allowed = {key: np.asarray(ids, dtype=np.int64)}  # keep the latest only
+        return self._allowed[key]
+
+    def retrieve(self, vector: np.ndarray, terms: dict[int, float], config: SearchConfig, depth: int,
+                 allowed: np.ndarray | None = None) -> dict[str, Ranked]:
+        """Each side's top `depth` candidates among the `allowed` passages: dense by cosine,
+        lexical by BM25. In hybrid mode with `config.sentences`, a third ranking of the same
+        candidates by their best sentence's cosine: short units find the one sentence that
+        answers."""
         sides: dict[str, Ranked] = {}
         mode = config.mode
         if mode in ("hybrid", "dense"):
-            sides["dense"] = self.generation.vectors.search(vector, depth)
+            sides["dense"] = self.generation.vectors.search(vector, depth, allowed)
         if mode in ("hybrid", "lexical"):
-            sides["lexical"] = self.generation.lexical.search(terms, depth)
+            sides["lexical"] = self.generation.lexical.search(terms, depth, allowed)
         sentences = self.generation.sentences
         if mode == "hybrid" and config.sentences > 0 and sentences is not None:
             candidates = sorted({int(i) for side in sides.values() for i in side.ids})
@@ -160,7 +173,8 @@ class Pipeline:
         """Stages retrieve to smooth for one query whose vector is already encoded."""
         fetched = fetched or _Fetched(self.generation)
         terms = self.generation.lexical.term_weights(query)
-        sides = self.retrieve(vector, terms, config, depth)
+        allowed = self.allowed(config.filters)
+        sides = self.retrieve(vector, terms, config, depth, allowed)
         ranked = self.fuse(sides, config)
         large_enough = self.generation.vectors.count >= config.feedback.min_passages
         rm3, rocchio, weight = config.refinements()
@@ -169,7 +183,7 @@ class Pipeline:
         # Feedback comes from the fused first pass, which is better than either side alone.
         if rm3 or rocchio:
             moved, terms = self.feedback(ranked, vector, terms, config, fetched, rm3, rocchio)
-            ranked = self.fuse(self.retrieve(moved, terms, config, depth), config)
+            ranked = self.fuse(self.retrieve(moved, terms, config, depth, allowed), config)
         weight = weight if weight > 0 and large_enough and len(ranked) > 1 else 0.0
         if weight:
             ranked = self.smooth(ranked, config, weight, fetched)
@@ -182,5 +196,7 @@ class Pipeline:
         fetched = _Fetched(self.generation)
         vector = self.encode([query])[0]
         trace = self.rank(query, vector, config, max(k, config.fusion.depth), fetched)
-        hits = self.hydrate(trace.ranking[:k], fetched)
+        floor = config.filters.min_score
+        ranking = [f for f in trace.ranking if f.score >= floor] if floor is not None else trace.ranking
+        hits = self.hydrate(ranking[:k], fetched)
         return self.highlight(hits, query, vector, config), trace

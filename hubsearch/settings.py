@@ -159,6 +159,49 @@ SMOOTHING = 0.2
 SENTENCES = 0.5
 
 
+def _iso_date(value: str | None, flag: str) -> str | None:
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise InvalidInputError(f"{flag} must be a date like 2024-07-05, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Filters(_Record):
+    """Which passages a query may return. They apply before ranking, so that `k` hits come
+    back whenever `k` passages match.
+
+    Attributes:
+        since, until: Keep documents dated within these days (YYYY-MM-DD, inclusive); a
+            document without a date is left out when either is set.
+        doc_ids: Keep only these documents.
+        path: Keep documents whose source path (relative to its root) matches this glob.
+        min_score: Drop hits scoring below this (applied to the final scores).
+    """
+
+    since: str | None = None
+    until: str | None = None
+    doc_ids: tuple[str, ...] = ()
+    path: str | None = None
+    min_score: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "since", _iso_date(self.since, "--since"))
+        object.__setattr__(self, "until", _iso_date(self.until, "--until"))
+        object.__setattr__(self, "doc_ids", tuple(self.doc_ids))
+        if self.since and self.until and self.since > self.until:
+            raise InvalidInputError(f"--since {self.since} is after --until {self.until}; swap them")
+
+    @property
+    def restricts(self) -> bool:
+        """Whether any filter other than min_score limits the passages."""
+        return bool(self.since or self.until or self.doc_ids or self.path)
+
+
 @dataclass(frozen=True)
 class SearchConfig(_Record):
     """Query-time settings. The defaults are what `hubsearch query` uses.
@@ -182,6 +225,7 @@ class SearchConfig(_Record):
         sentences: Share of the dense side's weight given to a third ranking in hybrid
             mode: the candidates by their best sentence's cosine to the query, so that
             the one sentence that answers counts. 0 turns it off.
+        filters: Which passages may be returned; see `Filters`.
     """
 
     mode: str = "hybrid"
@@ -192,6 +236,7 @@ class SearchConfig(_Record):
     smoothing: float | None = None
     smoothing_neighbours: int = 5
     sentences: float = SENTENCES
+    filters: Filters = field(default_factory=Filters)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sentences <= 1.0:

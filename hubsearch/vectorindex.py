@@ -35,8 +35,9 @@ class VectorStore(Protocol):
     def dimension(self) -> int:
         """Their dimension."""
 
-    def search(self, query: np.ndarray, depth: int) -> Ranked:
-        """The `depth` passages nearest to the unit vector `query`, best first."""
+    def search(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        """The `depth` passages nearest to the unit vector `query`, best first; with
+        `allowed` (sorted passage ids), only among those."""
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored unit vectors of these passages, in the order given (float32)."""
@@ -111,14 +112,28 @@ class VectorIndex:
         index.add(vectors)
         return cls(index, kind, vectors)
 
-    def search_batch(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query row; ids of -1 mark empty slots."""
+    def search_batch(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query row; ids of -1 mark empty slots. With `allowed`
+        (passage ids), FAISS searches only among those (an IDSelector), so k come back
+        whenever k are allowed."""
+        import faiss
+
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, self.count))
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            if self.kind == "hnsw":
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(64, k))
+            elif self.kind in ("ivf-sq8", "ivf-pq"):
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(self.index).nprobe)
+            else:
+                params = faiss.SearchParameters(sel=selector)
         if self.kind != "ivf-pq":
-            return self.index.search(queries, k)
+            return self.index.search(queries, k, params=params)
         # Product quantisation ranks coarsely: take 10x the candidates, score them exactly.
-        _, candidates = self.index.search(queries, min(self.count, max(10 * k, 100)))
+        _, candidates = self.index.search(queries, min(self.count, max(10 * k, 100)), params=params)
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         for row, (query, cand) in enumerate(zip(queries, candidates)):
@@ -129,8 +144,8 @@ class VectorIndex:
             ids[row, : len(best)] = cand[best]
         return scores, ids
 
-    def search(self, query: np.ndarray, depth: int) -> Ranked:
-        scores, ids = self.search_batch(query, depth)
+    def search(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        scores, ids = self.search_batch(query, depth, allowed)
         keep = ids[0] >= 0
         return Ranked(ids[0][keep].tolist(), scores[0][keep].tolist())
 
@@ -180,9 +195,14 @@ class ExactVectors:
     def dimension(self) -> int:
         return int(self.exact.shape[1]) if self.exact.ndim == 2 else 0
 
-    def search(self, query: np.ndarray, depth: int) -> Ranked:
+    def search(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> Ranked:
         from .lexical import top
 
+        if allowed is not None:
+            rows = np.asarray(allowed, dtype=np.int64)
+            scores = np.einsum("ij,j->i", _rows(self.exact, rows), np.asarray(query, dtype=np.float32))
+            order = top(scores, depth)
+            return Ranked(rows[order].tolist(), scores[order].tolist())
         # einsum, not @: see fusion.smooth on waking BLAS threads for small products.
         scores = np.einsum("ij,j->i", self.exact, np.asarray(query, dtype=np.float32))
         order = top(scores, depth)

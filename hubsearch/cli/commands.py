@@ -23,6 +23,7 @@ from ..settings import (
     FUSION_METHODS,
     MODES,
     PRECISIONS,
+    Filters,
     FusionConfig,
     SearchConfig,
     default_index_dir,
@@ -34,6 +35,7 @@ from . import render
 from .index_commands import index_group
 from .options import (
     feedback_option,
+    filter_options,
     index_option,
     model_option,
     sentences_option,
@@ -103,7 +105,11 @@ def cli() -> None:
 @cli.command()
 @click.argument("text")
 @click.option("-k", "--top-k", "k", type=int, default=5, show_default=True, help="How many passages to return.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (for scripts).")
+@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="text", show_default=True,
+              help="text for people; json (one object), jsonl (one hit a line), csv or md for tools; "
+                   "files lists the matching files once each, best first.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@filter_options
 @index_option
 @model_option("Check that the index was built with this model folder; refuse if not.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
@@ -127,7 +133,8 @@ def cli() -> None:
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
     fusion: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None, sentences: float,
-    full: bool, no_stale_check: bool,
+    full: bool, no_stale_check: bool, fmt: str, since: str | None, until: str | None, doc_ids: tuple[str, ...],
+    path: str | None, min_score: float | None,
 ) -> None:
     """Find the passages that best answer TEXT.
 
@@ -145,8 +152,14 @@ def query(
     given) does not exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
+    Filters (--since, --until, --doc, --path) apply before ranking, so k hits come back
+    whenever k passages match; --min-score drops hits below a score.
+
+    \b
     Examples:
       hubsearch query "Xuhui incubator size"
+      hubsearch query "AI hub" --since 2024-01-01 --format files
+      hubsearch query "investment" --doc 003_ac3063689a687628 --format csv
       hubsearch query "who leads the consortium" -k 3 --json | jq '.results[0].doc_id'
       hubsearch query "OpenMMLab" --mode lexical --explain
     """
@@ -155,6 +168,8 @@ def query(
     validate_query(text)
     validate_k(k)
     text = unicode_text(text)  # as given, but encodable for --json
+    filters = Filters(since=since, until=until, doc_ids=tuple(doc_ids), path=path, min_score=min_score)
+    fmt = "json" if as_json else fmt
     with progress_bars() as progress:
         if index_dir is None:  # the default index is built from ./seeds on first use
             index, built = open_or_build(default_index_dir(), sources=DEFAULT_SOURCES, model=model, progress=progress)
@@ -173,14 +188,17 @@ def query(
             )
     config = SearchConfig(
         mode=mode, fusion=FusionConfig(method=fusion, alpha=alpha, rrf_k=rrf_k),
-        rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences,
+        rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences, filters=filters,
     )
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
+        roots = {s.doc_id: s.root for s in index.manifest.sources}
     global read_only_done
     read_only_done = True
-    if as_json:
-        click.echo(render.hits_json(text, hits))
+    if fmt != "text":
+        out = render.hits_as(fmt, text, hits, roots)
+        if out:
+            click.echo(out)
         return
     if not hits:
         click.echo("No passages found.", err=True)

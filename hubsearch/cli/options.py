@@ -37,3 +37,20 @@ sentences_option = click.option(
 
 def model_option(help_text: str) -> Any:
     return click.option("--model", default=None, metavar="FOLDER", help=help_text)
+
+
+def filter_options(func: Any) -> Any:
+    """--since, --until, --doc, --path and --min-score."""
+    for option in reversed([
+        click.option("--since", metavar="DATE", default=None,
+                     help="Only documents dated on or after DATE (YYYY-MM-DD); undated ones are left out."),
+        click.option("--until", metavar="DATE", default=None,
+                     help="Only documents dated on or before DATE (YYYY-MM-DD); undated ones are left out."),
+        click.option("--doc", "doc_ids", metavar="DOC_ID", multiple=True,
+                     help="Only this document; repeat for several."),
+        click.option("--path", metavar="GLOB", default=None,
+                     help="Only documents whose path under the indexed folder matches GLOB, e.g. 'news/*.html'."),
+        click.option("--min-score", type=float, default=None, help="Drop hits scoring below this."),
+    ]):
+        func = option(func)
+    return func

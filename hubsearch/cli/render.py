@@ -18,8 +18,41 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+FORMATS = ("text", "json", "jsonl", "csv", "md", "files")
+_CSV_FIELDS = ("rank", "score", "doc_id", "source", "chunk_id", "start", "end", "title", "date", "text")
+
+
 def hits_json(query: str, hits: list[Any]) -> str:
     return json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False)
+
+
+def hits_as(fmt: str, query: str, hits: list[Any], roots: dict[str, str]) -> str:
+    """Hits in a machine format: json, jsonl, csv, md, or files (each matching file's
+    path once, best first)."""
+    if fmt == "json":
+        return hits_json(query, hits)
+    if fmt == "jsonl":
+        return "\n".join(json.dumps(h.to_dict(), ensure_ascii=False) for h in hits)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(_CSV_FIELDS)
+        for h in hits:
+            writer.writerow([getattr(h, name) for name in _CSV_FIELDS])
+        return buffer.getvalue().rstrip("\n")
+    if fmt == "md":
+        lines = [f"## {query}", ""]
+        for h in hits:
+            meta = " · ".join(x for x in (h.date, h.title) if x)
+            lines.append(f"{h.rank}. **{h.doc_id}** ({h.score:.3f}){' — ' + meta if meta else ''}")
+            a, b = (h.highlight[0] - h.start, h.highlight[1] - h.start) if h.highlight else (0, len(h.text))
+            lines += [f"   > {_flat(h.text[a:b]).strip()}", ""]
+        return "\n".join(lines).rstrip()
+    seen = dict.fromkeys(str(Path(roots.get(h.doc_id, "")) / h.source) for h in hits)
+    return "\n".join(seen)
 
 
 CONTEXT_CHARS = 160  # of passage text kept on each side of the highlighted sentence

@@ -1,0 +1,95 @@
+"""Filters apply before ranking; output formats."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hubsearch import Index, InvalidInputError, SearchConfig
+from hubsearch.cli import cli
+from hubsearch.settings import Filters
+
+from .conftest import FakeEmbedder
+
+
+@pytest.fixture
+def dated(tmp_path: Path) -> Path:
+    """Forty documents about rivers that outrank three dated ones about kites, in two folders."""
+    root = tmp_path / "dated"
+    (root / "news").mkdir(parents=True)
+    for i in range(40):
+        (root / f"river{i:02}.txt").write_text(
+            f"Rivers {i}\\n" + " ".join(f"River water flows past town {i} and rivers flood." for _ in range(30)),
+            encoding="utf-8")
+    for i, day in enumerate(("2023-05-01", "2024-02-10", "2024-11-30")):
+        (root / "news" / f"kite{i}.txt").write_text(
+            f"Published: {day}\\nKites {i}\\n"
+            + " ".join(f"Kite number {i} flies near the river in spring wind {j}." for j in range(30)),
+            encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_filters_apply_before_ranking_so_k_hits_come_back(dated: Path, tmp_path: Path, index_type: str) -> None:
+    index = Index.build([dated], tmp_path / "i", embedder=FakeEmbedder(), index_type=index_type)
+    plain = index.search("river water flows", k=5)
+    assert all(h.doc_id.startswith("river") for h in plain)  # the kites are nowhere near the top
+    only = SearchConfig(filters=Filters(doc_ids=("news/kite1",)))
+    hits = index.search("river water flows", k=5, config=only)
+    assert len(hits) == 5 and {h.doc_id for h in hits} == {"news/kite1"}
+    dated_config = SearchConfig(filters=Filters(since="2024-01-01", until="2024-12-31"))
+    hits = index.search("river water flows", k=10, config=dated_config)
+    assert len(hits) == 10 and {h.date for h in hits} == {"2024-02-10", "2024-11-30"}
+    folder = index.search("river water flows", k=3, config=SearchConfig(filters=Filters(path="news/*")))
+    assert len(folder) == 3 and all(h.source.startswith("news/") for h in folder)
+    for mode in ("dense", "lexical"):
+        hits = index.search("river", k=4, config=SearchConfig(mode=mode, filters=Filters(doc_ids=("news/kite0",))))
+        assert hits and {h.doc_id for h in hits} == {"news/kite0"}
+
+
+def test_min_score_drops_weak_hits(dated: Path, tmp_path: Path) -> None:
+    index = Index.build([dated], tmp_path / "i", embedder=FakeEmbedder())
+    hits = index.search("kite spring wind", k=20)
+    floor = hits[5].score
+    kept = index.search("kite spring wind", k=20, config=SearchConfig(filters=Filters(min_score=floor)))
+    assert kept and all(h.score >= floor for h in kept) and len(kept) < len(hits)
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"since": "2024-13-01"}, "--since must be a date like 2024-07-05"),
+        ({"until": "yesterday"}, "--until must be a date"),
+        ({"since": "2024-05-01", "until": "2024-01-01"}, "is after --until"),
+    ],
+)
+def test_bad_filters_are_refused(filters: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        Filters(**filters)
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_cli_filters_and_formats(fake, dated: Path, tmp_path: Path) -> None:
+    index = str(tmp_path / "i")
+    assert _run("index", "build", str(dated), "--index", index).exit_code == 0
+    base = ["query", "kite river", "--index", index, "-k", "4"]
+    data = json.loads(_run(*base, "--doc", "news/kite2", "--format", "json").stdout)
+    assert len(data["results"]) >= 2 and {r["doc_id"] for r in data["results"]} == {"news/kite2"}
+    lines = _run(*base, "--since", "2024-01-01", "--format", "jsonl").stdout.splitlines()
+    assert len(lines) == 4 and all(json.loads(line)["date"] >= "2024-01-01" for line in lines)
+    rows = list(csv.DictReader(io.StringIO(_run(*base, "--path", "news/*", "--format", "csv").stdout)))
+    assert len(rows) == 4 and all(r["source"].startswith("news/") for r in rows)
+    assert rows[0]["text"] and rows[0]["rank"] == "1"
+    md = _run(*base, "--format", "md").stdout
+    assert md.startswith("## kite river") and "1. **" in md and "   > " in md
+    files = _run(*base, "--format", "files").stdout.splitlines()
+    assert len(files) == len(set(files)) and all(Path(f).is_file() for f in files)
+    assert _run(*base, "--json").stdout == _run(*base, "--format", "json").stdout
+    bad = _run(*base, "--since", "2024-02-30")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: --since must be a date")
