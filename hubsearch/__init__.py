@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    DocumentNotFoundError,
     HubsearchError,
     IndexBusyError,
     IndexDamagedError,
@@ -69,6 +70,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BuildReport",
     "ChunkingConfig",
+    "DocumentNotFoundError",
     "FeedbackConfig",
     "FusionConfig",
     "Hit",

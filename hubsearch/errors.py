@@ -41,3 +41,7 @@ class IndexBusyError(HubsearchError):
 
 class IndexWriteError(HubsearchError):
     """The index folder cannot be written (read-only, full, or another OS error)."""
+
+
+class DocumentNotFoundError(HubsearchError):
+    """The index holds no document with the given doc_id."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,23 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline, Trace
 
 log = logging.getLogger("hubsearch")
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """An indexed document: its text and the (chunk_id, start, end) of its passages."""
+
+    doc_id: str
+    source: str
+    title: str | None
+    date: str | None
+    text: str
+    passages: list[tuple[int, int, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"doc_id": self.doc_id, "source": self.source, "title": self.title, "date": self.date,
+                "text": self.text,
+                "passages": [{"chunk_id": c, "start": a, "end": b} for c, a, b in self.passages]}
 
 
 class Index:
@@ -181,6 +198,38 @@ class Index:
         """Like `search`, and also the `Trace` of what the pipeline ran."""
         query, k = validate_query(query), validate_k(k)
         return self.pipeline.run(query, k, (config or SearchConfig()).with_mode(mode))
+
+    def document(self, doc_id: str) -> DocumentText:
+        """One indexed document's text (for HTML and PDF, the extracted text) and its
+        passages' offsets into it. Only documents the manifest records can be read, so a
+        doc_id can never name a file outside the indexed folders.
+
+        Raises:
+            DocumentNotFoundError: The index holds no such document.
+            SourceError: Its file is gone or changed since it was indexed.
+        """
+        from pathlib import PurePosixPath
+
+        from .errors import DocumentNotFoundError, SourceError
+        from .sources import SourceFile, read_documents
+
+        record = next((s for s in self.manifest.sources if s.doc_id == doc_id), None)
+        if record is None:
+            raise DocumentNotFoundError(
+                f"no document {doc_id!r} in the index at {self.path}; doc_ids are shown by hubsearch query"
+            )
+        if self.manifest.corpus.virtual:
+            raise SourceError(f"the index at {self.path} was built by hubsearch eval and keeps no document files")
+        root = Path(record.root)
+        path = root.joinpath(*PurePosixPath(record.source).parts)
+        found = next(read_documents([SourceFile(path, root)]))
+        if getattr(found, "sha256", None) != record.sha256:
+            raise SourceError(
+                f"{path} is gone or changed since it was indexed; bring the index up to date with: "
+                f"hubsearch index update --index {self.path}"
+            )
+        passages = [(p.id, p.start, p.end) for p in self._generation.passages.doc_passages(doc_id)]
+        return DocumentText(doc_id, record.source, record.title, record.date, found.text, passages)  # type: ignore[union-attr]
 
     def passage_documents(self) -> list[str]:
         """The doc_id of every passage, indexed by passage id (`Hit.chunk_id`)."""

@@ -93,3 +93,23 @@ def test_cli_filters_and_formats(fake, dated: Path, tmp_path: Path) -> None:
     assert _run(*base, "--json").stdout == _run(*base, "--format", "json").stdout
     bad = _run(*base, "--since", "2024-02-30")
     assert bad.exit_code == 2 and bad.stderr.startswith("Error: --since must be a date")
+
+
+def test_get_prints_a_document_or_a_span_and_refuses_anything_else(fake, corpus: Path, tmp_path: Path) -> None:
+    index = str(tmp_path / "i")
+    assert _run("index", "build", str(corpus), "--index", index).exit_code == 0
+    hit = json.loads(_run("query", "apples orchards", "--index", index, "--json", "-k", "1").stdout)["results"][0]
+    span = _run("get", f"{hit['doc_id']}:{hit['start']}-{hit['end']}", "--index", index)
+    assert span.exit_code == 0 and span.stdout.rstrip("\n") == hit["text"]
+    whole = json.loads(_run("get", "sub/rockets", "--index", index, "--json").stdout)
+    assert whole["source"] == "sub/rockets.md" and "Rocket engines burn fuel" in whole["text"]
+    assert all(whole["text"][p["start"]:p["end"]] for p in whole["passages"])
+    for bad in ("../../etc/passwd", "/etc/passwd", "sub%2F..%2F..%2Fetc", "nope"):
+        refused = _run("get", bad, "--index", index)
+        assert refused.exit_code == 2 and refused.stderr.startswith(f"Error: no document {bad!r}")
+    outside = _run("get", "apples:0-100000", "--index", index)
+    assert outside.exit_code == 2 and "is outside apples" in outside.stderr
+    (corpus / "apples.txt").write_text("Rewritten.", encoding="utf-8")
+    changed = _run("get", "apples", "--index", index)
+    assert changed.exit_code == 2 and "changed since it was indexed" in changed.stderr
+    assert "hubsearch index update" in changed.stderr

@@ -274,3 +274,41 @@ def eval_cmd(
 
 
 cli.add_command(index_group)
+
+
+@cli.command("get")
+@click.argument("target", metavar="DOC_ID[:START-END]")
+@click.option("--json", "as_json", is_flag=True, help="Print the document, its title, date and passages as JSON.")
+@index_option
+def get_cmd(target: str, as_json: bool, index_dir: Path | None) -> None:
+    """Print an indexed document, or the span START-END of it.
+
+    Offsets are those of hits (`start`, `end`, `highlight` in --json output), into the
+    document's text (for HTML and PDF, the extracted text). The file is read again and
+    must not have changed since it was indexed.
+
+    \b
+    Examples:
+      hubsearch get 004_151d86a0f29a9671
+      hubsearch get 004_151d86a0f29a9671:198-352
+    """
+    import re
+
+    from .. import Index, InvalidInputError
+
+    match = re.fullmatch(r"(.+):(\d+)-(\d+)", target)
+    doc_id, span = (match.group(1), (int(match.group(2)), int(match.group(3)))) if match else (target, None)
+    with Index.open(index_dir) as index:
+        document = index.document(doc_id)
+    if span is not None and not 0 <= span[0] <= span[1] <= len(document.text):
+        raise InvalidInputError(
+            f"span {span[0]}-{span[1]} is outside {doc_id} ({len(document.text)} characters); "
+            f"pass START-END within 0-{len(document.text)}"
+        )
+    if as_json:
+        data = document.to_dict()
+        if span is not None:
+            data.update(start=span[0], end=span[1], text=document.text[span[0]:span[1]])
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    click.echo(document.text[span[0]:span[1]] if span else document.text)
