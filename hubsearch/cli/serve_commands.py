@@ -1,0 +1,61 @@
+"""`hubsearch serve`: the HTTP API over an index."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import click
+
+from ..errors import InvalidInputError
+from ..settings import default_index_dir
+from .options import index_option
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback needs --token.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="Port to listen on.")
+@click.option("--token", envvar="HUBSEARCH_TOKEN", default=None,
+              help="Require 'Authorization: Bearer TOKEN' on every request. Default: $HUBSEARCH_TOKEN.")
+@click.option("--cors", "cors", multiple=True, metavar="ORIGIN",
+              help="Let web pages from ORIGIN call the API; repeat for several. Off by default.")
+def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, cors: tuple[str, ...]) -> None:
+    """Answer queries over HTTP from a warm process.
+
+    The API (OpenAPI page at /docs): GET or POST /search (the object `hubsearch query
+    --json` prints, with the same filters), GET /documents/DOC_ID, GET /info, GET
+    /health. When `hubsearch index build` or `update` publishes a new generation, the
+    server moves to it between requests, once it has verified.
+
+    \b
+    Examples:
+      hubsearch serve
+      curl 'http://127.0.0.1:8765/search?q=Xuhui+incubator+size&k=3'
+      HUBSEARCH_TOKEN=secret hubsearch serve --host 0.0.0.0
+    """
+    if not is_loopback(host) and not token:
+        raise InvalidInputError(
+            f"listening on {host} exposes the index beyond this machine; pass --token (or set HUBSEARCH_TOKEN), "
+            "or listen on 127.0.0.1"
+        )
+    try:
+        import uvicorn
+
+        from ..server.http import create_app
+    except ImportError as exc:
+        raise InvalidInputError(f"the server needs {exc.name}; install it with: pip install fastapi uvicorn") from exc
+    app = create_app(index_dir or default_index_dir(), token=token, cors=list(cors) or None)
+    click.echo(f"hubsearch: serving {index_dir or default_index_dir()} on http://{host}:{port} "
+               "(Ctrl-C stops)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

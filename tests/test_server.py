@@ -1,0 +1,200 @@
+"""The HTTP API, through FastAPI's TestClient (no socket), and `hubsearch serve` for real."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from hubsearch import Index  # noqa: E402
+from hubsearch.cli import cli  # noqa: E402
+from hubsearch.server.http import MAX_BODY_BYTES, create_app  # noqa: E402
+
+from .conftest import FakeEmbedder  # noqa: E402
+from .test_crash import write_version  # noqa: E402
+
+
+@pytest.fixture
+def built(corpus: Path, tmp_path: Path) -> Path:
+    Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder()).close()
+    return tmp_path / "idx"
+
+
+@pytest.fixture
+def client(built: Path):
+    with TestClient(create_app(built, embedder=FakeEmbedder())) as c:
+        yield c
+
+
+def test_search_returns_what_the_cli_prints(fake, corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "cli-idx"
+    assert CliRunner().invoke(cli, ["index", "build", str(corpus), "--index", str(index)]).exit_code == 0
+    printed = json.loads(CliRunner().invoke(cli, ["query", "apples orchards", "--index", str(index), "--json",
+                                                  "-k", "3", "--no-stale-check"]).stdout)
+    with TestClient(create_app(index)) as c:
+        got = c.get("/search", params={"q": "apples orchards", "k": 3})
+        posted = c.post("/search", json={"q": "apples orchards", "k": 3})
+    assert got.status_code == posted.status_code == 200
+    assert got.json() == posted.json() == printed
+
+
+def test_filters_work_on_the_api(client) -> None:
+    hits = client.get("/search", params={"q": "tea rockets apples", "k": 5, "doc": "sub/rockets"}).json()["results"]
+    assert hits and {h["doc_id"] for h in hits} == {"sub/rockets"}
+    dated = client.post("/search", json={"q": "tea", "since": "2020-01-01", "until": "2020-12-31"}).json()
+    assert {h["doc_id"] for h in dated["results"]} == {"tea"}
+    assert client.get("/search", params={"q": "tea", "path": "sub/*"}).json()["results"][0]["doc_id"] == "sub/rockets"
+
+
+def test_documents_info_and_health(client, built: Path) -> None:
+    doc = client.get("/documents/sub/rockets")
+    assert doc.status_code == 200 and doc.json()["source"] == "sub/rockets.md"
+    assert "Rocket engines" in doc.json()["text"] and doc.json()["passages"]
+    info = client.get("/info").json()
+    assert info["corpus"]["documents"] == 3 and info["index"] == str(built)
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["generation"].startswith("g-")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/documents/nope", "/documents/../../etc/passwd", "/documents/%2Fetc%2Fpasswd", "/documents/..%2F..%2Fetc%2Fpasswd",
+     "/documents/sub%2F..%2F..%2F..%2Fetc%2Fpasswd", "/documents//etc/passwd"],
+)
+def test_unknown_or_escaping_doc_ids_get_404_and_read_nothing(client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "root:" not in response.text and set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"q": ""}, 422, "the query is empty"),
+        ({"q": "tea", "k": 0}, 422, "k must be a whole number of at least 1"),
+        ({"q": "tea", "k": 5000}, 422, "k must be at most 1000"),
+        ({"q": "tea", "k": "many"}, 422, "k: "),
+        ({"q": "tea", "mode": "psychic"}, 422, "unknown mode"),
+        ({"q": "tea", "since": "2020-13-40"}, 422, "--since must be a date"),
+        ({"q": "x" * 10_001}, 422, "longer than 10000 characters"),
+        ({}, 422, "q: "),
+    ],
+)
+def test_bad_input_gets_a_4xx_with_one_line(client, params: dict, status: int, message: str) -> None:
+    response = client.get("/search", params=params)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert message in error and "\n" not in error and "Traceback" not in error
+
+
+def test_bodies_have_a_size_limit(client) -> None:
+    response = client.post("/search", content=json.dumps({"q": "x" * (MAX_BODY_BYTES + 10)}),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "larger than" in response.json()["error"]
+    malformed = client.post("/search", content="{not json", headers={"content-type": "application/json"})
+    assert malformed.status_code == 422 and "error" in malformed.json()
+
+
+def test_a_token_is_required_when_set(built: Path) -> None:
+    with TestClient(create_app(built, token="s3cret", embedder=FakeEmbedder())) as c:
+        assert c.get("/health").status_code == 401
+        assert c.get("/health", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_cors_is_off_unless_asked(built: Path) -> None:
+    origin = {"Origin": "https://example.org"}
+    with TestClient(create_app(built, embedder=FakeEmbedder())) as c:
+        assert "access-control-allow-origin" not in c.get("/health", headers=origin).headers
+    with TestClient(create_app(built, cors=["https://example.org"], embedder=FakeEmbedder())) as c:
+        assert c.get("/health", headers=origin).headers["access-control-allow-origin"] == "https://example.org"
+
+
+def test_serve_refuses_a_public_address_without_a_token(built: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--index", str(built), "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "pass --token" in result.stderr
+
+
+def test_the_server_follows_new_generations_without_failing_a_request(tmp_path: Path) -> None:
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    write_version(corpus, 0)
+    Index.build([corpus], index_dir, embedder=FakeEmbedder()).close()
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+    with TestClient(create_app(index_dir, embedder=FakeEmbedder())) as c:
+        first = c.get("/health").json()["generation"]
+
+        def ask() -> None:
+            nonlocal answered
+            while not stop.is_set():
+                response = c.get("/search", params={"q": "marker sentence", "k": 3})
+                if response.status_code != 200 or not response.json()["results"]:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+                answered += 1
+
+        threads = [threading.Thread(target=ask) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for version in range(1, 6):
+            write_version(corpus, version)
+            Index.build([corpus], index_dir, embedder=FakeEmbedder(), wait=10).close()
+        stop.set()
+        for t in threads:
+            t.join()
+        last = c.get("/health").json()["generation"]
+        top = c.get("/search", params={"q": "marker sentence", "k": 1, "mode": "lexical"}).json()["results"][0]
+    assert failures == [] and answered > 10
+    assert last != first and last == (index_dir / "CURRENT").read_text().strip()
+    assert top["doc_id"] == "d05"  # version 5 put the marker in document 5
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_answers_on_loopback(fake, corpus: Path, tmp_path: Path) -> None:
+    import httpx
+
+    built = tmp_path / "served"
+    assert CliRunner().invoke(cli, ["index", "build", str(corpus), "--index", str(built)]).exit_code == 0
+    port = _free_port()
+    env = {**os.environ}
+    probe = (
+        "import sys\n"
+        "from tests.conftest import FakeEmbedder\n"
+        "from hubsearch import embedding\n"
+        "embedding.load_embedder = lambda ref, precision='fp32': FakeEmbedder(ref)\n"
+        "from hubsearch.cli import main\n"
+        f"sys.argv = ['hubsearch', 'serve', '--index', {str(built)!r}, '--port', '{port}']\n"
+        "main()\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/search", params={"q": "apples", "k": 1}, timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200 and response.json()["results"][0]["doc_id"] == "apples"
+        assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200  # the OpenAPI page
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
