@@ -103,6 +103,13 @@ class Hit(StoredPassage):
     highlight: tuple[int, int] | None = None
     explain: dict[str, Any] | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Hit":
+        """The hit a `--json` object describes (the inverse of `to_dict`)."""
+        fields = {name: data[name] for name in (*_JSON_FIELDS, "explain") if name in data}
+        highlight = data.get("highlight")
+        return cls(**fields, highlight=tuple(highlight) if highlight else None)
+
     def to_dict(self) -> dict[str, Any]:
         """The `--json` object of this hit."""
         out = {name: getattr(self, name) for name in _JSON_FIELDS}

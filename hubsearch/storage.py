@@ -39,7 +39,7 @@ LOCK = ".lock"
 GEN_PREFIX = "g-"
 TMP_PREFIX = ".tmp-"
 # Files a plain folder may hold and still be taken over as an index folder.
-_HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", LOCK, POINTER, RECORD}
+_HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", "serve.sock", LOCK, POINTER, RECORD}
 
 
 def file_sha256(path: Path) -> str:

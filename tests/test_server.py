@@ -195,6 +195,38 @@ def test_serve_answers_on_loopback(fake, corpus: Path, tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert response.status_code == 200 and response.json()["results"][0]["doc_id"] == "apples"
         assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200  # the OpenAPI page
+        sock = built / "serve.sock"
+        assert sock.is_socket() and (sock.stat().st_mode & 0o777) == 0o600
+        # The CLI answers through the socket, without loading numpy, FAISS or onnxruntime.
+        cli_probe = (
+            "import sys, json\n"
+            "from hubsearch.cli import main\n"
+            f"sys.argv = ['hubsearch', 'query', 'apples', '-k', '1', '--json', '--index', {str(built)!r}]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(m for m in ('numpy', 'faiss', 'onnxruntime') if m in sys.modules)), "
+            "file=sys.stderr)\n"
+        )
+        asked = subprocess.run([sys.executable, "-c", cli_probe], capture_output=True, text=True, timeout=60,
+                               env=env)
+        assert json.loads(asked.stderr.strip().splitlines()[-1]) == []
+        assert json.loads(asked.stdout) == response.json()
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert not (built / "serve.sock").exists()  # removed on the way out
+
+
+def test_a_stale_socket_is_ignored(fake, corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    assert CliRunner().invoke(cli, ["index", "build", str(corpus), "--index", str(index)]).exit_code == 0
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(index / "serve.sock"))  # as a killed server leaves it: a file nobody listens on
+    stale.close()
+    result = CliRunner().invoke(cli, ["query", "apples", "--index", str(index), "--json", "-k", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["doc_id"] == "apples"
+    from hubsearch.server.local import bind
+
+    replaced = bind(index)  # a new server takes the stale socket's place
+    assert replaced is not None and (index / "serve.sock").is_socket()
+    replaced.close()

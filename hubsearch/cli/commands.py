@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import HubsearchError
+from ..errors import HubsearchError, InvalidInputError
 from ..settings import (
     DEFAULT_SOURCES,
     FUSION_METHODS,
@@ -164,13 +164,22 @@ def query(
       hubsearch query "who leads the consortium" -k 3 --json | jq '.results[0].doc_id'
       hubsearch query "OpenMMLab" --mode lexical --explain
     """
-    from .. import Index, open_or_build
-
     validate_query(text)
     validate_k(k)
     text = unicode_text(text)  # as given, but encodable for --json
     filters = Filters(since=since, until=until, doc_ids=tuple(doc_ids), path=path, min_score=min_score)
     fmt = "json" if as_json else fmt
+    body = {"q": text, "k": k, "mode": mode, "since": filters.since, "until": filters.until,
+            "doc_ids": list(doc_ids), "path": path, "min_score": min_score, "explain": explain, "fusion": fusion,
+            "alpha": alpha, "rrf_k": rrf_k, "feedback": feedback, "smoothing": smoothing, "sentences": sentences}
+    # --format files needs each document's folder, which only the index itself knows.
+    served = _ask_server(index_dir or default_index_dir(), body, model) if fmt != "files" else None
+    if served is not None:
+        _print_hits(text, served, fmt, full, {})
+        return
+
+    from .. import Index, open_or_build
+
     with progress_bars() as progress:
         if index_dir is None:  # the default index is built from ./seeds on first use
             index, built = open_or_build(default_index_dir(), sources=DEFAULT_SOURCES, model=model, progress=progress)
@@ -194,6 +203,30 @@ def query(
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
         roots = {s.doc_id: s.root for s in index.manifest.sources}
+    _print_hits(text, hits, fmt, full, roots)
+
+
+def _ask_server(index_dir: Path, body: dict[str, Any], model: str | None) -> list[Any] | None:
+    """The hits from a `hubsearch serve` of this index, or None to answer in-process
+    (no server, a stale socket, or a server-side failure). Imports no numeric library."""
+    if model is not None:
+        return None  # the model check needs the index itself
+    from ..server.local import ask
+
+    answer = ask(index_dir, body)
+    if answer is None:
+        return None
+    status, data = answer
+    if 400 <= status < 500 and status not in (401, 404):
+        raise InvalidInputError(str(data.get("error", data)))
+    if status != 200:
+        return None
+    from ..passages import Hit
+
+    return [Hit.from_dict(result) for result in data["results"]]
+
+
+def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[str, str]) -> None:
     global read_only_done
     read_only_done = True
     if fmt != "text":

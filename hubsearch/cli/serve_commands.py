@@ -55,7 +55,38 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
         from ..server.http import create_app
     except ImportError as exc:
         raise InvalidInputError(f"the server needs {exc.name}; install it with: pip install fastapi uvicorn") from exc
-    app = create_app(index_dir or default_index_dir(), token=token, cors=list(cors) or None)
-    click.echo(f"hubsearch: serving {index_dir or default_index_dir()} on http://{host}:{port} "
-               "(Ctrl-C stops)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    import asyncio
+    import contextlib
+    import signal
+
+    from ..server.local import bind, socket_path
+
+    path = index_dir or default_index_dir()
+    app = create_app(path, token=token, cors=list(cors) or None)
+    configs = [uvicorn.Config(app, host=host, port=port, log_level="warning")]
+    # The owner's own `hubsearch query` asks here first (no token: the socket is 0600).
+    local = bind(path) if token is None else None
+    if local is not None:
+        configs.append(uvicorn.Config(app, fd=local.fileno(), log_level="warning"))
+    click.echo(f"hubsearch: serving {path} on http://{host}:{port}"
+               + (f" and {socket_path(path)}" if local is not None else "") + " (Ctrl-C stops)", err=True)
+
+    class Server(uvicorn.Server):
+        """One of the two servers; run_all() handles the signals for both."""
+
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            return contextlib.nullcontext()
+
+    async def run_all() -> None:
+        servers = [Server(config) for config in configs]
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda: [setattr(s, "should_exit", True) for s in servers])
+        await asyncio.gather(*(s.serve() for s in servers))
+
+    try:
+        asyncio.run(run_all())
+    finally:
+        if local is not None:
+            local.close()
+            socket_path(path).unlink(missing_ok=True)

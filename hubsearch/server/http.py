@@ -31,7 +31,16 @@ from ..errors import (
     InvalidInputError,
     ModelError,
 )
-from ..settings import MAX_K, MAX_QUERY_CHARS, MODES, Filters, SearchConfig, unicode_text
+from ..settings import (
+    MAX_K,
+    MAX_QUERY_CHARS,
+    MODES,
+    SENTENCES,
+    Filters,
+    FusionConfig,
+    SearchConfig,
+    unicode_text,
+)
 from .live import LiveIndex
 
 MAX_BODY_BYTES = 64 * 1024
@@ -49,6 +58,13 @@ class SearchBody(BaseModel):
     doc_ids: list[str] = Field(default_factory=list, description="Only these documents.")
     path: str | None = Field(None, description="Only documents whose path matches this glob.")
     min_score: float | None = Field(None, description="Drop hits scoring below this.")
+    explain: bool = Field(False, description="Attach how each hit's score came about.")
+    fusion: str = Field("weighted", description="weighted or rrf.")
+    alpha: float = Field(0.5, description="Weight of meaning against BM25 in hybrid mode.")
+    rrf_k: int = Field(60, description="RRF's damping constant.")
+    feedback: bool = Field(False, description="A second pass with pseudo-relevance feedback.")
+    smoothing: float | None = Field(None, description="Score smoothing weight; default by mode.")
+    sentences: float = Field(SENTENCES, description="Share of the meaning weight for the sentence ranking.")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -115,8 +131,12 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
             raise InvalidInputError(f"the query is longer than {MAX_QUERY_CHARS} characters; shorten it")
         filters = Filters(since=body.since, until=body.until, doc_ids=tuple(body.doc_ids), path=body.path,
                           min_score=body.min_score)
-        config = SearchConfig(mode=body.mode, filters=filters)
-        hits = live.current().search(body.q, k=body.k, config=config)
+        config = SearchConfig(
+            mode=body.mode, fusion=FusionConfig(method=body.fusion, alpha=body.alpha, rrf_k=body.rrf_k),
+            rm3=body.feedback, rocchio=body.feedback, smoothing=body.smoothing, sentences=body.sentences,
+            filters=filters,
+        )
+        hits = live.current().search(body.q, k=body.k, config=config, explain=body.explain)
         return {"query": unicode_text(body.q), "results": [h.to_dict() for h in hits]}
 
     @app.get("/search", summary="Ranked passages for a question (the object `hubsearch query --json` prints).")
