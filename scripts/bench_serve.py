@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""Serving benchmark: `hubsearch serve` on loopback, measured from outside.
+
+Usage: python scripts/bench_serve.py [--docs 10000] [--requests 1000] [--seconds 30] [--clients 8]
+
+For the seeds and for a synthetic corpus of --docs documents: warm latency of GET /search
+(p50, p99 over --requests sequential requests); then, on the large corpus, requests per
+second from --clients concurrent clients for --seconds while `hubsearch index update`
+publishes a new generation (failed requests counted); and the wall time of `hubsearch
+query` answered through the server's socket. Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_speed import _synthetic_corpus, machine  # noqa: E402
+
+QUERIES = ["Xuhui incubator size", "Who is the Party secretary of Yangpu?", "OpenMMLab algorithms",
+           "AI investment consortium", "wing flutter at supersonic speed", "boundary layer transition"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    print(f"hubsearch serving benchmark, {time.strftime('%Y-%m-%d')}, {machine()}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / "cache")}
+        seeds, large = Path(tmp) / "seeds", Path(tmp) / "corpus"
+        shutil.copytree(ROOT / "seeds", seeds)
+        _synthetic_corpus(large, args.docs)
+        rows, load = [], None
+        for label, corpus in (("seeds", seeds), (f"{args.docs:,} documents", large)):
+            index = Path(tmp) / f"index-{corpus.name}"
+            _hubsearch(["index", "build", str(corpus), "--index", str(index)], env)
+            port = _free_port()
+            server = subprocess.Popen([sys.executable, "-m", "hubsearch", "serve", "--index", str(index), "--port",
+                                       str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                _wait(url, server)
+                times = _latencies(url, args.requests)
+                cli = _cli_through_server(index, env)
+                rows.append((label, statistics.median(times), _pct(times, 0.99), statistics.median(cli)))
+                if corpus is large:
+                    load = _under_load(url, corpus, index, env, args.clients, args.seconds)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    print(f"### Warm latency of GET /search (k=5, {args.requests:,} sequential requests, hybrid)\n")
+    print("| corpus | p50 | p99 | `hubsearch query` through the server, median wall time |")
+    print("|---|---|---|---|")
+    for label, p50, p99, cli in rows:
+        print(f"| {label} | {1000 * p50:.1f} ms | {1000 * p99:.1f} ms | {cli:.3f} s |")
+    assert load is not None
+    ok, failed, seconds, updated = load
+    print(f"\n### {args.clients} concurrent clients for {seconds:.0f} s while `hubsearch index update` ran\n")
+    print("| requests answered | failed | requests per second | update published during the run |")
+    print("|---|---|---|---|")
+    print(f"| {ok:,} | {failed} | {ok / seconds:.1f} | {'yes' if updated else 'no'} |")
+
+
+def _hubsearch(args: list[str], env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "hubsearch", *args], env=env, check=True, capture_output=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/search", params={"q": "warm up"}, timeout=30).status_code == 200:
+                return
+        except httpx.TransportError:
+            if server.poll() is not None:
+                raise SystemExit(f"the server stopped: {server.stderr.read().decode() if server.stderr else ''}")
+            time.sleep(0.2)
+    raise SystemExit("the server did not start")
+
+
+def _latencies(url: str, count: int) -> list[float]:
+    times = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for i in range(count):
+            started = time.perf_counter()
+            response = client.get("/search", params={"q": QUERIES[i % len(QUERIES)], "k": 5})
+            times.append(time.perf_counter() - started)
+            response.raise_for_status()
+    return times
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _cli_through_server(index: Path, env: dict[str, str], runs: int = 7) -> list[float]:
+    out = []
+    for i in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "hubsearch", "query", QUERIES[i % len(QUERIES)], "--index", str(index)],
+                       env=env, check=True, capture_output=True)
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def _under_load(url: str, corpus: Path, index: Path, env: dict[str, str], clients: int,
+                seconds: float) -> tuple[int, int, float, bool]:
+    before = (index / "CURRENT").read_text()
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            i = n
+            while not stop.is_set():
+                try:
+                    response = http.get("/search", params={"q": QUERIES[i % len(QUERIES)], "k": 5})
+                    good = response.status_code == 200 and bool(response.json()["results"])
+                except httpx.HTTPError:
+                    good = False
+                with lock:
+                    counts["ok" if good else "failed"] += 1
+                i += 1
+
+    (corpus / "doc00042.txt").write_text("Document 42\nA rewritten document about wing flutter.", encoding="utf-8")
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    updater = subprocess.Popen([sys.executable, "-m", "hubsearch", "index", "update", "--index", str(index)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    updater.wait(timeout=600)
+    return counts["ok"], counts["failed"], elapsed, (index / "CURRENT").read_text() != before
+
+
+if __name__ == "__main__":
+    main()
