@@ -42,7 +42,7 @@ from .options import (
     smoothing_option,
 )
 from .progress import progress_bars, report_build
-from .serve_commands import serve_cmd
+from .serve_commands import mcp_cmd, serve_cmd
 
 EXIT_USAGE = 2
 # Set once a read-only command (query) has finished its output; `main` may then skip
@@ -309,6 +309,7 @@ def eval_cmd(
 
 cli.add_command(index_group)
 cli.add_command(serve_cmd)
+cli.add_command(mcp_cmd)
 
 
 @cli.command("get")

@@ -90,3 +90,24 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
         if local is not None:
             local.close()
             socket_path(path).unlink(missing_ok=True)
+
+
+@click.command("mcp")
+@index_option
+def mcp_cmd(index_dir: Path | None) -> None:
+    """Serve the index to an agent over MCP (stdio), with the official MCP SDK.
+
+    Tools: search(query, k, mode, since, until, doc_ids) and get_document(doc_id). Add
+    it to an agent's configuration as a command, for example:
+
+    \b
+      {"mcpServers": {"hubsearch": {"command": "hubsearch",
+                                    "args": ["mcp", "--index", "/path/to/index"]}}}
+    """
+    try:
+        from ..server.mcp import create_mcp
+
+        server = create_mcp(index_dir or default_index_dir())
+    except ImportError as exc:
+        raise InvalidInputError("MCP needs the mcp package; install it with: pip install 'mcp>=2.3'") from exc
+    server.run("stdio")

@@ -1,0 +1,56 @@
+"""The MCP server (official `mcp` SDK, 2.x): the index's search and documents as tools
+for an agent. `hubsearch mcp` serves it over stdio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import HubsearchError
+from ..settings import Filters, SearchConfig
+from .live import LiveIndex
+
+INSTRUCTIONS = (
+    "hubsearch searches one folder of documents by meaning and by exact words. Call `search` "
+    "with a natural-language question to get the passages that answer it, best first, each with "
+    "its document id, title, date and character offsets; call `get_document` with a doc_id from "
+    "a result to read the whole document."
+)
+
+
+def create_mcp(index_path: Path, embedder: Any = None) -> Any:
+    """An `mcp.server.MCPServer` with the tools `search` and `get_document`."""
+    from mcp.server import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    live = LiveIndex(index_path, embedder)
+    server = MCPServer(name="hubsearch", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    @server.tool(description=(
+        "Find the passages of the indexed documents that best answer `query`, best first. "
+        "k: how many (1 to 1000, default 5). mode: 'hybrid' (default: meaning and exact words), "
+        "'dense' (meaning only) or 'lexical' (BM25, exact words only). since / until: only "
+        "documents dated within these days (YYYY-MM-DD). doc_ids: only these documents. "
+        "Each result has rank, score, doc_id, source, chunk_id, start, end, text, title, date "
+        "and highlight (the offsets of the sentence that best matches)."
+    ))
+    def search(query: str, k: int = 5, mode: str = "hybrid", since: str | None = None,
+               until: str | None = None, doc_ids: list[str] | None = None) -> dict[str, Any]:
+        try:
+            filters = Filters(since=since, until=until, doc_ids=tuple(doc_ids or ()))
+            hits = live.current().search(query, k=k, config=SearchConfig(mode=mode, filters=filters))
+        except HubsearchError as exc:  # the agent gets the one-line message, with its fix
+            raise ToolError(str(exc)) from exc
+        return {"query": query, "results": [h.to_dict() for h in hits]}
+
+    @server.tool(description=(
+        "Read one indexed document by its doc_id (as `search` returns it): its text, title, date, "
+        "source path and the offsets of its passages."
+    ))
+    def get_document(doc_id: str) -> dict[str, Any]:
+        try:
+            return live.current().document(doc_id).to_dict()
+        except HubsearchError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return server
