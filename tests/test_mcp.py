@@ -70,3 +70,44 @@ def test_mcp_tools_search_and_read_documents(fake, corpus: Path, tmp_path: Path)
     assert "Rocket engines" in _payload(doc)["text"]
     assert missing.is_error and "no document" in missing.content[0].text
     assert empty.is_error and "query is empty" in empty.content[0].text
+
+
+@pytest.mark.slow
+def test_serve_mounts_mcp_at_slash_mcp(corpus: Path, tmp_path: Path) -> None:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from mcp.client.streamable_http import streamable_http_client
+
+    from hubsearch import Index
+    from hubsearch.server.http import create_app
+
+    from .conftest import FakeEmbedder
+
+    Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder()).close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "idx", embedder=FakeEmbedder()), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+
+        async def ask():
+            async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    return await session.call_tool("search", {"query": "rocket nozzles exhaust", "k": 1})
+
+        result = asyncio.run(ask())
+        assert _payload(result)["results"][0]["doc_id"] == "sub/rockets"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

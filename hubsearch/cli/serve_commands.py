@@ -33,10 +33,11 @@ def is_loopback(host: str) -> bool:
 def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, cors: tuple[str, ...]) -> None:
     """Answer queries over HTTP from a warm process.
 
-    The API (OpenAPI page at /docs): GET or POST /search (the object `hubsearch query
-    --json` prints, with the same filters), GET /documents/DOC_ID, GET /info, GET
-    /health. When `hubsearch index build` or `update` publishes a new generation, the
-    server moves to it between requests, once it has verified.
+    A web page at /, and the API (OpenAPI page at /docs): GET or POST /search (the
+    object `hubsearch query --json` prints, with the same filters), GET /documents,
+    GET /documents/DOC_ID, GET /info, GET /health, and MCP (streamable HTTP) at /mcp.
+    When `hubsearch index build` or `update` publishes a new generation, the server
+    moves to it between requests, once it has verified.
 
     \b
     Examples:
@@ -62,12 +63,13 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
     from ..server.local import bind, socket_path
 
     path = index_dir or default_index_dir()
-    app = create_app(path, token=token, cors=list(cors) or None)
+    app = create_app(path, token=token, cors=list(cors) or None, host=host)
     configs = [uvicorn.Config(app, host=host, port=port, log_level="warning")]
     # The owner's own `hubsearch query` asks here first (no token: the socket is 0600).
     local = bind(path) if token is None else None
     if local is not None:
-        configs.append(uvicorn.Config(app, fd=local.fileno(), log_level="warning"))
+        # One lifespan for both servers: the TCP one runs it (it starts the /mcp sessions).
+        configs.append(uvicorn.Config(app, fd=local.fileno(), log_level="warning", lifespan="off"))
     click.echo(f"hubsearch: serving {path} on http://{host}:{port}"
                + (f" and {socket_path(path)}" if local is not None else "") + " (Ctrl-C stops)", err=True)
 

@@ -12,6 +12,7 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,6 +45,7 @@ from ..settings import (
 from .live import LiveIndex
 
 MAX_BODY_BYTES = 64 * 1024
+_PAGE = Path(__file__).with_name("static") / "index.html"
 log = logging.getLogger("hubsearch")
 
 
@@ -71,18 +73,40 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def _mcp(live: LiveIndex, host: str) -> Any:
+    """The MCP server for /mcp (streamable HTTP), or None where the mcp package is missing."""
+    try:
+        from .mcp import create_mcp
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    return create_mcp(live)
+
+
 def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | None = None,
-               embedder: Any = None) -> FastAPI:
-    """The API over the index at `index_path`.
+               embedder: Any = None, host: str = "127.0.0.1") -> FastAPI:
+    """The API over the index at `index_path`, with the MCP server mounted at /mcp.
 
     Args:
+        host: The address the server listens on (MCP checks Host headers against it).
         token: If set, every request must carry `Authorization: Bearer TOKEN`.
         cors: Origins allowed to call the API from a browser; none by default.
         embedder: A ready query embedder (tests pass a fake).
     """
     live = LiveIndex(index_path, embedder)
-    app = FastAPI(title="hubsearch", summary="Semantic search over a folder of documents.")
+    mcp = _mcp(live, host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        if mcp is None:
+            yield
+            return
+        async with mcp.session_manager.run():  # the /mcp endpoint's sessions
+            yield
+
+    app = FastAPI(title="hubsearch", summary="Semantic search over a folder of documents.", lifespan=lifespan)
     app.state.live = live
+    if mcp is not None:
+        app.router.routes.extend(mcp.streamable_http_app(streamable_http_path="/mcp", host=host).routes)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
@@ -150,6 +174,16 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
     @app.post("/search", summary="The same as GET /search, with a JSON body.")
     def search_post(body: SearchBody) -> dict[str, Any]:
         return search(body)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(_PAGE.read_text(encoding="utf-8"))
+
+    @app.get("/documents", summary="Every indexed document: doc_id, source, title and date.")
+    def documents() -> dict[str, Any]:
+        sources = live.current().manifest.sources
+        return {"documents": [{"doc_id": s.doc_id, "source": s.source, "title": s.title, "date": s.date}
+                              for s in sorted(sources, key=lambda s: s.doc_id)]}
 
     @app.get("/documents/{doc_id:path}", summary="A document's text, title, date, source and passages.")
     def document(doc_id: str) -> dict[str, Any]:

@@ -18,12 +18,13 @@ INSTRUCTIONS = (
 )
 
 
-def create_mcp(index_path: Path, embedder: Any = None) -> Any:
-    """An `mcp.server.MCPServer` with the tools `search` and `get_document`."""
+def create_mcp(index: Path | LiveIndex, embedder: Any = None) -> Any:
+    """An `mcp.server.MCPServer` with the tools `search` and `get_document`, over the index
+    folder `index` (or a `LiveIndex` the HTTP server already holds)."""
     from mcp.server import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    live = LiveIndex(index_path, embedder)
+    live = index if isinstance(index, LiveIndex) else LiveIndex(index, embedder)
     server = MCPServer(name="hubsearch", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(description=(
