@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    BackendError,
     DocumentNotFoundError,
     HubsearchError,
     IndexBusyError,
@@ -28,6 +29,7 @@ from .settings import (
     FusionConfig,
     LexicalConfig,
     SearchConfig,
+    VectorBackend,
     default_index_dir,
 )
 
@@ -68,6 +70,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BackendError",
     "BuildReport",
     "ChunkingConfig",
     "DocumentNotFoundError",
@@ -88,6 +91,7 @@ __all__ = [
     "SearchConfig",
     "SourceError",
     "Trace",
+    "VectorBackend",
     "__version__",
     "build",
     "default_index_dir",

@@ -45,3 +45,7 @@ class IndexWriteError(HubsearchError):
 
 class DocumentNotFoundError(HubsearchError):
     """The index holds no document with the given doc_id."""
+
+
+class BackendError(HubsearchError):
+    """The vector backend (a Qdrant server) cannot be reached or used."""

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import manifest as manifest_io
 from . import storage
-from .errors import IndexDamagedError, IndexNotFoundError
+from .errors import BackendError, IndexDamagedError, IndexNotFoundError
 from .highlight import SentenceVectors
 from .lexical import LexicalIndex
 from .manifest import Manifest, damaged
 from .passages import PassageStore
+from .settings import VectorBackend
 from .vectorindex import VectorStore, load_exact, open_store
 
 VECTORS = "vectors.faiss"
@@ -84,14 +86,14 @@ def _load(index_dir: Path, path: Path) -> Generation:
     expected, dimension = manifest.corpus.passages, manifest.model.dimension
     try:
         exact = load_exact(path / EMBEDDINGS)
-        vectors = open_store(path / VECTORS, manifest.vector_index.type, exact)
+        vectors = _vector_store(index_dir, path, manifest, exact)
         passages = PassageStore(path / PASSAGES)
         lexical = LexicalIndex.load(path / LEXICAL, manifest.lexical)
         sentences = SentenceVectors.load(path) if SentenceVectors.present(manifest) else None
         stored = passages.count()
     except IndexDamagedError as exc:
         raise damaged(index_dir, str(exc)) from exc
-    except OSError:
+    except (OSError, BackendError):
         raise
     except Exception as exc:  # sqlite3.DatabaseError, ValueError from numpy and friends
         raise damaged(index_dir, f"{type(exc).__name__}: {exc}") from exc
@@ -102,6 +104,32 @@ def _load(index_dir: Path, path: Path) -> Generation:
             f"{vectors.count} vectors of dimension {vectors.dimension}, {stored} passages, "
             f"{lexical.count} lexical rows, manifest says {expected} of dimension {dimension}",
         )
+    check = getattr(vectors, "check", None)
+    problem = check(expected) if check is not None else None
+    if problem:
+        raise damaged(index_dir, problem)
     if sentences is not None and not sentences.consistent(expected, dimension):
         raise damaged(index_dir, "the sentence vectors do not match the passages")
     return Generation(index_dir, path, manifest, vectors, lexical, passages, sentences)
+
+
+def backend_of(manifest: Manifest) -> VectorBackend:
+    """The vector backend a generation's manifest records."""
+    info = manifest.vector_index
+    if info.backend != "qdrant":
+        return VectorBackend()
+    where = info.qdrant or {}
+    return VectorBackend(kind="qdrant", url=where.get("url"), path=where.get("path"))
+
+
+def _vector_store(index_dir: Path, path: Path, manifest: Manifest, exact: Any) -> VectorStore:
+    """The manifest decides the backend: FAISS files here, or the generation's Qdrant collection."""
+    info = manifest.vector_index
+    if info.backend == "qdrant":
+        from .qdrantstore import QdrantVectors
+
+        collection = (info.qdrant or {}).get("collection")
+        if not collection:
+            raise damaged(index_dir, "the manifest names no Qdrant collection")
+        return QdrantVectors(backend_of(manifest), collection, exact)
+    return open_store(path / VECTORS, info.type, exact)

@@ -28,6 +28,7 @@ from .settings import (
     DEFAULT_SOURCES,
     ChunkingConfig,
     SearchConfig,
+    VectorBackend,
     default_index_dir,
     validate_k,
     validate_query,
@@ -96,6 +97,7 @@ class Index:
         *, model: str | os.PathLike[str] | None = None, chunking: ChunkingConfig | None = None,
         index_type: str = "auto", precision: str = "auto", embedder: Embedder | None = None,
         progress: ProgressCallback | None = None, wait: float = 0.0, reuse: bool = True,
+        backend: VectorBackend | None = None,
     ) -> "Index":
         """Index the documents under `paths` into the folder `path`, replacing what is there.
 
@@ -112,6 +114,7 @@ class Index:
             wait: Seconds to wait for another writer to finish.
             reuse: Take the vectors of passages embedded before (same model, precision and
                 text) from the index being replaced instead of embedding them again.
+            backend: Where the vectors are served from: FAISS files (default) or Qdrant.
 
         Raises:
             HubsearchError: Bad paths, no documents, a model that cannot load, a busy index.
@@ -119,7 +122,7 @@ class Index:
         from .lifecycle import build
 
         return build(paths, path, model=model, chunking=chunking, index_type=index_type, precision=precision,
-                     embedder=embedder, progress=progress, wait=wait, reuse=reuse)
+                     embedder=embedder, progress=progress, wait=wait, reuse=reuse, backend=backend)
 
     @classmethod
     def open(

@@ -37,7 +37,7 @@ from .manifest import (
     VectorIndexInfo,
 )
 from .passages import DocumentRow, Passage, PassageStore, write_passage_store
-from .settings import ChunkingConfig, LexicalConfig
+from .settings import ChunkingConfig, LexicalConfig, VectorBackend
 from .sources import Document, Skipped
 from .vectorindex import VectorIndex
 
@@ -174,6 +174,7 @@ def write_generation(
     index_dir: Path, docs: list[Document], skipped: list[Skipped], roots: list[str], embedder: Embedder,
     config: ChunkingConfig, index_type: str, progress: ProgressCallback | None, report: BuildReport,
     started: float, *, reuse: bool = True, reuse_documents: bool = False, virtual: bool = False,
+    backend: VectorBackend | None = None,
 ) -> Path:
     """Write a new generation holding `docs` and publish it. Returns its folder.
 
@@ -210,8 +211,13 @@ def write_generation(
         raise storage.write_error(index_dir, exc, needed) from exc
     try:
         np.save(writer.file(EMBEDDINGS), vectors)
-        vindex = VectorIndex.build(vectors, index_type)
-        vindex.save(writer.file(VECTORS))
+        if backend is not None and backend.kind == "qdrant":
+            vector_info, vector_files = _qdrant_side(backend, index_dir, vectors, passages, docs, index_type)
+        else:
+            vindex = VectorIndex.build(vectors, index_type)
+            vindex.save(writer.file(VECTORS))
+            vector_info = VectorIndexInfo(vindex.kind, index_type, "inner_product", vindex.count)
+            vector_files = [VECTORS]
         lexical_config = LexicalConfig()
         # BM25 sees the passage alone: a title repeated on every passage of a document would
         # skew its term and length statistics. The dense side gets the title prefix.
@@ -232,14 +238,14 @@ def write_generation(
                             precision=embedder.precision),
             chunking=config,
             lexical=lexical_config,
-            vector_index=VectorIndexInfo(vindex.kind, index_type, "inner_product", vindex.count),
+            vector_index=vector_info,
             corpus=CorpusInfo(roots, len(docs), len(passages), virtual),
             sources=[SourceRecord(d.doc_id, d.source, d.root, d.sha256, d.size, d.mtime_ns, d.title, d.date)
                      for d in docs],
             skipped=list(skipped),
             versions=versions(),
         )
-        files = [VECTORS, EMBEDDINGS, PASSAGES, *sentence_files] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
+        files = [*vector_files, EMBEDDINGS, PASSAGES, *sentence_files] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
         generation = writer.publish(manifest, files, pause=lambda: fault_point("publish"))
     except (OSError, sqlite3.Error) as exc:
         writer.discard()
@@ -250,6 +256,24 @@ def write_generation(
     if progress:
         progress("write", 1, 1)
     return generation
+
+
+def _qdrant_side(
+    backend: VectorBackend, index_dir: Path, vectors: np.ndarray, passages: list[Passage], docs: list[Document],
+    index_type: str,
+) -> tuple[VectorIndexInfo, list[str]]:
+    """Write the vectors to a new Qdrant collection (acknowledged point by point) and
+    describe it for the manifest."""
+    from .qdrantstore import PREFIX, index_key, write_collection
+
+    meta = {d.doc_id: d for d in docs}
+    payloads = [{"doc_id": p.doc_id, "chunk_id": p.id, "date": meta[p.doc_id].date, "source": meta[p.doc_id].source}
+                for p in passages]
+    collection = write_collection(backend, index_dir, vectors, payloads)
+    where = {"url": backend.url} if backend.url else {"path": backend.path}
+    info = VectorIndexInfo("qdrant", index_type, "inner_product", len(passages), backend="qdrant",
+                           qdrant={**where, "collection": collection, "alias": f"{PREFIX}{index_key(index_dir)}"})
+    return info, []
 
 
 def fault_point(name: str) -> None:

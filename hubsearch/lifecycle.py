@@ -23,12 +23,12 @@ from .errors import (
     IndexNotFoundError,
     InvalidInputError,
 )
-from .generation import load
+from .generation import backend_of, load
 from .index import Index, check_model
 from .indexing import BuildReport, ProgressCallback, fault_point, write_generation
 from .manifest import Manifest
 from .models import ModelRef, find_model_folder, resolve_model
-from .settings import DEFAULT_SOURCES, ChunkingConfig, default_index_dir
+from .settings import DEFAULT_SOURCES, ChunkingConfig, VectorBackend, default_index_dir
 from .sources import Document, Skipped, check_exist, load_documents
 
 
@@ -45,7 +45,7 @@ def build(
     paths: Sequence[str | os.PathLike[str]] = DEFAULT_SOURCES, path: str | os.PathLike[str] | None = None, *,
     model: str | os.PathLike[str] | None = None, chunking: ChunkingConfig | None = None, index_type: str = "auto",
     precision: str = "auto", embedder: Embedder | None = None, progress: ProgressCallback | None = None,
-    wait: float = 0.0, reuse: bool = True,
+    wait: float = 0.0, reuse: bool = True, backend: VectorBackend | None = None,
 ) -> Index:
     """Index the documents under `paths` into the folder `path`; see `Index.build`."""
     if not paths:
@@ -65,23 +65,29 @@ def build(
 
             embedder = embedding.load_embedder(requested, precision)
         return publish(docs, skipped, resolve_roots(paths), index_dir, embedder, chunking or ChunkingConfig(),
-                       index_type, progress, started, reuse=reuse)
+                       index_type, progress, started, reuse=reuse, backend=backend)
 
 
 def publish(
     docs: list[Document], skipped: list[Skipped], roots: list[str], index_dir: Path, embedder: Embedder,
     config: ChunkingConfig, index_type: str, progress: ProgressCallback | None, started: float,
     *, reuse: bool = True, reuse_documents: bool = False, virtual: bool = False,
+    backend: VectorBackend | None = None,
 ) -> Index:
     """Write `docs` as a new generation, drop older generations, and open the result.
     `index.report` says what the write did. Call it inside `storage.writing`."""
     report = BuildReport(skipped=list(skipped))
     generation = write_generation(
         index_dir, docs, skipped, roots, embedder, config, index_type, progress, report, started,
-        reuse=reuse, reuse_documents=reuse_documents, virtual=virtual,
+        reuse=reuse, reuse_documents=reuse_documents, virtual=virtual, backend=backend,
     )
     fault_point("published")
     storage.remove_stale(index_dir, keep=generation)
+    if backend is not None and backend.kind == "qdrant":
+        from .qdrantstore import publish_alias
+
+        collection = manifest_io.read(index_dir, generation).vector_index.qdrant["collection"]  # type: ignore[index]
+        publish_alias(backend, index_dir, collection)
     # The build's embedder answers queries only when it is exact (fp32); otherwise queries
     # go through the fp32 query path like any later process's would.
     index = Index(load(index_dir, generation), embedder if embedder.precision == "fp32" else None)
@@ -103,6 +109,7 @@ class Recorded:
     model: ModelRef
     index_type: str
     precision: str
+    backend: VectorBackend | None = None
 
 
 def recorded_settings(index_dir: Path, *, check: bool) -> Recorded:
@@ -111,6 +118,7 @@ def recorded_settings(index_dir: Path, *, check: bool) -> Recorded:
     return Recorded(
         manifest=manifest, roots=list(manifest.corpus.roots), chunking=manifest.chunking, model=manifest.model.ref,
         index_type=manifest.vector_index.requested, precision=manifest.model.precision,
+        backend=backend_of(manifest),
     )
 
 
@@ -124,8 +132,11 @@ def _from_record(index_dir: Path, damage: IndexDamagedError) -> Recorded:
     from .manifest import ModelInfo
 
     model = ModelInfo(**data["model"])
+    where = data.get("qdrant") or {}
+    backend = (VectorBackend(kind="qdrant", url=where.get("url"), path=where.get("path"))
+               if data.get("backend") == "qdrant" else None)
     return Recorded(None, list(data["roots"]), ChunkingConfig.from_dict(data["chunking"]), model.ref,
-                    str(data.get("index_type", "auto")), model.precision)
+                    str(data.get("index_type", "auto")), model.precision, backend)
 
 
 def rebuild(
@@ -152,6 +163,7 @@ def rebuild(
     return build(
         recorded.roots, index_dir, model=model, chunking=recorded.chunking, index_type=recorded.index_type,
         precision=precision or recorded.precision, embedder=embedder, progress=progress, wait=wait, reuse=reuse,
+        backend=recorded.backend,
     )
 
 
@@ -186,7 +198,7 @@ def update(
             progress("read", len(docs), len(docs))
         return publish(docs, skipped, resolve_roots(roots), index_dir, embedder or recorded_embedder(recorded),
                        recorded.chunking, recorded.index_type, progress, started, reuse=True,
-                       reuse_documents=True)
+                       reuse_documents=True, backend=recorded.backend)
 
 
 def recorded_embedder(recorded: Recorded) -> Embedder:

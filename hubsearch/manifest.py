@@ -73,6 +73,7 @@ class VectorIndexInfo:
     metric: str
     count: int
     backend: str = "faiss"
+    qdrant: dict[str, Any] | None = None  # url or path, collection, alias (backend "qdrant")
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ def write_record(index_dir: Path, manifest: Manifest) -> None:
         "format": FORMAT, "roots": manifest.corpus.roots, "virtual": manifest.corpus.virtual,
         "chunking": manifest.chunking.to_dict(), "model": asdict(manifest.model),
         "index_type": manifest.vector_index.requested,
+        "backend": manifest.vector_index.backend, "qdrant": manifest.vector_index.qdrant,
     }
     part = index_dir / f"{RECORD}.{os.getpid()}.part"
     with part.open("w", encoding="utf-8") as handle:

@@ -97,6 +97,35 @@ class LexicalConfig(_Record):
     stopwords: str = "en"
 
 
+BACKENDS = ("faiss", "qdrant")
+
+
+@dataclass(frozen=True)
+class VectorBackend(_Record):
+    """Where the passage vectors are served from, chosen at build time and recorded in the
+    manifest (the API key excepted: it comes from `$QDRANT_API_KEY` or the command line).
+
+    Attributes:
+        kind: "faiss" (files in the index folder) or "qdrant".
+        url: A Qdrant server or cluster, e.g. http://localhost:6333.
+        path: A folder for qdrant-client's embedded local mode (one process at a time).
+        api_key: The Qdrant API key, if the server needs one.
+    """
+
+    kind: str = "faiss"
+    url: str | None = None
+    path: str | None = None
+    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in BACKENDS:
+            raise InvalidInputError(f"unknown backend {self.kind!r}; choose one of {', '.join(BACKENDS)}")
+        if self.kind == "qdrant" and bool(self.url) == bool(self.path):
+            raise InvalidInputError("the qdrant backend needs either --qdrant-url URL or --qdrant-path DIR")
+        if self.path:
+            object.__setattr__(self, "path", str(Path(self.path).expanduser().resolve()))
+
+
 # --- search settings (per query) --------------------------------------------------------
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import HubsearchError
-from ..settings import DEFAULT_SOURCES, INDEX_TYPES, PRECISIONS, ChunkingConfig
+from ..errors import HubsearchError, InvalidInputError
+from ..settings import BACKENDS, DEFAULT_SOURCES, INDEX_TYPES, PRECISIONS, ChunkingConfig, VectorBackend
 from . import render
 from .options import index_option, model_option
 from .progress import changes_line, echo_skipped, progress_bars, report_build
@@ -42,9 +42,18 @@ def index_group() -> None:
               help="Embedding precision; auto = bf16 where the CPU has AMX or AVX-512 BF16, else fp32.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="faiss", show_default=True,
+              help="Where the vectors are served from: FAISS files in the index folder, or a Qdrant collection "
+                   "(--qdrant-url or --qdrant-path). Recorded in the manifest; queries follow it.")
+@click.option("--qdrant-url", metavar="URL", default=None, help="A Qdrant server or cluster, e.g. http://localhost:6333.")
+@click.option("--qdrant-path", metavar="DIR", default=None,
+              help="A folder for qdrant-client's embedded local mode (one process at a time).")
+@click.option("--qdrant-api-key", envvar="QDRANT_API_KEY", default=None,
+              help="The Qdrant API key. Default: $QDRANT_API_KEY. Never recorded in the index.")
 def build_cmd(
     paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
-    no_title_prefix: bool, index_type: str, precision: str, wait: float,
+    no_title_prefix: bool, index_type: str, precision: str, wait: float, backend: str, qdrant_url: str | None,
+    qdrant_path: str | None, qdrant_api_key: str | None,
 ) -> None:
     """Index the .txt, .md, .html and .pdf files under PATHS (default: seeds/).
 
@@ -56,10 +65,13 @@ def build_cmd(
     from .. import Index
 
     config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
+    if backend == "faiss" and (qdrant_url or qdrant_path):
+        raise InvalidInputError("--qdrant-url and --qdrant-path need --backend qdrant")
     with progress_bars() as progress:
         index = Index.build(
             list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
             index_type=index_type, precision=precision, progress=progress, wait=wait,
+            backend=VectorBackend(kind=backend, url=qdrant_url, path=qdrant_path, api_key=qdrant_api_key),
         )
     report_build(index, "indexed")
 
