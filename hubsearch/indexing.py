@@ -212,7 +212,12 @@ def write_generation(
     try:
         np.save(writer.file(EMBEDDINGS), vectors)
         if backend is not None and backend.kind == "qdrant":
-            vector_info, vector_files = _qdrant_side(backend, index_dir, vectors, passages, docs, index_type)
+            from .qdrantstore import write_vectors
+
+            doc_meta = {d.doc_id: (d.date, d.source) for d in docs}
+            payloads = [{"doc_id": p.doc_id, "chunk_id": p.id, "date": doc_meta[p.doc_id][0],
+                         "source": doc_meta[p.doc_id][1]} for p in passages]
+            vector_info, vector_files = write_vectors(backend, index_dir, vectors, payloads, index_type), []
         else:
             vindex = VectorIndex.build(vectors, index_type)
             vindex.save(writer.file(VECTORS))
@@ -256,24 +261,6 @@ def write_generation(
     if progress:
         progress("write", 1, 1)
     return generation
-
-
-def _qdrant_side(
-    backend: VectorBackend, index_dir: Path, vectors: np.ndarray, passages: list[Passage], docs: list[Document],
-    index_type: str,
-) -> tuple[VectorIndexInfo, list[str]]:
-    """Write the vectors to a new Qdrant collection (acknowledged point by point) and
-    describe it for the manifest."""
-    from .qdrantstore import PREFIX, index_key, write_collection
-
-    meta = {d.doc_id: d for d in docs}
-    payloads = [{"doc_id": p.doc_id, "chunk_id": p.id, "date": meta[p.doc_id].date, "source": meta[p.doc_id].source}
-                for p in passages]
-    collection = write_collection(backend, index_dir, vectors, payloads)
-    where = {"url": backend.url} if backend.url else {"path": backend.path}
-    info = VectorIndexInfo("qdrant", index_type, "inner_product", len(passages), backend="qdrant",
-                           qdrant={**where, "collection": collection, "alias": f"{PREFIX}{index_key(index_dir)}"})
-    return info, []
 
 
 def fault_point(name: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError
+from .manifest import VectorIndexInfo
 from .ranking import Ranked
 from .settings import VectorBackend
 
@@ -97,6 +98,15 @@ def write_collection(backend: VectorBackend, index_dir: Path, vectors: np.ndarra
     if stored != len(vectors):
         raise BackendError(f"Qdrant holds {stored} of {len(vectors)} points in {name}; build again")
     return name
+
+
+def write_vectors(backend: VectorBackend, index_dir: Path, vectors: np.ndarray,
+                  payloads: Sequence[dict[str, Any]], index_type: str) -> VectorIndexInfo:
+    """Write a generation's vectors to a new collection and describe it for the manifest."""
+    collection = write_collection(backend, index_dir, vectors, payloads)
+    where = {"url": backend.url} if backend.url else {"path": backend.path}
+    return VectorIndexInfo("qdrant", index_type, "inner_product", len(vectors), backend="qdrant",
+                           qdrant={**where, "collection": collection, "alias": f"{PREFIX}{index_key(index_dir)}"})
 
 
 def publish_alias(backend: VectorBackend, index_dir: Path, collection: str) -> None:

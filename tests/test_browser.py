@@ -1,6 +1,5 @@
 """The web page in a real headless browser (Debian's Chromium, driven by Playwright)."""
 
-import os
 import shutil
 import socket
 import threading
