@@ -97,7 +97,7 @@ class Index:
         *, model: str | os.PathLike[str] | None = None, chunking: ChunkingConfig | None = None,
         index_type: str = "auto", precision: str = "auto", embedder: Embedder | None = None,
         progress: ProgressCallback | None = None, wait: float = 0.0, reuse: bool = True,
-        backend: VectorBackend | None = None,
+        backend: VectorBackend | None = None, engine: str = "local", ray_address: str | None = None,
     ) -> "Index":
         """Index the documents under `paths` into the folder `path`, replacing what is there.
 
@@ -115,6 +115,7 @@ class Index:
             reuse: Take the vectors of passages embedded before (same model, precision and
                 text) from the index being replaced instead of embedding them again.
             backend: Where the vectors are served from: FAISS files (default) or Qdrant.
+            engine: "local", or "ray" to embed on a Ray cluster (`ray_address`, or a local Ray).
 
         Raises:
             HubsearchError: Bad paths, no documents, a model that cannot load, a busy index.
@@ -122,7 +123,8 @@ class Index:
         from .lifecycle import build
 
         return build(paths, path, model=model, chunking=chunking, index_type=index_type, precision=precision,
-                     embedder=embedder, progress=progress, wait=wait, reuse=reuse, backend=backend)
+                     embedder=embedder, progress=progress, wait=wait, reuse=reuse, backend=backend,
+                     engine=engine, ray_address=ray_address)
 
     @classmethod
     def open(

@@ -45,9 +45,11 @@ def build(
     paths: Sequence[str | os.PathLike[str]] = DEFAULT_SOURCES, path: str | os.PathLike[str] | None = None, *,
     model: str | os.PathLike[str] | None = None, chunking: ChunkingConfig | None = None, index_type: str = "auto",
     precision: str = "auto", embedder: Embedder | None = None, progress: ProgressCallback | None = None,
-    wait: float = 0.0, reuse: bool = True, backend: VectorBackend | None = None,
+    wait: float = 0.0, reuse: bool = True, backend: VectorBackend | None = None, engine: str = "local",
+    ray_address: str | None = None,
 ) -> Index:
-    """Index the documents under `paths` into the folder `path`; see `Index.build`."""
+    """Index the documents under `paths` into the folder `path`; see `Index.build`.
+    `engine="ray"` embeds on Ray (at `ray_address`, or a local Ray)."""
     if not paths:
         raise InvalidInputError("no paths to index; pass one or more folders or files")
     index_dir = _index_dir(path)
@@ -60,7 +62,11 @@ def build(
         docs, skipped = load_documents(paths)
         if progress:
             progress("read", len(docs), len(docs))
-        if embedder is None:
+        if embedder is None and engine == "ray":
+            from .rayengine import RayEmbedder
+
+            embedder = RayEmbedder(requested, precision, ray_address)
+        elif embedder is None:
             from . import embedding
 
             embedder = embedding.load_embedder(requested, precision)
@@ -90,7 +96,8 @@ def publish(
         publish_alias(backend, index_dir, collection)
     # The build's embedder answers queries only when it is exact (fp32); otherwise queries
     # go through the fp32 query path like any later process's would.
-    index = Index(load(index_dir, generation), embedder if embedder.precision == "fp32" else None)
+    serves = embedder.precision == "fp32" and getattr(embedder, "serves_queries", True)
+    index = Index(load(index_dir, generation), embedder if serves else None)
     try:
         manifest_io.write_record(index_dir, index.manifest)
     except OSError as exc:  # the new index is live; only a later repair loses its shortcut
@@ -142,7 +149,7 @@ def _from_record(index_dir: Path, damage: IndexDamagedError) -> Recorded:
 def rebuild(
     path: str | os.PathLike[str] | None = None, *, model: str | os.PathLike[str] | None = None,
     precision: str | None = None, embedder: Embedder | None = None, progress: ProgressCallback | None = None,
-    wait: float = 0.0, reuse: bool = True,
+    wait: float = 0.0, reuse: bool = True, engine: str = "local", ray_address: str | None = None,
 ) -> Index:
     """Rebuild the index at `path` from the sources and settings its manifest records.
 
@@ -163,13 +170,14 @@ def rebuild(
     return build(
         recorded.roots, index_dir, model=model, chunking=recorded.chunking, index_type=recorded.index_type,
         precision=precision or recorded.precision, embedder=embedder, progress=progress, wait=wait, reuse=reuse,
-        backend=recorded.backend,
+        backend=recorded.backend, engine=engine, ray_address=ray_address,
     )
 
 
 def update(
     path: str | os.PathLike[str] | None = None, paths: Sequence[str | os.PathLike[str]] | None = None, *,
     embedder: Embedder | None = None, progress: ProgressCallback | None = None, wait: float = 0.0,
+    engine: str = "local", ray_address: str | None = None,
 ) -> Index:
     """Bring the index at `path` up to date with its sources.
 
@@ -196,6 +204,13 @@ def update(
         docs, skipped = load_documents(roots)
         if progress:
             progress("read", len(docs), len(docs))
+        if embedder is None and engine == "ray":
+            from .rayengine import RayEmbedder
+
+            folder = find_model_folder(recorded.model)
+            ref = recorded.model
+            embedder = RayEmbedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length),
+                                   recorded.precision, ray_address)
         return publish(docs, skipped, resolve_roots(roots), index_dir, embedder or recorded_embedder(recorded),
                        recorded.chunking, recorded.index_type, progress, started, reuse=True,
                        reuse_documents=True, backend=recorded.backend)

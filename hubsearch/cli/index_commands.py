@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +13,16 @@ from ..settings import BACKENDS, DEFAULT_SOURCES, INDEX_TYPES, PRECISIONS, Chunk
 from . import render
 from .options import index_option, model_option
 from .progress import changes_line, echo_skipped, progress_bars, report_build
+
+
+def engine_options(func: Any) -> Any:
+    """--engine and --ray-address."""
+    func = click.option("--ray-address", metavar="ADDR", default=None,
+                        help="A Ray cluster to embed on (with --engine ray). Default: a local Ray on this "
+                             "machine, listening on 127.0.0.1 only.")(func)
+    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="Where passages are embedded: in this process, or on Ray (pip install "
+                             "'hubsearch[ray]'). Only text not embedded before is sent.")(func)
 
 
 @click.group("index")
@@ -50,10 +61,11 @@ def index_group() -> None:
               help="A folder for qdrant-client's embedded local mode (one process at a time).")
 @click.option("--qdrant-api-key", envvar="QDRANT_API_KEY", default=None,
               help="The Qdrant API key. Default: $QDRANT_API_KEY. Never recorded in the index.")
+@engine_options
 def build_cmd(
     paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
     no_title_prefix: bool, index_type: str, precision: str, wait: float, backend: str, qdrant_url: str | None,
-    qdrant_path: str | None, qdrant_api_key: str | None,
+    qdrant_path: str | None, qdrant_api_key: str | None, engine: str, ray_address: str | None,
 ) -> None:
     """Index the .txt, .md, .html and .pdf files under PATHS (default: seeds/).
 
@@ -72,6 +84,7 @@ def build_cmd(
             list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
             index_type=index_type, precision=precision, progress=progress, wait=wait,
             backend=VectorBackend(kind=backend, url=qdrant_url, path=qdrant_path, api_key=qdrant_api_key),
+            engine=engine, ray_address=ray_address,
         )
     report_build(index, "indexed")
 
@@ -84,7 +97,9 @@ def build_cmd(
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
 @click.option("--no-cache", is_flag=True, help="Embed every passage again instead of reusing unchanged vectors.")
-def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None, wait: float, no_cache: bool) -> None:
+@engine_options
+def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None, wait: float, no_cache: bool,
+                engine: str, ray_address: str | None) -> None:
     """Rebuild the index from scratch from the sources and settings it records.
 
     Every document is read and cut into passages again. Passages whose text is
@@ -95,7 +110,8 @@ def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None
     from .. import rebuild
 
     with progress_bars() as progress:
-        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait, reuse=not no_cache)
+        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait, reuse=not no_cache,
+                        engine=engine, ray_address=ray_address)
     report_build(index, "rebuilt")
 
 
@@ -105,7 +121,9 @@ def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
-def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, wait: float) -> None:
+@engine_options
+def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, wait: float, engine: str,
+               ray_address: str | None) -> None:
     """Bring the index up to date with its sources, embedding only what changed.
 
     Each file's SHA-256 is compared with the manifest: new and changed documents are
@@ -120,7 +138,8 @@ def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, w
     from .. import update
 
     with progress_bars() as progress:
-        index = update(index_dir, list(paths) or None, progress=progress, wait=wait)
+        index = update(index_dir, list(paths) or None, progress=progress, wait=wait, engine=engine,
+                       ray_address=ray_address)
     report = index.report
     assert report is not None
     if as_json:
