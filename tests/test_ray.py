@@ -1,7 +1,6 @@
 """`--engine ray`: embedding on a local Ray, vectors equal to the local path's."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
