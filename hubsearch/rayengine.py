@@ -96,21 +96,20 @@ class RayEmbedder:
             import ray
 
             self._init()
-            context = ray.data.DataContext.get_current()
-            context.enable_progress_bars = False
-            data = ray.data.from_items([{"i": i, "text": t} for i, t in enumerate(texts)])
-            embedded = data.map_batches(
-                _ActorEmbedder, fn_constructor_kwargs={"ref": self.ref.to_dict(), "precision": self.precision},
-                batch_size=BATCH, compute=ray.data.ActorPoolStrategy(size=self.actors), batch_format="numpy",
-                max_restarts=0, max_task_retries=0,  # a dead worker fails the build instead of retrying
-            )
             import logging
             import warnings
 
             for name in ("ray", "ray.data"):
                 logging.getLogger(name).setLevel(logging.ERROR)
-            with warnings.catch_warnings():
+            ray.data.DataContext.get_current().enable_progress_bars = False
+            data = ray.data.from_items([{"i": i, "text": t} for i, t in enumerate(texts)])
+            with warnings.catch_warnings():  # Ray's own deprecation notices about its internals
                 warnings.simplefilter("ignore")
+                embedded = data.map_batches(
+                    _ActorEmbedder, fn_constructor_kwargs={"ref": self.ref.to_dict(), "precision": self.precision},
+                    batch_size=BATCH, compute=ray.data.ActorPoolStrategy(size=self.actors), batch_format="numpy",
+                    max_restarts=0, max_task_retries=0,  # a dead worker fails the build instead of retrying
+                )
                 batches = list(embedded.iter_batches(batch_size=BATCH, batch_format="numpy"))
             for batch in batches:
                 out[np.asarray(batch["i"], dtype=np.int64)] = np.stack(batch["vector"])
