@@ -17,6 +17,7 @@ from hubsearch.models import ModelRef
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+CRANFIELD = ROOT.parent / "shared" / "bench" / "cranfield" / "corpus.jsonl"
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -101,3 +102,20 @@ def corpus(tmp_path: Path) -> Path:
     (root / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
     (root / "ignored.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     return root
+
+
+def cranfield_files(folder: Path, limit: int) -> Path:
+    """The first `limit` Cranfield documents as text files in `folder` (skips the test when
+    ../shared/bench is not beside the checkout)."""
+    import json
+
+    if not CRANFIELD.is_file():
+        pytest.skip(f"no Cranfield collection at {CRANFIELD}")
+    folder.mkdir()
+    with CRANFIELD.open(encoding="utf-8") as handle:
+        for n, line in enumerate(handle):
+            if n >= limit:
+                break
+            doc = json.loads(line)
+            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n{doc['text']}", encoding="utf-8")
+    return folder

@@ -14,9 +14,8 @@ from hubsearch.cli import cli  # noqa: E402
 from hubsearch.qdrantstore import client  # noqa: E402
 from hubsearch.settings import Filters  # noqa: E402
 
-from .conftest import SEEDS, FakeEmbedder  # noqa: E402
+from .conftest import SEEDS, FakeEmbedder, cranfield_files  # noqa: E402
 
-CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "bench" / "cranfield" / "corpus.jsonl"
 QUERIES = ["Xuhui incubator size", "Who is the Party secretary of Yangpu?", "OpenMMLab", "AI investment consortium",
            "boundary layer transition", "heat transfer in hypersonic flow", "wing flutter"]
 
@@ -36,23 +35,9 @@ def _tied(hits) -> list[tuple[float, int]]:
     return [(s, i if s != last else -1) for s, i in rows]
 
 
-def _cranfield(tmp_path: Path, limit: int = 600) -> Path:
-    if not CRANFIELD.is_file():
-        pytest.skip(f"no Cranfield collection at {CRANFIELD}")
-    root = tmp_path / "cranfield"
-    root.mkdir()
-    with CRANFIELD.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle):
-            if n >= limit:
-                break
-            doc = json.loads(line)
-            (root / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n{doc['text']}", encoding="utf-8")
-    return root
-
-
 @pytest.mark.parametrize("corpus_name", ["seeds", "cranfield"])
 def test_top_10_equals_the_faiss_flat_backend_in_every_mode(tmp_path: Path, corpus_name: str) -> None:
-    corpus = SEEDS if corpus_name == "seeds" else _cranfield(tmp_path)
+    corpus = SEEDS if corpus_name == "seeds" else cranfield_files(tmp_path / "cranfield", 600)
     faiss, qdrant = _pair(corpus, tmp_path)
     assert qdrant.manifest.vector_index.backend == "qdrant"
     assert not (qdrant.generation / "vectors.faiss").exists()

