@@ -12,7 +12,6 @@ It only delegates: `generation` opens and verifies the files, `pipeline` ranks,
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -38,9 +37,6 @@ if TYPE_CHECKING:
     from .embedding import Embedder
     from .indexing import BuildReport, ProgressCallback
     from .pipeline import Pipeline, Trace
-
-log = logging.getLogger("hubsearch")
-
 
 @dataclass(frozen=True)
 class DocumentText:

@@ -89,15 +89,14 @@ def publish(
     )
     fault_point("published")
     storage.remove_stale(index_dir, keep=generation)
-    if backend is not None and backend.kind == "qdrant":
-        from .qdrantstore import publish_alias
-
-        collection = manifest_io.read(index_dir, generation).vector_index.qdrant["collection"]  # type: ignore[index]
-        publish_alias(backend, index_dir, collection)
     # The build's embedder answers queries only when it is exact (fp32); otherwise queries
     # go through the fp32 query path like any later process's would.
     serves = embedder.precision == "fp32" and getattr(embedder, "serves_queries", True)
     index = Index(load(index_dir, generation), embedder if serves else None)
+    if backend is not None and backend.kind == "qdrant":
+        from .qdrantstore import publish_alias
+
+        publish_alias(backend, index_dir, index.manifest.vector_index.qdrant["collection"])  # type: ignore[index]
     try:
         manifest_io.write_record(index_dir, index.manifest)
     except OSError as exc:  # the new index is live; only a later repair loses its shortcut
@@ -166,7 +165,7 @@ def rebuild(
     except IndexDamagedError as exc:  # CURRENT or the manifest is gone: the record beside them
         recorded = _from_record(index_dir, exc)
     if model is None and embedder is None:
-        model = str(find_model_folder(recorded.model))
+        model = _local_model(recorded).path
     return build(
         recorded.roots, index_dir, model=model, chunking=recorded.chunking, index_type=recorded.index_type,
         precision=precision or recorded.precision, embedder=embedder, progress=progress, wait=wait, reuse=reuse,
@@ -207,10 +206,7 @@ def update(
         if embedder is None and engine == "ray":
             from .rayengine import RayEmbedder
 
-            folder = find_model_folder(recorded.model)
-            ref = recorded.model
-            embedder = RayEmbedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length),
-                                   recorded.precision, ray_address)
+            embedder = RayEmbedder(_local_model(recorded), recorded.precision, ray_address)
         return publish(docs, skipped, resolve_roots(roots), index_dir, embedder or recorded_embedder(recorded),
                        recorded.chunking, recorded.index_type, progress, started, reuse=True,
                        reuse_documents=True, backend=recorded.backend)
@@ -220,11 +216,14 @@ def recorded_embedder(recorded: Recorded) -> Embedder:
     """The build embedder an index's manifest names; the model itself loads on first use."""
     from .embedding import LazyEmbedder
 
-    ref = recorded.model
-    folder = find_model_folder(ref)
     assert recorded.manifest is not None  # update and watch read a verified manifest
-    return LazyEmbedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length), recorded.precision,
-                        recorded.manifest.model.dimension)
+    return LazyEmbedder(_local_model(recorded), recorded.precision, recorded.manifest.model.dimension)
+
+
+def _local_model(recorded: Recorded) -> ModelRef:
+    """The recorded model, at the folder where it is found on this machine now."""
+    ref = recorded.model
+    return ModelRef(ref.name, str(find_model_folder(ref)), ref.sha256, ref.max_seq_length)
 
 
 def watch(

@@ -148,8 +148,9 @@ class QdrantVectors:
         try:
             if not self._qdrant.collection_exists(self.collection):
                 return f"the Qdrant collection {self.collection} is gone"
-            if self.count != expected:
-                return f"the Qdrant collection {self.collection} holds {self.count} points, not {expected}"
+            held = self.count
+            if held != expected:
+                return f"the Qdrant collection {self.collection} holds {held} points, not {expected}"
             ids = sorted({int(i) for i in np.linspace(0, expected - 1, num=min(samples, expected))}) if expected else []
             for point in self._qdrant.retrieve(self.collection, ids=ids, with_vectors=True):
                 if not np.allclose(np.asarray(point.vector, dtype=np.float32), self.exact[int(point.id)], atol=1e-5):
