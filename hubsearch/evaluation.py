@@ -141,11 +141,12 @@ def rank_documents(
     index: Index, queries: Sequence[str], k: int, config: SearchConfig,
 ) -> list[tuple[list[tuple[str, float]], list[tuple[int, float]]]]:
     """Per query, the top `k` documents (each ranked by its best passage) and the top `k`
-    passages, from the same pipeline `Index.search` runs."""
+    passages, from the same pipeline and candidate depth `Index.search` runs (at least
+    `fusion.depth` passages from each side, more when `k` is larger)."""
     doc_of = index.passage_documents()
     pipeline = index.pipeline
     vectors = pipeline.encode([validate_query(q) for q in queries])
-    depth = max(config.fusion.depth, 4 * k)
+    depth = max(config.fusion.depth, k)
     out = []
     for query, vector in zip(queries, vectors):
         ranked = pipeline.rank(query, vector, config, depth).ranking

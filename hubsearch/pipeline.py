@@ -143,8 +143,8 @@ class Pipeline:
         return vector, terms
 
     def smooth(self, ranked: list[Fused], config: SearchConfig, weight: float, fetched: _Fetched) -> list[Fused]:
-        """Score regularisation over the top `fusion.depth` candidates."""
-        candidates = [f.id for f in ranked[: config.fusion.depth]]
+        """Score regularisation over the top `smoothing_candidates` candidates."""
+        candidates = [f.id for f in ranked[: config.smoothing_candidates]]
         return smooth(ranked, fetched.vectors(candidates), weight, config.smoothing_neighbours)
 
     def hydrate(self, ranked: list[Fused], fetched: _Fetched) -> list[Hit]:
