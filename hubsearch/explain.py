@@ -29,8 +29,17 @@ def explain_hit(candidate: Fused, trace: Trace) -> dict[str, Any]:
         out[name] = {"rank": side.rank, "score": _round(side.score), "contribution": _round(side.contribution)}
     if trace.mode == "hybrid":
         fused = candidate.smoothed.before if candidate.smoothed else candidate.score
+        if candidate.mixed is not None:  # the sides shown are from the last pass that returned it
+            m = candidate.mixed
+            fused = m.second if m.second is not None else m.first
         out["fusion"] = {"method": trace.fusion.method, "formula": formula(trace), "score": round(fused, 6)}
     out["feedback"] = {"rm3": trace.rm3, "rocchio": trace.rocchio}
+    if candidate.mixed is not None:
+        m = candidate.mixed
+        out["feedback"].update({
+            "first_pass": _round(m.first), "second_pass": _round(m.second), "share": m.share,
+            "formula": f"{1 - m.share:g}*first_pass + {m.share:g}*second_pass",
+        })
     if candidate.smoothed is not None:
         s = candidate.smoothed
         out["smoothing"] = {

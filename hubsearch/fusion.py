@@ -16,10 +16,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .ranking import Fused, Ranked, SideScore, Smoothed
+from .ranking import Fused, Mixed, Ranked, SideScore, Smoothed
 from .settings import FUSION_METHODS, FusionConfig
 
-__all__ = ["FUSION_METHODS", "FusionConfig", "Fused", "Ranked", "fuse", "single", "smooth"]
+__all__ = ["FUSION_METHODS", "FusionConfig", "Fused", "Ranked", "fuse", "mix", "single", "smooth"]
 
 
 def single(name: str, side: Ranked) -> list[Fused]:
@@ -74,6 +74,24 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
         fused.append(Fused(cid, total, parts))
     fused.sort(key=lambda f: (-f.score, f.id))
     return _keep_firsts(fused)
+
+
+def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:
+    """The two passes' rankings as one: each candidate scores `(1 - share) * first +
+    share * second`, a pass that did not return it counting 0. Each candidate keeps the
+    per-side detail of the pass that last saw it (the second, where both did)."""
+    if share >= 1.0:
+        return second
+    before = {f.id: f for f in first}
+    after = {f.id: f for f in second}
+    out = []
+    for cid in before.keys() | after.keys():
+        a = before[cid].score if cid in before else None
+        b = after[cid].score if cid in after else None
+        score = (1.0 - share) * (a or 0.0) + share * (b or 0.0)
+        out.append(replace(after.get(cid) or before[cid], score=score, mixed=Mixed(a, b, share)))
+    out.sort(key=lambda f: (-f.score, f.id))
+    return _keep_firsts(out)
 
 
 def _keep_firsts(fused: list[Fused]) -> list[Fused]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import feedback as prf
 from .embedding import Embedder
-from .fusion import fuse, single, smooth
+from .fusion import fuse, mix, single, smooth
 from .generation import Generation
 from .highlight import highlight
 from .passages import Hit, StoredPassage
@@ -180,10 +180,12 @@ class Pipeline:
         rm3, rocchio, weight = config.refinements()
         rm3 = rm3 and config.mode != "dense" and bool(terms) and large_enough and bool(ranked)
         rocchio = rocchio and config.mode != "lexical" and large_enough and bool(ranked)
-        # Feedback comes from the fused first pass, which is better than either side alone.
+        # Feedback comes from the fused first pass, which is better than either side alone,
+        # and is mixed with it, so that the first pass's best candidates stay near the top.
         if rm3 or rocchio:
             moved, terms = self.feedback(ranked, vector, terms, config, fetched, rm3, rocchio)
-            ranked = self.fuse(self.retrieve(moved, terms, config, depth, allowed), config)
+            second = self.fuse(self.retrieve(moved, terms, config, depth, allowed), config)
+            ranked = mix(ranked, second, config.feedback.mix)
         weight = weight if weight > 0 and large_enough and len(ranked) > 1 else 0.0
         if weight:
             ranked = self.smooth(ranked, config, weight, fetched)

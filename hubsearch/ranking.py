@@ -42,10 +42,22 @@ class Smoothed:
 
 
 @dataclass(frozen=True)
+class Mixed:
+    """A candidate's score after feedback: `(1 - share) * first + share * second`, each
+    pass's fused score; None where that pass did not return it (it counts 0)."""
+
+    first: float | None
+    second: float | None
+    share: float
+
+
+@dataclass(frozen=True)
 class Fused:
-    """A ranked candidate with what each side contributed, and its smoothing if any."""
+    """A ranked candidate with what each side contributed (in the last pass), how the
+    feedback passes were mixed and how it was smoothed, if they ran."""
 
     id: int
     score: float
     sides: dict[str, SideScore] = field(default_factory=dict)
     smoothed: Smoothed | None = None
+    mixed: Mixed | None = None

@@ -173,6 +173,9 @@ class FeedbackConfig(_Record):
             (Rocchio with alpha = 1 and no negative feedback).
         min_passages: Feedback and smoothing assume the top candidates are a small,
             focused sample of the collection; below this many passages both are skipped.
+        mix: Share of the second pass in the final score; the rest is the first
+            pass's, so that feedback reorders the first pass instead of replacing it
+            (1 replaces it). 0.5 beat replacement on Cranfield and CISI alike.
     """
 
     passages: int = 3
@@ -180,8 +183,11 @@ class FeedbackConfig(_Record):
     rm3_original_weight: float = 0.5
     rocchio_beta: float = 0.5
     min_passages: int = 200
+    mix: float = 0.5
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.mix <= 1.0:
+            raise InvalidInputError(f"feedback mix must be above 0 and at most 1, got {self.mix}")
         if self.passages < 1 or self.rm3_terms < 1:
             raise InvalidInputError("feedback passages and rm3_terms must be at least 1")
         if not 0.0 <= self.rm3_original_weight <= 1.0 or self.rocchio_beta < 0:

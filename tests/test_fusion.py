@@ -98,3 +98,33 @@ def test_smooth_keeps_each_sides_first_in_hybrid() -> None:
     vectors = {1: [0, 1, 0], 2: [0, 0, 1], 10: [1, 0, 0], 11: [1, 0.05, 0], 12: [1, 0, 0.05]}
     out = smooth(fused, _unit(*[vectors[f.id] for f in fused]), weight=1.0, neighbours=2)
     assert {f.id for f in out[:2]} == {1, 2}
+
+
+def _pass(*scored: tuple[int, float]) -> list[Fused]:
+    return [Fused(i, s, {"dense": SideScore(r, s, s)}) for r, (i, s) in enumerate(scored, start=1)]
+
+
+def test_mix_keeps_the_first_pass_in_the_score() -> None:
+    from hubsearch.fusion import mix
+
+    first = _pass((1, 1.0), (2, 0.8), (3, 0.2))
+    second = _pass((4, 1.0), (2, 0.9), (1, 0.1))
+    out = mix(first, second, 0.5)
+    scores = {f.id: f.score for f in out}
+    assert scores == pytest.approx({1: 0.55, 2: 0.85, 3: 0.1, 4: 0.5})
+    assert [f.id for f in out] == [2, 1, 4, 3]
+    only_first = next(f for f in out if f.id == 3)
+    assert (only_first.mixed.first, only_first.mixed.second, only_first.mixed.share) == (0.2, None, 0.5)
+    assert only_first.sides["dense"].rank == 3  # the first pass's detail, as no later pass saw it
+    assert next(f for f in out if f.id == 1).sides["dense"].rank == 3  # the second pass's detail
+    # Replacing the first pass altogether, as feedback did before mixing:
+    assert mix(first, second, 1.0) == second
+
+
+def test_feedback_mix_must_leave_some_second_pass() -> None:
+    from hubsearch.settings import FeedbackConfig
+
+    with pytest.raises(InvalidInputError, match="feedback mix"):
+        FeedbackConfig(mix=0.0)
+    with pytest.raises(InvalidInputError, match="feedback mix"):
+        FeedbackConfig(mix=1.5)

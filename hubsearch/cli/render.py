@@ -119,9 +119,14 @@ def explain_text(explain: dict[str, Any]) -> str:
     if "fusion" in explain:
         f = explain["fusion"]
         parts.append(f"fused by {f['method']}: {f['formula']} = {f['score']:.4f}")
-    feedback = [k for k, on in explain.get("feedback", {}).items() if on]
+    fb = explain.get("feedback", {})
+    feedback = [k for k in ("rm3", "rocchio") if fb.get(k)]
     if feedback:
-        parts.append("second pass with " + " + ".join(feedback))
+        mixed = ""
+        if "formula" in fb:
+            passes = [f"{fb[k]:.4f}" if fb[k] is not None else "absent" for k in ("first_pass", "second_pass")]
+            mixed = f", mixed: {fb['formula']} ({', '.join(passes)})"
+        parts.append("second pass with " + " + ".join(feedback) + mixed)
     if "smoothing" in explain:
         sm = explain["smoothing"]
         parts.append(f"smoothed: {sm['formula']} ({sm['before']:.4f}, {sm['neighbours']:.4f}) = {sm['score']:.4f}")
