@@ -146,7 +146,8 @@ def query(
     (--sentences: finds the one sentence that answers) and BM25 (finds exact names and
     numbers); it then blends each top passage's score with those of its most similar
     fellow candidates (--smoothing). --feedback adds a second pass with both queries
-    moved towards the first pass's top passages. Feedback and smoothing are skipped on
+    moved towards the first pass's top passages, mixed half and half with the first
+    pass so that its best passages stay near the top. Feedback and smoothing are skipped on
     indexes under 200 passages. --mode dense and --mode lexical show one retriever as
     it is. Scores are cosine in dense mode, BM25 in lexical mode and the fused value in
     hybrid mode, each after smoothing where it ran. If the default index (--index not
