@@ -42,8 +42,11 @@ REFERENCE = {  # from ../shared/bench/README.md: nDCG@10, Recall@100, MRR
 DEFAULT = SearchConfig()
 VARIANTS = {
     "without the sentence ranking": replace(DEFAULT, sentences=0.0),
-    "with feedback (RM3 + Rocchio)": replace(DEFAULT, rm3=True, rocchio=True),
-    "previous default: feedback, no sentence ranking": replace(DEFAULT, rm3=True, rocchio=True, sentences=0.0),
+    "with feedback (RM3 + Rocchio), mixed with the first pass": replace(DEFAULT, rm3=True, rocchio=True),
+    "with feedback replacing the first pass": replace(DEFAULT, rm3=True, rocchio=True,
+                                                      feedback=FeedbackConfig(mix=1.0)),
+    "previous default: feedback, no sentence ranking": replace(DEFAULT, rm3=True, rocchio=True, sentences=0.0,
+                                                               feedback=FeedbackConfig(mix=1.0)),
     "without smoothing": replace(DEFAULT, smoothing=0.0),
     "plain RRF k=60, single pass": replace(DEFAULT, smoothing=0.0, sentences=0.0, fusion=FusionConfig(method="rrf")),
 }
@@ -57,6 +60,11 @@ SENSITIVITY = {
     "alpha 0.4": replace(DEFAULT, fusion=FusionConfig(alpha=0.4)),
     "alpha 0.6": replace(DEFAULT, fusion=FusionConfig(alpha=0.6)),
     "RRF fusion": replace(DEFAULT, fusion=FusionConfig(method="rrf")),
+    "100 candidates per side": replace(DEFAULT, fusion=FusionConfig(depth=100)),
+    "200 candidates per side": replace(DEFAULT, fusion=FusionConfig(depth=200)),
+    "800 candidates per side": replace(DEFAULT, fusion=FusionConfig(depth=800)),
+    "feedback mixed 0.3": replace(DEFAULT, rm3=True, rocchio=True, feedback=FeedbackConfig(mix=0.3)),
+    "feedback mixed 0.7": replace(DEFAULT, rm3=True, rocchio=True, feedback=FeedbackConfig(mix=0.7)),
     "feedback from 5 passages": replace(DEFAULT, rm3=True, rocchio=True, feedback=FeedbackConfig(passages=5)),
 }
 
