@@ -18,7 +18,7 @@ def formula(trace: Trace) -> str:
     if f.method == "rrf":
         weights = ", ".join(f"w_{side}={w:g}" for side, w in trace.weights.items())
         return f"sum of 2*w/({f.rrf_k}+rank) with {weights}"
-    return " + ".join(f"{w:g}*minmax({side})" for side, w in trace.weights.items())
+    return " + ".join(f"{w:g}*{f.normalise}({side})" for side, w in trace.weights.items())
 
 
 def explain_hit(candidate: Fused, trace: Trace) -> dict[str, Any]:

@@ -4,9 +4,10 @@ Two fusion methods:
 
 - ``rrf``: reciprocal-rank fusion, ``score(d) = sum_side w_side / (k + rank_side(d))``.
   Uses only ranks, so it needs no score calibration.
-- ``weighted``: each side's scores are min-max normalised over its own candidate list
-  (a passage missing from a side gets 0 there) and combined as
-  ``alpha * dense + (1 - alpha) * lexical``.
+- ``weighted``: each side's scores are normalised over its own candidate list, as
+  z-scores (default: distance from the candidates' mean in standard deviations) or
+  min-max to 0..1, and combined as ``alpha * dense + (1 - alpha) * lexical``. A passage
+  missing from a side gets that side's lowest value (0 at most) there.
 """
 
 from __future__ import annotations
@@ -43,37 +44,50 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
     """
     if weights is None:
         weights = {"dense": config.alpha, "lexical": 1.0 - config.alpha}
-    ranks: dict[str, dict[int, int]] = {}
-    raw: dict[str, dict[int, float]] = {}
-    normed: dict[str, dict[int, float]] = {}
+    lists = {name: np.asarray(side.ids, dtype=np.int64) for name, side in sides.items()}
+    candidates = np.unique(np.concatenate(list(lists.values()))) if lists else np.zeros(0, dtype=np.int64)
+    total = np.zeros(len(candidates))
+    columns = []
     for name, side in sides.items():
-        ids = [int(i) for i in side.ids]
+        ids = lists[name]
         scores = np.asarray(side.scores, dtype=np.float64)
-        ranks[name] = {i: r for r, i in enumerate(ids, start=1)}
-        raw[name] = dict(zip(ids, scores.tolist()))
-        if len(scores):
-            lo, hi = float(scores.min()), float(scores.max())
-            span = hi - lo
-            normed[name] = {i: ((s - lo) / span if span > 0 else 1.0) for i, s in zip(ids, scores.tolist())}
+        where = np.searchsorted(candidates, ids)
+        rank = np.zeros(len(candidates), dtype=np.int64)
+        rank[where] = np.arange(1, len(ids) + 1)
+        raw = np.full(len(candidates), np.nan)
+        raw[where] = scores
+        w = weights.get(name, 0.0)
+        if config.method == "rrf":
+            contribution = np.where(rank > 0, 2.0 * w / (config.rrf_k + rank), 0.0)
         else:
-            normed[name] = {}
-    candidates = sorted({i for r in ranks.values() for i in r})
-    fused: list[Fused] = []
-    for cid in candidates:
-        total = 0.0
-        parts: dict[str, SideScore] = {}
-        for name in sides:
-            rank = ranks[name].get(cid)
-            w = weights.get(name, 0.0)
-            if config.method == "rrf":
-                contribution = 2.0 * w / (config.rrf_k + rank) if rank is not None else 0.0
-            else:
-                contribution = w * normed[name].get(cid, 0.0)
-            total += contribution
-            parts[name] = SideScore(rank, raw[name].get(cid), contribution)
-        fused.append(Fused(cid, total, parts))
-    fused.sort(key=lambda f: (-f.score, f.id))
+            normed = _normalise(scores, config.normalise)
+            values = np.full(len(candidates), min(float(normed.min()), 0.0) if len(normed) else 0.0)
+            values[where] = normed
+            contribution = w * values
+        total += contribution
+        columns.append((name, rank.tolist(), raw.tolist(), contribution.tolist()))
+    order = np.lexsort((candidates, -total)).tolist()
+    ids, scores = candidates.tolist(), total.tolist()
+    fused = [
+        Fused(ids[j], scores[j], {
+            name: SideScore(rank[j] or None, None if raw[j] != raw[j] else raw[j], contribution[j])
+            for name, rank, raw, contribution in columns
+        })
+        for j in order
+    ]
     return _keep_firsts(fused)
+
+
+def _normalise(scores: np.ndarray, method: str) -> np.ndarray:
+    """One side's scores on a common scale: z-scores, or min-max to 0..1. Where all are
+    equal (a single candidate, say), each gets 1: one unit above a missing passage."""
+    if not len(scores):
+        return scores
+    if method == "zscore":
+        spread = float(scores.std())
+        return (scores - scores.mean()) / spread if spread > 0 else np.ones_like(scores)
+    lo, hi = float(scores.min()), float(scores.max())
+    return (scores - lo) / (hi - lo) if hi > lo else np.ones_like(scores)
 
 
 def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:

@@ -184,7 +184,7 @@ def test_modes_and_explain_in_json(fake, in_project: Path) -> None:
             e = hits[0]["explain"]
             assert {"dense", "sentences", "lexical", "fusion"} <= set(e)
             assert e["fusion"]["method"] == "weighted"
-            assert e["fusion"]["formula"] == "0.25*minmax(dense) + 0.25*minmax(sentences) + 0.5*minmax(lexical)"
+            assert e["fusion"]["formula"] == "0.25*zscore(dense) + 0.25*zscore(sentences) + 0.5*zscore(lexical)"
             assert e["fusion"]["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
             total = sum(e[s]["contribution"] for s in ("dense", "sentences", "lexical"))
             assert total == pytest.approx(hits[0]["score"], abs=1e-5)
@@ -192,6 +192,9 @@ def test_modes_and_explain_in_json(fake, in_project: Path) -> None:
             assert set(hits[0]["explain"]) & {"dense", "lexical"} == {mode}
     plain = json.loads(run("query", "Yangpu District", "--json").stdout)["results"][0]
     assert "explain" not in plain
+    minmax = run("query", "Yangpu District", "--explain", "--json", "--normalise", "minmax")
+    e = json.loads(minmax.stdout)["results"][0]["explain"]
+    assert e["fusion"]["formula"] == "0.25*minmax(dense) + 0.25*minmax(sentences) + 0.5*minmax(lexical)"
 
 
 def test_explain_in_human_output(fake, in_project: Path) -> None:

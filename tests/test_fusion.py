@@ -19,7 +19,7 @@ def test_rrf_matches_the_formula() -> None:
 
 def test_weighted_uses_min_max_per_side() -> None:
     sides = {"dense": Ranked([1, 2, 3], [0.9, 0.5, 0.1]), "lexical": Ranked([2, 3], [10.0, 5.0])}
-    out = fuse(sides, FusionConfig(method="weighted", alpha=0.25))
+    out = fuse(sides, FusionConfig(method="weighted", normalise="minmax", alpha=0.25))
     scores = {f.id: f.score for f in out}
     assert scores[1] == pytest.approx(0.25 * 1.0)
     assert scores[2] == pytest.approx(0.25 * 0.5 + 0.75 * 1.0)
@@ -128,3 +128,32 @@ def test_feedback_mix_must_leave_some_second_pass() -> None:
         FeedbackConfig(mix=0.0)
     with pytest.raises(InvalidInputError, match="feedback mix"):
         FeedbackConfig(mix=1.5)
+
+
+def test_weighted_uses_z_scores_by_default() -> None:
+    dense = [0.9, 0.5, 0.1]
+    sides = {"dense": Ranked([1, 2, 3], dense), "lexical": Ranked([2, 3], [10.0, 5.0])}
+    out = fuse(sides, FusionConfig(method="weighted", alpha=0.25))
+    z = (np.array(dense) - np.mean(dense)) / np.std(dense)
+    scores = {f.id: f.score for f in out}
+    # Lexical z-scores of two candidates are +1 and -1; passage 1, missing there, gets the
+    # side's lowest value, -1.
+    assert scores[1] == pytest.approx(0.25 * z[0] + 0.75 * -1.0)
+    assert scores[2] == pytest.approx(0.25 * z[1] + 0.75 * 1.0)
+    assert scores[3] == pytest.approx(0.25 * z[2] + 0.75 * -1.0)
+    assert [f.id for f in out] == [2, 1, 3]
+
+
+def test_a_side_with_one_candidate_still_counts_under_z_scores() -> None:
+    # One BM25 match (a rare name, say): its z-score is undefined; it gets 1, the passages
+    # BM25 did not return get 0, so the exact match keeps its lexical credit.
+    sides = {"dense": Ranked([1, 2, 3], [0.9, 0.5, 0.1]), "lexical": Ranked([3], [7.0])}
+    out = fuse(sides, FusionConfig(method="weighted", alpha=0.5))
+    third = next(f for f in out if f.id == 3)
+    assert third.sides["lexical"].contribution == pytest.approx(0.5)
+    assert next(f for f in out if f.id == 2).sides["lexical"].contribution == 0.0
+
+
+def test_unknown_normalisation_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="choose zscore or minmax"):
+        FusionConfig(normalise="rank")

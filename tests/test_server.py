@@ -55,6 +55,20 @@ def test_filters_work_on_the_api(client) -> None:
     assert client.get("/search", params={"q": "tea", "path": "sub/*"}).json()["results"][0]["doc_id"] == "sub/rockets"
 
 
+def test_the_api_takes_the_fusion_settings(client, built: Path) -> None:
+    from hubsearch import FusionConfig, SearchConfig
+
+    body = {"q": "tea rockets apples", "k": 3, "explain": True, "normalise": "minmax", "alpha": 0.7}
+    hits = client.post("/search", json=body).json()["results"]
+    assert hits[0]["explain"]["fusion"]["formula"].startswith("0.35*minmax(dense)")
+    with Index.open(built, embedder=FakeEmbedder()) as index:
+        expected = index.search("tea rockets apples", k=3,
+                                config=SearchConfig(fusion=FusionConfig(normalise="minmax", alpha=0.7)))
+    assert [h["score"] for h in hits] == [h.score for h in expected]
+    refused = client.post("/search", json={"q": "tea", "normalise": "rank"})
+    assert refused.status_code == 422 and "choose zscore or minmax" in refused.json()["error"]
+
+
 def test_documents_info_and_health(client, built: Path) -> None:
     doc = client.get("/documents/sub/rockets")
     assert doc.status_code == 200 and doc.json()["source"] == "sub/rockets.md"

@@ -38,6 +38,7 @@ from .options import (
     filter_options,
     index_option,
     model_option,
+    normalise_option,
     sentences_option,
     smoothing_option,
 )
@@ -117,8 +118,9 @@ def cli() -> None:
               help="hybrid fuses dense (meaning) and lexical (BM25, exact words) rankings.")
 @click.option("--explain", is_flag=True, help="Show each hit's rank and score on each side and how they were fused.")
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
-              help="weighted: each ranking min-max normalised, then mixed: alpha for meaning (passages and "
-                   "sentences), 1 - alpha for BM25; rrf: reciprocal-rank fusion.")
+              help="weighted: each ranking normalised (--normalise), then mixed: alpha for meaning (passages "
+                   "and sentences), 1 - alpha for BM25; rrf: reciprocal-rank fusion.")
+@normalise_option
 @click.option("--alpha", type=click.FloatRange(0, 1), default=FusionConfig.alpha, show_default=True,
               help="Weight of meaning (passages and sentences) against BM25 in hybrid mode.")
 @click.option("--rrf-k", type=click.IntRange(min=0), default=FusionConfig.rrf_k, show_default=True,
@@ -133,8 +135,8 @@ def cli() -> None:
                    "stats every source file, so its cost grows with the corpus; it warns if any changed.")
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
-    fusion: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None, sentences: float,
-    full: bool, no_stale_check: bool, fmt: str, since: str | None, until: str | None, doc_ids: tuple[str, ...],
+    fusion: str, normalise: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None,
+    sentences: float, full: bool, no_stale_check: bool, fmt: str, since: str | None, until: str | None, doc_ids: tuple[str, ...],
     path: str | None, min_score: float | None,
 ) -> None:
     """Find the passages that best answer TEXT.
@@ -172,7 +174,7 @@ def query(
     fmt = "json" if as_json else fmt
     body = {"q": text, "k": k, "mode": mode, "since": filters.since, "until": filters.until,
             "doc_ids": list(doc_ids), "path": path, "min_score": min_score, "explain": explain, "fusion": fusion,
-            "alpha": alpha, "rrf_k": rrf_k, "feedback": feedback, "smoothing": smoothing, "sentences": sentences}
+            "normalise": normalise, "alpha": alpha, "rrf_k": rrf_k, "feedback": feedback, "smoothing": smoothing, "sentences": sentences}
     # --format files needs each document's folder, which only the index itself knows.
     served = _ask_server(index_dir or default_index_dir(), body, model) if fmt != "files" else None
     if served is not None:
@@ -198,7 +200,7 @@ def query(
                 err=True,
             )
     config = SearchConfig(
-        mode=mode, fusion=FusionConfig(method=fusion, alpha=alpha, rrf_k=rrf_k),
+        mode=mode, fusion=FusionConfig(method=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k),
         rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences, filters=filters,
     )
     with index:
@@ -256,6 +258,7 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
 @click.option("--per-query", is_flag=True, help="With --json, include every query's figures (for paired tests).")
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
               help="Fusion for hybrid mode (see hubsearch query --help).")
+@normalise_option
 @feedback_option
 @smoothing_option
 @sentences_option
@@ -263,7 +266,7 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
               help="Embedding precision of the evaluation indexes.")
 def eval_cmd(
     collections: tuple[Path, ...], modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
-    per_query: bool, fusion: str, feedback: bool, smoothing: float | None, sentences: float, precision: str,
+    per_query: bool, fusion: str, normalise: str, feedback: bool, smoothing: float | None, sentences: float, precision: str,
 ) -> None:
     """Score retrieval on test collections: BEIR folders and question files.
 
@@ -292,7 +295,7 @@ def eval_cmd(
 
     with progress_bars() as progress:
         config = SearchConfig(
-            fusion=FusionConfig(method=fusion), rm3=feedback, rocchio=feedback, smoothing=smoothing,
+            fusion=FusionConfig(method=fusion, normalise=normalise), rm3=feedback, rocchio=feedback, smoothing=smoothing,
             sentences=sentences,
         )
         report = evaluate_many(

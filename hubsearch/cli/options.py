@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..settings import SENTENCES, SMOOTHING
+from ..settings import NORMALISATIONS, SENTENCES, SMOOTHING, FusionConfig
 
 
 def index_option(func: Any) -> Any:
@@ -16,6 +16,12 @@ def index_option(func: Any) -> Any:
         help="Index folder. Default: $HUBSEARCH_INDEX, else ./index.",
     )(func)
 
+
+normalise_option = click.option(
+    "--normalise", type=click.Choice(NORMALISATIONS), default=FusionConfig.normalise, show_default=True,
+    help="How --fusion weighted puts each ranking's scores on one scale: zscore (distance from "
+         "the candidates' mean in standard deviations) or minmax (0 to 1).",
+)
 
 smoothing_option = click.option(
     "--smoothing", type=click.FloatRange(0, 1), default=None,

@@ -62,6 +62,7 @@ class SearchBody(BaseModel):
     min_score: float | None = Field(None, description="Drop hits scoring below this.")
     explain: bool = Field(False, description="Attach how each hit's score came about.")
     fusion: str = Field(FusionConfig.method, description="weighted or rrf.")
+    normalise: str = Field(FusionConfig.normalise, description="zscore or minmax (weighted fusion).")
     alpha: float = Field(FusionConfig.alpha, description="Weight of meaning against BM25 in hybrid mode.")
     rrf_k: int = Field(FusionConfig.rrf_k, description="RRF's damping constant.")
     feedback: bool = Field(False, description="A second pass with pseudo-relevance feedback.")
@@ -156,7 +157,8 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
         filters = Filters(since=body.since, until=body.until, doc_ids=tuple(body.doc_ids), path=body.path,
                           min_score=body.min_score)
         config = SearchConfig(
-            mode=body.mode, fusion=FusionConfig(method=body.fusion, alpha=body.alpha, rrf_k=body.rrf_k),
+            mode=body.mode, fusion=FusionConfig(method=body.fusion, normalise=body.normalise, alpha=body.alpha,
+                                                rrf_k=body.rrf_k),
             rm3=body.feedback, rocchio=body.feedback, smoothing=body.smoothing, sentences=body.sentences,
             filters=filters,
         )
