@@ -73,7 +73,7 @@ def main() -> None:
     if not args.skip_update:
         update_vs_rebuild(args.docs)
     if args.hit_docs:
-        work_per_hit(args.hit_docs)
+        work_per_hit(args.hit_docs, args.compare_with)
     if not args.skip_quality:
         quality()
     if not args.skip_scale:
@@ -249,8 +249,9 @@ def _synthetic_corpus(corpus: Path, docs: int) -> None:
         (corpus / f"doc{i:05}.txt").write_text(f"Document {i}\n{body}.", encoding="utf-8")
 
 
-def work_per_hit(docs: int) -> None:
-    """Cold `hubsearch query -k 10` against `-k 1000` on an index of `docs` documents."""
+def work_per_hit(docs: int, other: Path | None = None) -> None:
+    """Cold `hubsearch query -k 10` against `-k 1000` on an index of `docs` documents (and,
+    with `other`, `-k 10` from another checkout on the same index), interleaved."""
     with tempfile.TemporaryDirectory() as tmp:
         corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
         _synthetic_corpus(corpus, docs)
@@ -259,10 +260,14 @@ def work_per_hit(docs: int) -> None:
                        env=env, check=True, capture_output=True)
         query = [sys.executable, "-m", "hubsearch", "query", QUERY, "--index", str(index), "--json",
                  "--no-stale-check"]
-        k10, k1000 = [], []
+        k10, k1000, k10_other = [], [], []
+        if other is not None:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(other / "hubsearch")], check=True)
         for _ in range(5):  # interleaved
             k10.append(_time(query + ["-k", "10"], ROOT, env))
             k1000.append(_time(query + ["-k", "1000"], ROOT, env))
+            if other is not None:
+                k10_other.append(_time(query + ["-k", "10"], other, {**env, "PYTHONPATH": str(other.resolve())}))
         info = subprocess.run([sys.executable, "-m", "hubsearch", "index", "info", "--json", "--index", str(index)],
                               env=env, capture_output=True, text=True)
         passages = json.loads(info.stdout)["corpus"]["passages"]
@@ -271,7 +276,11 @@ def work_per_hit(docs: int) -> None:
     print("| command | median wall time | vs -k 10 |")
     print("|---|---|---|")
     print(f"| `-k 10` | {c:.3f} s | 1.00x |")
-    print(f"| `-k 1000` | {d:.3f} s | {d / c:.2f}x |\n")
+    print(f"| `-k 1000` | {d:.3f} s | {d / c:.2f}x |")
+    if k10_other:
+        o = statistics.median(k10_other)
+        print(f"| `-k 10`, {other} | {o:.3f} s | {o / c:.2f}x |")
+    print()
 
 
 def quality() -> None:
