@@ -45,10 +45,14 @@ VARIANTS = {
     "with feedback (RM3 + Rocchio), mixed with the first pass": replace(DEFAULT, rm3=True, rocchio=True),
     "with feedback replacing the first pass": replace(DEFAULT, rm3=True, rocchio=True,
                                                       feedback=FeedbackConfig(mix=1.0)),
-    "previous default: feedback, no sentence ranking": replace(DEFAULT, rm3=True, rocchio=True, sentences=0.0,
-                                                               feedback=FeedbackConfig(mix=1.0)),
+    "default of two rounds ago: feedback, no sentence ranking, min-max": replace(
+        DEFAULT, rm3=True, rocchio=True, sentences=0.0, feedback=FeedbackConfig(mix=1.0),
+        fusion=FusionConfig(normalise="minmax")),
     "without smoothing": replace(DEFAULT, smoothing=0.0),
+    "previous default: min-max instead of z-scores": replace(DEFAULT, fusion=FusionConfig(normalise="minmax")),
     "plain RRF k=60, single pass": replace(DEFAULT, smoothing=0.0, sentences=0.0, fusion=FusionConfig(method="rrf")),
+    "min-max, 100 candidates a side (what queries ran before this round)": replace(
+        DEFAULT, fusion=FusionConfig(normalise="minmax", depth=100)),
 }
 SENSITIVITY = {
     "sentence share 0.25": replace(DEFAULT, sentences=0.25),
