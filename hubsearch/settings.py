@@ -143,7 +143,7 @@ class FusionConfig(_Record):
             for more hits). Weighted fusion normalises each side over its own
             candidates, and a passage one side did not return gets that side's lowest
             value, so a shallow list overstates the gap between a side's candidates and
-            the rest: 100 cost 0.005 nDCG@10 on Cranfield against 400 (see the README's
+            the rest: 100 cost 0.014 nDCG@10 on CISI against 400 (see the README's
             quality section).
         normalise: How "weighted" puts each side's scores on one scale: "zscore"
             (subtract the candidates' mean, divide by their standard deviation) or
