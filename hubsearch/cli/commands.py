@@ -152,7 +152,8 @@ def query(
     pass so that its best passages stay near the top. Feedback and smoothing are skipped on
     indexes under 200 passages. --mode dense and --mode lexical show one retriever as
     it is. Scores are cosine in dense mode, BM25 in lexical mode and the fused value in
-    hybrid mode, each after smoothing where it ran. If the default index (--index not
+    hybrid mode (weighted z-scores: 0 is an average candidate), each after smoothing
+    where it ran. If the default index (--index not
     given) does not exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
