@@ -92,17 +92,20 @@ def _normalise(scores: np.ndarray, method: str) -> np.ndarray:
 
 def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:
     """The two passes' rankings as one: each candidate scores `(1 - share) * first +
-    share * second`, a pass that did not return it counting 0. Each candidate keeps the
-    per-side detail of the pass that last saw it (the second, where both did)."""
+    share * second`. A pass that did not return a candidate counts its own lowest score
+    there (0 at most), as fusion does for a side. Each candidate keeps the per-side
+    detail of the pass that last saw it (the second, where both did)."""
     if share >= 1.0:
         return second
     before = {f.id: f for f in first}
     after = {f.id: f for f in second}
+    floor_a = min(min((f.score for f in first), default=0.0), 0.0)
+    floor_b = min(min((f.score for f in second), default=0.0), 0.0)
     out = []
     for cid in before.keys() | after.keys():
         a = before[cid].score if cid in before else None
         b = after[cid].score if cid in after else None
-        score = (1.0 - share) * (a or 0.0) + share * (b or 0.0)
+        score = (1.0 - share) * (floor_a if a is None else a) + share * (floor_b if b is None else b)
         out.append(replace(after.get(cid) or before[cid], score=score, mixed=Mixed(a, b, share)))
     out.sort(key=lambda f: (-f.score, f.id))
     return _keep_firsts(out)

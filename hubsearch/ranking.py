@@ -44,7 +44,8 @@ class Smoothed:
 @dataclass(frozen=True)
 class Mixed:
     """A candidate's score after feedback: `(1 - share) * first + share * second`, each
-    pass's fused score; None where that pass did not return it (it counts 0)."""
+    pass's fused score; None where that pass did not return it (it counts that pass's
+    lowest score, 0 at most)."""
 
     first: float | None
     second: float | None

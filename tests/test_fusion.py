@@ -121,6 +121,17 @@ def test_mix_keeps_the_first_pass_in_the_score() -> None:
     assert mix(first, second, 1.0) == second
 
 
+def test_mix_counts_a_missing_candidate_at_that_pass_lowest_score() -> None:
+    from hubsearch.fusion import mix
+
+    # z-scored passes: 0 is an average candidate, so a missing one must not count as 0.
+    first = _pass((1, 1.5), (2, -0.5), (3, -1.0))
+    second = _pass((2, 1.2), (4, -2.0))
+    scores = {f.id: f.score for f in mix(first, second, 0.5)}
+    assert scores == pytest.approx({1: 0.5 * 1.5 + 0.5 * -2.0, 2: 0.5 * -0.5 + 0.5 * 1.2,
+                                    3: 0.5 * -1.0 + 0.5 * -2.0, 4: 0.5 * -1.0 + 0.5 * -2.0})
+
+
 def test_feedback_mix_must_leave_some_second_pass() -> None:
     from hubsearch.settings import FeedbackConfig
 
