@@ -224,6 +224,20 @@ def test_serve_answers_on_loopback(fake, corpus: Path, tmp_path: Path) -> None:
                                env=env)
         assert json.loads(asked.stderr.strip().splitlines()[-1]) == []
         assert json.loads(asked.stdout) == response.json()
+        assert "warning" not in asked.stderr
+        # A changed source: the answer through the socket warns as the in-process one does.
+        assert httpx.get(f"http://127.0.0.1:{port}/changes", timeout=5).json() == {"new": 0, "changed": 0,
+                                                                                    "removed": 0}
+        (corpus / "apples.txt").write_text("Apples, revised.\n", encoding="utf-8")
+        (corpus / "pears.txt").write_text("Pears grow in orchards too.\n", encoding="utf-8")
+        assert httpx.get(f"http://127.0.0.1:{port}/changes", timeout=5).json() == {"new": 1, "changed": 1,
+                                                                                    "removed": 0}
+        warned = subprocess.run([sys.executable, "-c", cli_probe], capture_output=True, text=True, timeout=60,
+                                env=env)
+        assert json.loads(warned.stdout) == response.json()
+        assert "the sources changed since the index was built (1 new, 1 changed, 0 removed)" in warned.stderr
+        assert f"hubsearch index update --index {built}" in warned.stderr
+        assert json.loads(warned.stderr.strip().splitlines()[-1]) == []  # still no numeric library
     finally:
         server.terminate()
         server.wait(timeout=30)

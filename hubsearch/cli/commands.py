@@ -179,6 +179,10 @@ def query(
     # --format files needs each document's folder, which only the index itself knows.
     served = _ask_server(index_dir or default_index_dir(), body, model) if fmt != "files" else None
     if served is not None:
+        if not no_stale_check:
+            from ..server.local import changes
+
+            _warn_if_stale(changes(index_dir or default_index_dir()), index_dir)
         _print_hits(text, served, fmt, full, {})
         return
 
@@ -192,14 +196,7 @@ def query(
     if built:
         report_build(index, "no index yet; built one from seeds/:")
     elif not no_stale_check:
-        stale = index.changes()
-        if any(stale.values()):
-            click.echo(
-                f"hubsearch: warning: the sources changed since the index was built ({stale['new']} new, "
-                f"{stale['changed']} changed, {stale['removed']} removed); answering from the index as it is. "
-                f"Update it with: hubsearch index update" + (f" --index {index_dir}" if index_dir else ""),
-                err=True,
-            )
+        _warn_if_stale(index.changes(), index_dir)
     config = SearchConfig(
         mode=mode, fusion=FusionConfig(method=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k),
         rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences, filters=filters,
@@ -208,6 +205,17 @@ def query(
         hits = index.search(text, k=k, config=config, explain=explain)
         roots = {s.doc_id: s.root for s in index.manifest.sources}
     _print_hits(text, hits, fmt, full, roots)
+
+
+def _warn_if_stale(stale: dict[str, int] | None, index_dir: Path | None) -> None:
+    """One warning line on stderr if any source changed since the index was built."""
+    if stale and any(stale.values()):
+        click.echo(
+            f"hubsearch: warning: the sources changed since the index was built ({stale['new']} new, "
+            f"{stale['changed']} changed, {stale['removed']} removed); answering from the index as it is. "
+            f"Update it with: hubsearch index update" + (f" --index {index_dir}" if index_dir else ""),
+            err=True,
+        )
 
 
 def _ask_server(index_dir: Path, body: dict[str, Any], model: str | None) -> list[Any] | None:

@@ -195,6 +195,11 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
     def info() -> dict[str, Any]:
         return live.current().info()
 
+    @app.get("/changes", summary="How many source files are new, changed or removed since the index was "
+                                 "built: {new, changed, removed} (what `hubsearch query` warns about).")
+    def changes() -> dict[str, int]:
+        return live.current().changes()
+
     @app.get("/health", summary="Whether the server answers, and from which generation.")
     def health() -> dict[str, Any]:
         index = live.current()
