@@ -136,8 +136,8 @@ def cli() -> None:
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
     fusion: str, normalise: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None,
-    sentences: float, full: bool, no_stale_check: bool, fmt: str, since: str | None, until: str | None, doc_ids: tuple[str, ...],
-    path: str | None, min_score: float | None,
+    sentences: float, full: bool, no_stale_check: bool, fmt: str, since: str | None, until: str | None,
+    doc_ids: tuple[str, ...], path: str | None, min_score: float | None,
 ) -> None:
     """Find the passages that best answer TEXT.
 
@@ -149,12 +149,12 @@ def query(
     numbers); it then blends each top passage's score with those of its most similar
     fellow candidates (--smoothing). --feedback adds a second pass with both queries
     moved towards the first pass's top passages, mixed half and half with the first
-    pass so that its best passages stay near the top. Feedback and smoothing are skipped on
-    indexes under 200 passages. --mode dense and --mode lexical show one retriever as
-    it is. Scores are cosine in dense mode, BM25 in lexical mode and the fused value in
-    hybrid mode (weighted z-scores: 0 is an average candidate), each after smoothing
-    where it ran. If the default index (--index not
-    given) does not exist yet and ./seeds does, it is built from ./seeds first.
+    pass so that its best passages stay near the top. Feedback and smoothing are
+    skipped on indexes under 200 passages. --mode dense and --mode lexical show one
+    retriever as it is. Scores are cosine in dense mode, BM25 in lexical mode and the
+    fused value in hybrid mode (weighted z-scores: 0 is an average candidate), each
+    after smoothing where it ran. If the default index (--index not given) does not
+    exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
     Filters (--since, --until, --doc, --path) apply before ranking, so k hits come back
@@ -175,7 +175,8 @@ def query(
     fmt = "json" if as_json else fmt
     body = {"q": text, "k": k, "mode": mode, "since": filters.since, "until": filters.until,
             "doc_ids": list(doc_ids), "path": path, "min_score": min_score, "explain": explain, "fusion": fusion,
-            "normalise": normalise, "alpha": alpha, "rrf_k": rrf_k, "feedback": feedback, "smoothing": smoothing, "sentences": sentences}
+            "normalise": normalise, "alpha": alpha, "rrf_k": rrf_k, "feedback": feedback, "smoothing": smoothing,
+            "sentences": sentences}
     # --format files needs each document's folder, which only the index itself knows.
     served = _ask_server(index_dir or default_index_dir(), body, model) if fmt != "files" else None
     if served is not None:
@@ -275,7 +276,8 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
               help="Embedding precision of the evaluation indexes.")
 def eval_cmd(
     collections: tuple[Path, ...], modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
-    per_query: bool, fusion: str, normalise: str, feedback: bool, smoothing: float | None, sentences: float, precision: str,
+    per_query: bool, fusion: str, normalise: str, feedback: bool, smoothing: float | None, sentences: float,
+    precision: str,
 ) -> None:
     """Score retrieval on test collections: BEIR folders and question files.
 
@@ -304,8 +306,8 @@ def eval_cmd(
 
     with progress_bars() as progress:
         config = SearchConfig(
-            fusion=FusionConfig(method=fusion, normalise=normalise), rm3=feedback, rocchio=feedback, smoothing=smoothing,
-            sentences=sentences,
+            fusion=FusionConfig(method=fusion, normalise=normalise), rm3=feedback, rocchio=feedback,
+            smoothing=smoothing, sentences=sentences,
         )
         report = evaluate_many(
             collections, modes=modes or MODES, index_root=index_dir, model=model, config=config,
