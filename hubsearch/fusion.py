@@ -20,7 +20,7 @@ import numpy as np
 from .ranking import Fused, Mixed, Ranked, SideScore, Smoothed
 from .settings import FUSION_METHODS, FusionConfig
 
-__all__ = ["FUSION_METHODS", "FusionConfig", "Fused", "Ranked", "fuse", "mix", "single", "smooth"]
+__all__ = ["FUSION_METHODS", "FusionConfig", "Fused", "Ranked", "fuse", "mix", "normalise", "single", "smooth"]
 
 
 def single(name: str, side: Ranked) -> list[Fused]:
@@ -60,7 +60,7 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
         if config.method == "rrf":
             contribution = np.where(rank > 0, 2.0 * w / (config.rrf_k + rank), 0.0)
         else:
-            normed = _normalise(scores, config.normalise)
+            normed = normalise(scores, config.normalise)
             values = np.full(len(candidates), min(float(normed.min()), 0.0) if len(normed) else 0.0)
             values[where] = normed
             contribution = w * values
@@ -78,7 +78,7 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
     return _keep_firsts(fused)
 
 
-def _normalise(scores: np.ndarray, method: str) -> np.ndarray:
+def normalise(scores: np.ndarray, method: str) -> np.ndarray:
     """One side's scores on a common scale: z-scores, or min-max to 0..1. Where all are
     equal (a single candidate, say), each gets 1: one unit above a missing passage."""
     if not len(scores):

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import sentence_spans
+from .fusion import normalise
 from .manifest import Manifest
 from .passages import Hit
+from .vectorindex import read_rows
 
 SENTENCES = "sentences.npy"
 SENTENCE_SPANS = "sentence_spans.npy"
@@ -72,10 +74,7 @@ class SentenceVectors:
         lo, hi = np.searchsorted(ids, wanted, "left"), np.searchsorted(ids, wanted, "right")
         counts = hi - lo
         rows = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-        order = np.argsort(rows, kind="stable")  # read the memory map in ascending order
-        vectors = np.empty((len(rows), self.vectors.shape[1]), dtype=np.float32)
-        vectors[order] = self.vectors[rows[order]]
-        scores = np.einsum("ij,j->i", vectors, np.asarray(query, dtype=np.float32))
+        scores = np.einsum("ij,j->i", read_rows(self.vectors, rows), np.asarray(query, dtype=np.float32))
         best = np.full(len(wanted), -1.0, dtype=np.float32)
         owner = np.repeat(np.arange(len(wanted)), counts)
         np.maximum.at(best, owner, scores)
@@ -129,15 +128,11 @@ def highlight(
             out.append(hit)
             continue
         # einsum, not @: see fusion.smooth on waking BLAS threads for tiny products.
-        score = _minmax(np.einsum("ij,j->i", vectors, query))
+        score = normalise(np.einsum("ij,j->i", vectors, query), "minmax")
         if terms is not None:
             lexical = np.array([sum(terms(hit.text[s:e]).values()) for s, e in spans])
-            score = alpha * score + (1 - alpha) * _minmax(lexical)
+            score = alpha * score + (1 - alpha) * normalise(lexical, "minmax")
         best = spans[int(np.argmax(score))]
         out.append(replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
     return out
 
-
-def _minmax(values: np.ndarray) -> np.ndarray:
-    lo, hi = float(values.min()), float(values.max())
-    return (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values, dtype=np.float64)

@@ -172,6 +172,6 @@ class QdrantVectors:
         return Ranked([int(p.id) for p in found], [float(p.score) for p in found])
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        from .vectorindex import _rows
+        from .vectorindex import read_rows
 
-        return _rows(self.exact, ids)
+        return read_rows(self.exact, ids)

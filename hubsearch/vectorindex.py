@@ -150,7 +150,7 @@ class VectorIndex:
         return Ranked(ids[0][keep].tolist(), scores[0][keep].tolist())
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        return _rows(self.exact, ids)
+        return read_rows(self.exact, ids)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         import faiss
@@ -198,21 +198,18 @@ class ExactVectors:
     def search(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> Ranked:
         from .lexical import top
 
-        if allowed is not None:
-            rows = np.asarray(allowed, dtype=np.int64)
-            scores = np.einsum("ij,j->i", _rows(self.exact, rows), np.asarray(query, dtype=np.float32))
-            order = top(scores, depth)
-            return Ranked(rows[order].tolist(), scores[order].tolist())
+        rows = None if allowed is None else np.asarray(allowed, dtype=np.int64)
+        matrix = self.exact if rows is None else read_rows(self.exact, rows)
         # einsum, not @: see fusion.smooth on waking BLAS threads for small products.
-        scores = np.einsum("ij,j->i", self.exact, np.asarray(query, dtype=np.float32))
+        scores = np.einsum("ij,j->i", matrix, np.asarray(query, dtype=np.float32))
         order = top(scores, depth)
-        return Ranked(order.tolist(), scores[order].tolist())
+        return Ranked((order if rows is None else rows[order]).tolist(), scores[order].tolist())
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        return _rows(self.exact, ids)
+        return read_rows(self.exact, ids)
 
 
-def _rows(matrix: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+def read_rows(matrix: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     """Rows of a memory map read in ascending order, returned in the order asked."""
     order = np.argsort(ids, kind="stable")
     rows = np.asarray(matrix[np.asarray(ids, dtype=np.int64)[order]], dtype=np.float32)
