@@ -113,12 +113,12 @@ def _load(index_dir: Path, path: Path) -> Generation:
     return Generation(index_dir, path, manifest, vectors, lexical, passages, sentences)
 
 
-def backend_of(manifest: Manifest) -> VectorBackend:
-    """The vector backend a generation's manifest records."""
-    info = manifest.vector_index
-    if info.backend != "qdrant":
+def backend_of(kind: str | None, qdrant: dict[str, Any] | None) -> VectorBackend:
+    """The vector backend a manifest (or the record beside CURRENT) names: its backend
+    kind and, for Qdrant, where the collection lives."""
+    if kind != "qdrant":
         return VectorBackend()
-    where = info.qdrant or {}
+    where = qdrant or {}
     return VectorBackend(kind="qdrant", url=where.get("url"), path=where.get("path"))
 
 
@@ -131,5 +131,5 @@ def _vector_store(index_dir: Path, path: Path, manifest: Manifest, exact: Any) -
         collection = (info.qdrant or {}).get("collection")
         if not collection:
             raise damaged(index_dir, "the manifest names no Qdrant collection")
-        return QdrantVectors(backend_of(manifest), collection, exact)
+        return QdrantVectors(backend_of(info.backend, info.qdrant), collection, exact)
     return open_store(path / VECTORS, info.type, exact)

@@ -124,7 +124,7 @@ def recorded_settings(index_dir: Path, *, check: bool) -> Recorded:
     return Recorded(
         manifest=manifest, roots=list(manifest.corpus.roots), chunking=manifest.chunking, model=manifest.model.ref,
         index_type=manifest.vector_index.requested, precision=manifest.model.precision,
-        backend=backend_of(manifest),
+        backend=backend_of(manifest.vector_index.backend, manifest.vector_index.qdrant),
     )
 
 
@@ -138,11 +138,9 @@ def _from_record(index_dir: Path, damage: IndexDamagedError) -> Recorded:
     from .manifest import ModelInfo
 
     model = ModelInfo(**data["model"])
-    where = data.get("qdrant") or {}
-    backend = (VectorBackend(kind="qdrant", url=where.get("url"), path=where.get("path"))
-               if data.get("backend") == "qdrant" else None)
     return Recorded(None, list(data["roots"]), ChunkingConfig.from_dict(data["chunking"]), model.ref,
-                    str(data.get("index_type", "auto")), model.precision, backend)
+                    str(data.get("index_type", "auto")), model.precision,
+                    backend_of(data.get("backend"), data.get("qdrant")))
 
 
 def rebuild(

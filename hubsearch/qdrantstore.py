@@ -34,6 +34,11 @@ def index_key(index_dir: Path) -> str:
     return hashlib.sha256(str(index_dir.resolve()).encode()).hexdigest()[:10]
 
 
+def alias(index_dir: Path) -> str:
+    """The alias that names the index's live collection; its collections start with it."""
+    return f"{PREFIX}{index_key(index_dir)}"
+
+
 def client(backend: VectorBackend) -> Any:
     """A qdrant-client for the backend.
 
@@ -82,7 +87,7 @@ def write_collection(backend: VectorBackend, index_dir: Path, vectors: np.ndarra
     from qdrant_client import models
 
     qdrant = client(backend)
-    name = f"{PREFIX}{index_key(index_dir)}-{secrets.token_hex(4)}"
+    name = f"{alias(index_dir)}-{secrets.token_hex(4)}"
     try:
         qdrant.create_collection(name, vectors_config=models.VectorParams(size=int(vectors.shape[1]),
                                                                           distance=models.Distance.DOT))
@@ -106,7 +111,7 @@ def write_vectors(backend: VectorBackend, index_dir: Path, vectors: np.ndarray,
     collection = write_collection(backend, index_dir, vectors, payloads)
     where = {"url": backend.url} if backend.url else {"path": backend.path}
     return VectorIndexInfo("qdrant", index_type, "inner_product", len(vectors), backend="qdrant",
-                           qdrant={**where, "collection": collection, "alias": f"{PREFIX}{index_key(index_dir)}"})
+                           qdrant={**where, "collection": collection, "alias": alias(index_dir)})
 
 
 def publish_alias(backend: VectorBackend, index_dir: Path, collection: str) -> None:
@@ -114,13 +119,13 @@ def publish_alias(backend: VectorBackend, index_dir: Path, collection: str) -> N
     from qdrant_client import models
 
     qdrant = client(backend)
-    alias = f"{PREFIX}{index_key(index_dir)}"
-    previous = {a.alias_name: a.collection_name for a in qdrant.get_aliases().aliases}.get(alias)
+    name = alias(index_dir)
+    previous = {a.alias_name: a.collection_name for a in qdrant.get_aliases().aliases}.get(name)
     qdrant.update_collection_aliases(change_aliases_operations=[
-        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection, alias_name=alias))
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection, alias_name=name))
     ])
     for existing in qdrant.get_collections().collections:
-        if existing.name.startswith(alias + "-") and existing.name not in (collection, previous):
+        if existing.name.startswith(name + "-") and existing.name not in (collection, previous):
             qdrant.delete_collection(existing.name)
 
 

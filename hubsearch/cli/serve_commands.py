@@ -35,7 +35,8 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
 
     A web page at /, and the API (OpenAPI page at /docs): GET or POST /search (the
     object `hubsearch query --json` prints, with the same filters), GET /documents,
-    GET /documents/DOC_ID, GET /info, GET /health, and MCP (streamable HTTP) at /mcp.
+    GET /documents/DOC_ID, GET /info, GET /changes, GET /health, and MCP (streamable
+    HTTP) at /mcp.
     When `hubsearch index build` or `update` publishes a new generation, the server
     moves to it between requests, once it has verified.
 

@@ -2,8 +2,8 @@
 
     GET  /search?q=...&k=5&mode=hybrid&since=...&until=...&doc=...&path=...&min_score=...
     POST /search        {"q": ..., "k": ..., "mode": ..., "since": ..., "doc_ids": [...], ...}
-    GET  /documents/{doc_id}
-    GET  /info, GET /health
+    GET  /documents, GET /documents/{doc_id}
+    GET  /info, GET /changes, GET /health
 
 /search returns exactly the object `hubsearch query --json` prints. Bad input gets a 4xx
 with the one-line message the CLI prints, as {"error": "..."}; nothing answers with a
@@ -74,7 +74,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _mcp(live: LiveIndex, host: str) -> Any:
+def _mcp(live: LiveIndex) -> Any:
     """The MCP server for /mcp (streamable HTTP), or None where the mcp package is missing."""
     try:
         from .mcp import create_mcp
@@ -94,7 +94,7 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
         embedder: A ready query embedder (tests pass a fake).
     """
     live = LiveIndex(index_path, embedder)
-    mcp = _mcp(live, host)
+    mcp = _mcp(live)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
