@@ -14,7 +14,8 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,16 +176,12 @@ def evaluate(
         metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three over
         the passage ranking).
     """
-    import tempfile
-
     from .storage import file_sha256
 
     folder = Path(beir_dir)
     collection = load_beir(folder)
     fingerprint = file_sha256(folder / "corpus.jsonl")
-    cleanup = tempfile.TemporaryDirectory(prefix="hubsearch-eval-") if path is None else None
-    index_dir = Path(cleanup.name) / "index" if cleanup is not None else Path(path)  # type: ignore[arg-type]
-    try:
+    with index_folder(path) as (index_dir, kept):
         index = _open_matching(index_dir, fingerprint, model, embedder, precision)
         if index is None:
             index = _index_collection(collection, folder, index_dir, model, embedder, precision, progress)
@@ -205,15 +202,25 @@ def evaluate(
         m = index.manifest
         info = {
             "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
-            "passages": m.corpus.passages, "index": str(index_dir) if cleanup is None else None,
+            "passages": m.corpus.passages, "index": str(index_dir) if kept else None,
             "precision": m.model.precision, "build_seconds": m.built.seconds, "results": results,
             "kind": "beir", "per_query": queries,
         }
         index.close()
         return info
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
+
+
+@contextmanager
+def index_folder(path: str | os.PathLike[str] | None) -> Iterator[tuple[Path, bool]]:
+    """Where an evaluation keeps its index: (`path`, True), or (a temporary folder removed
+    afterwards, False) when `path` is None."""
+    if path is not None:
+        yield Path(path), True
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hubsearch-eval-") as tmp:
+        yield Path(tmp) / "index", False
 
 
 EVAL_MARKER = "eval-corpus.sha256"

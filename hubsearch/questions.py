@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import SourceError
-from .evaluation import means
+from .evaluation import index_folder, means
 from .settings import MODES, SearchConfig
 
 if TYPE_CHECKING:
@@ -114,9 +113,7 @@ def evaluate_questions(
     from .lifecycle import build
 
     qset = load_questions(path)
-    cleanup = tempfile.TemporaryDirectory(prefix="hubsearch-eval-") if index_path is None else None
-    index_dir = Path(cleanup.name) / "index" if cleanup is not None else Path(index_path)  # type: ignore[arg-type]
-    try:
+    with index_folder(index_path) as (index_dir, kept):
         index = build([qset.corpus], index_dir, model=model, precision=precision, embedder=embedder,
                       progress=progress)
         results, queries = {}, {}
@@ -144,14 +141,11 @@ def evaluate_questions(
         report = {
             "collection": str(qset.path), "kind": "questions", "queries": len(qset.questions),
             "documents": m.corpus.documents, "passages": m.corpus.passages,
-            "index": str(index_dir) if cleanup is None else None, "precision": m.model.precision,
+            "index": str(index_dir) if kept else None, "precision": m.model.precision,
             "build_seconds": m.built.seconds, "results": results, "per_query": queries,
         }
         index.close()
         return report
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
 
 
 def evaluate_many(
