@@ -178,12 +178,13 @@ def query(
             "normalise": normalise, "alpha": alpha, "rrf_k": rrf_k, "feedback": feedback, "smoothing": smoothing,
             "sentences": sentences}
     # --format files needs each document's folder, which only the index itself knows.
-    served = _ask_server(index_dir or default_index_dir(), body, model) if fmt != "files" else None
+    target = index_dir or default_index_dir()
+    served = _ask_server(target, body, model) if fmt != "files" else None
     if served is not None:
         if not no_stale_check:
             from ..server.local import changes
 
-            _warn_if_stale(changes(index_dir or default_index_dir()), index_dir)
+            _warn_if_stale(changes(target), index_dir)
         _print_hits(text, served, fmt, full, {})
         return
 
