@@ -133,7 +133,7 @@ def _compare(title: str, default: dict, variants: dict[str, SearchConfig], run, 
     names = [_name(r) for r in default["collections"]]
     print(f"\n{title}. Each cell: the main figure (nDCG@10, or top1 for the question set), its "
           f"difference from the default, and the two-sided p-value of a paired randomization test "
-          f"over queries ({rounds:,} rounds). MRR follows on the next line.\n")
+          f"over queries ({rounds:,} rounds), then the MRR.\n")
     print("| setting | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     base = {_name(r): r for r in default["collections"]}
