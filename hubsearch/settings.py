@@ -298,6 +298,23 @@ class SearchConfig(_Record):
         if self.smoothing_neighbours < 1 or self.smoothing_candidates < 2:
             raise InvalidInputError("smoothing_neighbours must be at least 1 and smoothing_candidates at least 2")
 
+    @classmethod
+    def from_options(
+        cls, *, mode: str = "hybrid", fusion: str = FusionConfig.method, normalise: str = FusionConfig.normalise,
+        alpha: float = FusionConfig.alpha, rrf_k: int = FusionConfig.rrf_k, feedback: bool = False,
+        smoothing: float | None = None, sentences: float = SENTENCES, since: str | None = None,
+        until: str | None = None, doc_ids: tuple[str, ...] | list[str] = (), path: str | None = None,
+        min_score: float | None = None,
+    ) -> "SearchConfig":
+        """The settings a query names as flat options, the way the command line, the
+        HTTP API and `hubsearch eval` take them: one mapping for all three. `feedback`
+        turns on both RM3 and Rocchio."""
+        return cls(
+            mode=mode, fusion=FusionConfig(method=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k),
+            rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences,
+            filters=Filters(since=since, until=until, doc_ids=tuple(doc_ids), path=path, min_score=min_score),
+        )
+
     def with_mode(self, mode: str | None) -> "SearchConfig":
         return replace(self, mode=mode) if mode is not None else self
 

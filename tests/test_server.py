@@ -258,3 +258,20 @@ def test_a_stale_socket_is_ignored(fake, corpus: Path, tmp_path: Path) -> None:
     replaced = bind(index)  # a new server takes the stale socket's place
     assert replaced is not None and (index / "serve.sock").is_socket()
     replaced.close()
+
+
+def test_the_search_body_and_the_cli_options_map_through_one_function() -> None:
+    import inspect
+
+    from hubsearch.server.http import SearchBody
+    from hubsearch.settings import FusionConfig, SearchConfig
+
+    options = set(inspect.signature(SearchConfig.from_options).parameters)
+    assert set(SearchBody.model_fields) - {"q", "k", "explain"} == options
+    body = SearchBody(q="x", mode="lexical", fusion="rrf", rrf_k=30, feedback=True, smoothing=0.1, doc_ids=["a"],
+                      since="2024-01-01", min_score=0.5)
+    config = SearchConfig.from_options(**body.model_dump(exclude={"q", "k", "explain"}))
+    assert (config.mode, config.fusion.method, config.fusion.rrf_k) == ("lexical", "rrf", 30)
+    assert config.rm3 and config.rocchio and config.smoothing == 0.1
+    assert (config.filters.doc_ids, config.filters.since, config.filters.min_score) == (("a",), "2024-01-01", 0.5)
+    assert SearchConfig.from_options() == SearchConfig() and SearchConfig().fusion == FusionConfig()

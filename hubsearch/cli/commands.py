@@ -23,7 +23,6 @@ from ..settings import (
     FUSION_METHODS,
     MODES,
     PRECISIONS,
-    Filters,
     FusionConfig,
     SearchConfig,
     default_index_dir,
@@ -171,12 +170,12 @@ def query(
     validate_query(text)
     validate_k(k)
     text = unicode_text(text)  # as given, but encodable for --json
-    filters = Filters(since=since, until=until, doc_ids=tuple(doc_ids), path=path, min_score=min_score)
     fmt = "json" if as_json else fmt
-    body = {"q": text, "k": k, "mode": mode, "since": filters.since, "until": filters.until,
-            "doc_ids": list(doc_ids), "path": path, "min_score": min_score, "explain": explain, "fusion": fusion,
-            "normalise": normalise, "alpha": alpha, "rrf_k": rrf_k, "feedback": feedback, "smoothing": smoothing,
-            "sentences": sentences}
+    options = {"mode": mode, "since": since, "until": until, "doc_ids": list(doc_ids), "path": path,
+               "min_score": min_score, "fusion": fusion, "normalise": normalise, "alpha": alpha, "rrf_k": rrf_k,
+               "feedback": feedback, "smoothing": smoothing, "sentences": sentences}
+    config = SearchConfig.from_options(**options)  # checks every option before a server is asked
+    body = {"q": text, "k": k, "explain": explain, **options}
     # --format files needs each document's folder, which only the index itself knows.
     target = index_dir or default_index_dir()
     served = _ask_server(target, body, model) if fmt != "files" else None
@@ -199,10 +198,6 @@ def query(
         report_build(index, "no index yet; built one from seeds/:")
     elif not no_stale_check:
         _warn_if_stale(index.changes(), index_dir)
-    config = SearchConfig(
-        mode=mode, fusion=FusionConfig(method=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k),
-        rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences, filters=filters,
-    )
     with index:
         hits = index.search(text, k=k, config=config, explain=explain)
         roots = {s.doc_id: s.root for s in index.manifest.sources}
@@ -306,10 +301,8 @@ def eval_cmd(
     from .. import evaluate_many
 
     with progress_bars() as progress:
-        config = SearchConfig(
-            fusion=FusionConfig(method=fusion, normalise=normalise), rm3=feedback, rocchio=feedback,
-            smoothing=smoothing, sentences=sentences,
-        )
+        config = SearchConfig.from_options(fusion=fusion, normalise=normalise, feedback=feedback, smoothing=smoothing,
+                                           sentences=sentences)
         report = evaluate_many(
             collections, modes=modes or MODES, index_root=index_dir, model=model, config=config,
             precision=precision, progress=progress,

@@ -37,7 +37,6 @@ from ..settings import (
     MAX_QUERY_CHARS,
     MODES,
     SENTENCES,
-    Filters,
     FusionConfig,
     SearchConfig,
     unicode_text,
@@ -154,14 +153,7 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
     def search(body: SearchBody) -> dict[str, Any]:
         if len(body.q) > MAX_QUERY_CHARS:
             raise InvalidInputError(f"the query is longer than {MAX_QUERY_CHARS} characters; shorten it")
-        filters = Filters(since=body.since, until=body.until, doc_ids=tuple(body.doc_ids), path=body.path,
-                          min_score=body.min_score)
-        config = SearchConfig(
-            mode=body.mode, fusion=FusionConfig(method=body.fusion, normalise=body.normalise, alpha=body.alpha,
-                                                rrf_k=body.rrf_k),
-            rm3=body.feedback, rocchio=body.feedback, smoothing=body.smoothing, sentences=body.sentences,
-            filters=filters,
-        )
+        config = SearchConfig.from_options(**body.model_dump(exclude={"q", "k", "explain"}))
         hits = live.current().search(body.q, k=body.k, config=config, explain=body.explain)
         return {"query": unicode_text(body.q), "results": [h.to_dict() for h in hits]}
 
