@@ -28,7 +28,7 @@ from .index import Index, check_model
 from .indexing import BuildReport, ProgressCallback, fault_point, write_generation
 from .manifest import Manifest
 from .models import ModelRef, find_model_folder, resolve_model
-from .settings import DEFAULT_SOURCES, ChunkingConfig, VectorBackend, default_index_dir
+from .settings import DEFAULT_SOURCES, ENGINES, ChunkingConfig, VectorBackend, default_index_dir
 from .sources import Document, Skipped, check_exist, load_documents
 
 
@@ -52,6 +52,7 @@ def build(
     `engine="ray"` embeds on Ray (at `ray_address`, or a local Ray)."""
     if not paths:
         raise InvalidInputError("no paths to index; pass one or more folders or files")
+    _check_engine(engine)
     index_dir = _index_dir(path)
     started = time.perf_counter()
     check_exist(paths)  # before the index folder is created or locked
@@ -62,14 +63,8 @@ def build(
         docs, skipped = load_documents(paths)
         if progress:
             progress("read", len(docs), len(docs))
-        if embedder is None and engine == "ray":
-            from .rayengine import RayEmbedder
-
-            embedder = RayEmbedder(requested, precision, ray_address)
-        elif embedder is None:
-            from . import embedding
-
-            embedder = embedding.load_embedder(requested, precision)
+        if embedder is None:
+            embedder = _engine_embedder(engine, requested, precision, ray_address, None)
         return publish(docs, skipped, resolve_roots(paths), index_dir, embedder, chunking or ChunkingConfig(),
                        index_type, progress, started, reuse=reuse, backend=backend)
 
@@ -189,6 +184,7 @@ def update(
     Raises:
         IndexNotFoundError: There is no index yet (build one first).
     """
+    _check_engine(engine)
     index_dir = _index_dir(path)
     started = time.perf_counter()
     recorded = recorded_settings(index_dir, check=True)
@@ -201,13 +197,32 @@ def update(
         docs, skipped = load_documents(roots)
         if progress:
             progress("read", len(docs), len(docs))
-        if embedder is None and engine == "ray":
-            from .rayengine import RayEmbedder
-
-            embedder = RayEmbedder(_local_model(recorded), recorded.precision, ray_address)
-        return publish(docs, skipped, resolve_roots(roots), index_dir, embedder or recorded_embedder(recorded),
+        if embedder is None:
+            embedder = _engine_embedder(engine, _local_model(recorded), recorded.precision, ray_address, recorded)
+        return publish(docs, skipped, resolve_roots(roots), index_dir, embedder,
                        recorded.chunking, recorded.index_type, progress, started, reuse=True,
                        reuse_documents=True, backend=recorded.backend)
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise InvalidInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def _engine_embedder(engine: str, model: ModelRef, precision: str, ray_address: str | None,
+                     recorded: Recorded | None) -> Embedder:
+    """The embedder a build (`recorded` None) or an update (`recorded`: the index's
+    settings) runs: on Ray for engine "ray"; else the local model, which an update loads
+    only once something needs embedding."""
+    if engine == "ray":
+        from .rayengine import RayEmbedder
+
+        return RayEmbedder(model, precision, ray_address)
+    if recorded is not None:
+        return recorded_embedder(recorded)
+    from . import embedding
+
+    return embedding.load_embedder(model, precision)
 
 
 def recorded_embedder(recorded: Recorded) -> Embedder:

@@ -21,6 +21,7 @@ FUSION_METHODS = ("rrf", "weighted")
 NORMALISATIONS = ("zscore", "minmax")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf-sq8", "ivf-pq")
+ENGINES = ("local", "ray")
 MAX_QUERY_CHARS = 10_000
 MAX_K = 1_000
 

@@ -14,6 +14,7 @@ from hubsearch import (
     ModelMismatchError,
     NoDocumentsError,
     storage,
+    update,
 )
 from hubsearch import manifest as manifest_io
 from hubsearch.api import SearchConfig
@@ -265,3 +266,13 @@ def test_unchanged_files_are_not_hashed_again_but_edits_are_caught(built: Index,
     with pytest.raises(IndexDamagedError, match="vectors.faiss does not match its checksum"):
         Index.open(built.path, embedder=FakeEmbedder())
     assert calls == ["vectors.faiss"]
+
+
+def test_an_unknown_engine_is_refused_before_any_work(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="unknown engine 'rya'; choose one of local, ray"):
+        Index.build([corpus], tmp_path / "new", engine="rya")
+    assert not (tmp_path / "new").exists()
+    built = Index.build([corpus], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+    built.close()
+    with pytest.raises(InvalidInputError, match="unknown engine"):
+        update(tmp_path / "idx", engine="rya")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import HubsearchError, InvalidInputError
-from ..settings import BACKENDS, DEFAULT_SOURCES, INDEX_TYPES, PRECISIONS, ChunkingConfig, VectorBackend
+from ..settings import BACKENDS, DEFAULT_SOURCES, ENGINES, INDEX_TYPES, PRECISIONS, ChunkingConfig, VectorBackend
 from . import render
 from .options import index_option, model_option
 from .progress import changes_line, echo_skipped, progress_bars, report_build
@@ -20,7 +20,7 @@ def engine_options(func: Any) -> Any:
     func = click.option("--ray-address", metavar="ADDR", default=None,
                         help="A Ray cluster to embed on (with --engine ray). Default: a local Ray on this "
                              "machine, listening on 127.0.0.1 only.")(func)
-    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+    return click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
                         help="Where passages are embedded: in this process, or on Ray (pip install "
                              "'hubsearch[ray]'). Only text not embedded before is sent.")(func)
 
