@@ -51,8 +51,9 @@ VARIANTS = {
     "without smoothing": replace(DEFAULT, smoothing=0.0),
     "previous default: min-max instead of z-scores": replace(DEFAULT, fusion=FusionConfig(normalise="minmax")),
     "plain RRF k=60, single pass": replace(DEFAULT, smoothing=0.0, sentences=0.0, fusion=FusionConfig(method="rrf")),
-    "min-max, 100 candidates a side (what queries ran before this round)": replace(
-        DEFAULT, fusion=FusionConfig(normalise="minmax", depth=100)),
+    "min-max, 100 candidates a side (what queries ran two rounds ago)": replace(
+        DEFAULT, fusion=FusionConfig(normalise="minmax", depth=100), smoothing_candidates=100),
+    "smoothing over the top 100 candidates (previous default)": replace(DEFAULT, smoothing_candidates=100),
 }
 SENSITIVITY = {
     "sentence share 0.25": replace(DEFAULT, sentences=0.25),
@@ -133,24 +134,36 @@ def _compare(title: str, default: dict, variants: dict[str, SearchConfig], run, 
     names = [_name(r) for r in default["collections"]]
     print(f"\n{title}. Each cell: the main figure (nDCG@10, or top1 for the question set), its "
           f"difference from the default, and the two-sided p-value of a paired randomization test "
-          f"over queries ({rounds:,} rounds), then the MRR.\n")
+          f"over queries ({rounds:,} rounds), then the MRR, and for BEIR collections the Recall@100 with "
+          f"its difference and p-value.\n")
     print("| setting | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     base = {_name(r): r for r in default["collections"]}
-    row = [f"{_fig(r, 'hybrid')} (MRR {_mrr(r, 'hybrid'):.3f})" for r in default["collections"]]
+    row = [f"{_fig(r, 'hybrid')} (MRR {_mrr(r, 'hybrid'):.3f}{_recall(r)})" for r in default["collections"]]
     print("| **default** | " + " | ".join(row) + " |")
     for label, config in variants.items():
         other = run(config)
         cells = []
         for report in other["collections"]:
             ref = base[_name(report)]
-            metric = _main_metric(report)
-            a = ref["per_query"]["hybrid"][metric]
-            b = report["per_query"]["hybrid"][metric]
-            diff = sum(b[q] - a[q] for q in a) / len(a)
-            p = paired_randomization(a, b, rounds)
-            cells.append(f"{_fig(report, 'hybrid')} ({diff:+.3f}, p={p:.3f}; MRR {_mrr(report, 'hybrid'):.3f})")
+            diff, p = _paired(ref, report, _main_metric(report), rounds)
+            cell = f"{_fig(report, 'hybrid')} ({diff:+.3f}, p={p:.3f}; MRR {_mrr(report, 'hybrid'):.3f}"
+            if report["kind"] == "beir":
+                diff, p = _paired(ref, report, "recall@100", rounds)
+                cell += f"{_recall(report)} {diff:+.3f}, p={p:.3f}"
+            cells.append(cell + ")")
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def _paired(ref: dict, report: dict, metric: str, rounds: int) -> tuple[float, float]:
+    """The mean per-query difference of `metric` (hybrid mode) and its p-value."""
+    a = ref["per_query"]["hybrid"][metric]
+    b = report["per_query"]["hybrid"][metric]
+    return sum(b[q] - a[q] for q in a) / len(a), paired_randomization(a, b, rounds)
+
+
+def _recall(report: dict) -> str:
+    return f"; R@100 {report['results']['hybrid']['recall@100']:.3f}" if report["kind"] == "beir" else ""
 
 
 def _fig(report: dict, mode: str) -> str:
