@@ -271,7 +271,9 @@ class SearchConfig(_Record):
             neighbours among the candidates (score regularisation); 0 turns it off.
             None: `SMOOTHING` (0.2) in hybrid mode, 0 otherwise.
         smoothing_neighbours: How many neighbours each candidate averages over.
-        smoothing_candidates: How many of the top fused candidates are smoothed.
+        smoothing_candidates: How many of the top fused candidates are smoothed (as many
+            as each side gives by default, so that documents below the top 100 are smoothed
+            too: Recall@100 rose on both BEIR collections).
         sentences: Share of the dense side's weight given to a third ranking in hybrid
             mode: the candidates by their best sentence's cosine to the query, so that
             the one sentence that answers counts. 0 turns it off.
@@ -285,7 +287,7 @@ class SearchConfig(_Record):
     rocchio: bool = False
     smoothing: float | None = None
     smoothing_neighbours: int = 5
-    smoothing_candidates: int = 100
+    smoothing_candidates: int = 400
     sentences: float = SENTENCES
     filters: Filters = field(default_factory=Filters)
 

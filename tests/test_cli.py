@@ -292,6 +292,18 @@ def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) 
     assert bad.exit_code == 2 and "--smoothing" in bad.stderr
 
 
+def test_smoothing_reaches_as_deep_as_smoothing_candidates(fake, tmp_path: Path) -> None:
+    from hubsearch import SearchConfig
+
+    index = _feedback_index(tmp_path)
+    passages = index.manifest.corpus.passages
+    deep = index.search("topic3 rivers", k=passages, explain=True)
+    assert len(deep) == passages > 100  # the default smooths beyond the top 100 too
+    assert all("smoothing" in hit.explain for hit in deep)
+    shallow = index.search("topic3 rivers", k=passages, config=SearchConfig(smoothing_candidates=50), explain=True)
+    assert sum("smoothing" in hit.explain for hit in shallow) == 50
+
+
 def test_rm3_feedback_passages_count_by_their_first_pass_score(fake, tmp_path: Path, monkeypatch) -> None:
     from hubsearch import feedback
     from hubsearch.api import SearchConfig
