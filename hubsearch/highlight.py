@@ -127,7 +127,7 @@ def highlight(
         if not spans:
             out.append(hit)
             continue
-        # einsum, not @: see fusion.smooth on waking BLAS threads for tiny products.
+        # einsum, not @: see fusion.gram on waking BLAS threads.
         score = normalise(np.einsum("ij,j->i", vectors, query), "minmax")
         if terms is not None:
             lexical = np.array([sum(terms(hit.text[s:e]).values()) for s, e in spans])

@@ -200,7 +200,7 @@ class ExactVectors:
 
         rows = None if allowed is None else np.asarray(allowed, dtype=np.int64)
         matrix = self.exact if rows is None else read_rows(self.exact, rows)
-        # einsum, not @: see fusion.smooth on waking BLAS threads for small products.
+        # einsum, not @: see fusion.gram on waking BLAS threads.
         scores = np.einsum("ij,j->i", matrix, np.asarray(query, dtype=np.float32))
         order = top(scores, depth)
         return Ranked((order if rows is None else rows[order]).tolist(), scores[order].tolist())
