@@ -2,12 +2,15 @@
 """Serving benchmark: `hubsearch serve` on loopback, measured from outside.
 
 Usage: python scripts/bench_serve.py [--docs 10000] [--requests 1000] [--seconds 30] [--clients 8]
+                                     [--compare-with CHECKOUT] [--latency-only]
 
 For the seeds and for a synthetic corpus of --docs documents: warm latency of GET /search
 (p50, p99 over --requests sequential requests); then, on the large corpus, requests per
 second from --clients concurrent clients for --seconds while `hubsearch index update`
 publishes a new generation (failed requests counted); and the wall time of `hubsearch
-query` answered through the server's socket. Prints Markdown tables.
+query` answered through the server's socket. Prints Markdown tables. With
+--compare-with (repeatable), the same index is also served by another checkout of hubsearch
+(run with PYTHONPATH=CHECKOUT), one after the other, each a further row.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--compare-with", type=Path, action="append", default=[], metavar="CHECKOUT",
+                        help="another hubsearch checkout whose server is measured on the same indexes (repeatable)")
+    parser.add_argument("--latency-only", action="store_true", help="skip the load test and the CLI timing")
     args = parser.parse_args()
     print(f"hubsearch serving benchmark, {time.strftime('%Y-%m-%d')}, {machine()}\n")
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,26 +58,31 @@ def main() -> None:
         for label, corpus in (("seeds", seeds), (f"{args.docs:,} documents", large)):
             index = Path(tmp) / f"index-{corpus.name}"
             _hubsearch(["index", "build", str(corpus), "--index", str(index)], env)
-            port = _free_port()
-            server = subprocess.Popen([sys.executable, "-m", "hubsearch", "serve", "--index", str(index), "--port",
-                                       str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            try:
-                url = f"http://127.0.0.1:{port}"
-                _wait(url, server)
-                times = _latencies(url, args.requests)
-                cli = _cli_through_server(index, env)
-                rows.append((label, statistics.median(times), _pct(times, 0.99), statistics.median(cli)))
-                if corpus is large:
-                    load = _under_load(url, corpus, index, env, args.clients, args.seconds)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+            servers = [("", env)] + [(f", {other}", {**env, "PYTHONPATH": str(other.resolve())})
+                                     for other in args.compare_with]
+            for suffix, server_env in servers:
+                port = _free_port()
+                server = subprocess.Popen([sys.executable, "-m", "hubsearch", "serve", "--index", str(index), "--port",
+                                           str(port)], env=server_env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE)
+                try:
+                    url = f"http://127.0.0.1:{port}"
+                    _wait(url, server)
+                    times = _latencies(url, args.requests)
+                    cli = None if args.latency_only else statistics.median(_cli_through_server(index, server_env))
+                    rows.append((label + suffix, statistics.median(times), _pct(times, 0.99), cli))
+                    if corpus is large and not suffix and not args.latency_only:
+                        load = _under_load(url, corpus, index, env, args.clients, args.seconds)
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
     print(f"### Warm latency of GET /search (k=5, {args.requests:,} sequential requests, hybrid)\n")
     print("| corpus | p50 | p99 | `hubsearch query` through the server, median wall time |")
     print("|---|---|---|---|")
     for label, p50, p99, cli in rows:
-        print(f"| {label} | {1000 * p50:.1f} ms | {1000 * p99:.1f} ms | {cli:.3f} s |")
-    assert load is not None
+        print(f"| {label} | {1000 * p50:.1f} ms | {1000 * p99:.1f} ms | {'-' if cli is None else f'{cli:.3f} s'} |")
+    if load is None:
+        return
     ok, failed, seconds, updated = load
     print(f"\n### {args.clients} concurrent clients for {seconds:.0f} s while `hubsearch index update` ran\n")
     print("| requests answered | failed | requests per second | update published during the run |")
