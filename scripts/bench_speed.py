@@ -73,7 +73,7 @@ def main() -> None:
     if not args.skip_update:
         update_vs_rebuild(args.docs)
     if args.hit_docs:
-        work_per_hit(args.hit_docs, args.compare_with)
+        work_per_hit(args.hit_docs, args.compare_with, args.runs)
     if not args.skip_quality:
         quality()
     if not args.skip_scale:
@@ -249,7 +249,7 @@ def _synthetic_corpus(corpus: Path, docs: int) -> None:
         (corpus / f"doc{i:05}.txt").write_text(f"Document {i}\n{body}.", encoding="utf-8")
 
 
-def work_per_hit(docs: int, other: Path | None = None) -> None:
+def work_per_hit(docs: int, other: Path | None = None, runs: int = 5) -> None:
     """Cold `hubsearch query -k 10` against `-k 1000` on an index of `docs` documents (and,
     with `other`, `-k 10` from another checkout on the same index), interleaved."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,7 +263,7 @@ def work_per_hit(docs: int, other: Path | None = None) -> None:
         k10, k1000, k10_other = [], [], []
         if other is not None:
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(other / "hubsearch")], check=True)
-        for _ in range(5):  # interleaved
+        for _ in range(runs):  # interleaved
             k10.append(_time(query + ["-k", "10"], ROOT, env))
             k1000.append(_time(query + ["-k", "1000"], ROOT, env))
             if other is not None:
@@ -272,7 +272,7 @@ def work_per_hit(docs: int, other: Path | None = None) -> None:
                               env=env, capture_output=True, text=True)
         passages = json.loads(info.stdout)["corpus"]["passages"]
     c, d = statistics.median(k10), statistics.median(k1000)
-    print(f"### Work per hit ({passages:,} passages; cold `hubsearch query --json --no-stale-check`, median of 5)\n")
+    print(f"### Work per hit ({passages:,} passages; cold `hubsearch query --json --no-stale-check`, median of {runs})\n")
     print("| command | median wall time | vs -k 10 |")
     print("|---|---|---|")
     print(f"| `-k 10` | {c:.3f} s | 1.00x |")
