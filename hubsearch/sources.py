@@ -91,20 +91,26 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
         SourceError: A path does not exist.
     """
     check_exist(paths)
-    found: list[SourceFile] = []
+    return [SourceFile(Path(full), root) for root, _, full in _listing(paths)]
+
+
+def _listing(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, str, str]]:
+    """(root, name relative to the root in POSIX form, absolute path) of every file
+    `discover` finds, in its order; plain strings, as the stale check runs per query."""
     for raw in paths:
-        path = Path(raw).expanduser()
-        path = path.resolve()
+        path = Path(raw).expanduser().resolve()
         if path.is_file():
-            found.append(SourceFile(path, path.parent))
+            yield path.parent, path.name, str(path)
             continue
-        for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        base = str(path)
+        cut = len(base) if base.endswith(os.sep) else len(base) + 1
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            prefix = dirpath[cut:].replace(os.sep, "/") + "/" if len(dirpath) > len(base) else ""
             for name in sorted(filenames):
                 if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
                     continue
-                found.append(SourceFile(Path(dirpath) / name, path))
-    return found
+                yield path, prefix + name, os.path.join(dirpath, name)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -345,16 +351,16 @@ def compare_sources(corpus: Any, recorded: Sequence[Any], skipped: Sequence[Skip
     records = {(s.root, s.source): s for s in recorded}
     skipped_paths = {s.path for s in skipped}
     roots = [r for r in corpus.roots if Path(r).exists()]
-    for item in discover(roots) if roots else []:
-        meta = records.pop((str(item.root), item.source), None)
+    for root, source, full in _listing(roots):
+        meta = records.pop((str(root), source), None)
         if meta is None:
-            out["new"] += str(item.path) not in skipped_paths
+            out["new"] += full not in skipped_paths
             continue
         try:
-            info = item.path.stat()
+            info = os.stat(full)
             if info.st_size == meta.bytes and info.st_mtime_ns == meta.mtime_ns:
                 continue
-            out["changed"] += sha256_bytes(item.path.read_bytes()) != meta.sha256
+            out["changed"] += sha256_bytes(Path(full).read_bytes()) != meta.sha256
         except OSError:
             out["changed"] += 1
     out["removed"] = len(records)

@@ -110,6 +110,25 @@ def test_changes_detects_edits_but_not_touches(setup) -> None:
     assert index.changes() == {"new": 1, "changed": 1, "removed": 1}
 
 
+def test_changes_sees_nested_folders_and_single_file_roots_as_the_build_does(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really")  # skipped by the build
+    single = tmp_path / "elsewhere" / "note.txt"
+    single.parent.mkdir()
+    single.write_text("A note kept in another folder.", encoding="utf-8")
+    index = Index.build([corpus, single], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+    assert str(corpus / "broken.pdf") in {s.path for s in index.manifest.skipped}
+    assert index.changes() == {"new": 0, "changed": 0, "removed": 0}
+    (corpus / "sub" / "rockets.md").write_text("# Rockets, rewritten", encoding="utf-8")
+    (corpus / "sub" / "deeper").mkdir()
+    (corpus / "sub" / "deeper" / "new.txt").write_text("new", encoding="utf-8")
+    (corpus / "sub" / ".hidden.txt").write_text("not a source", encoding="utf-8")
+    single.write_text("The note, edited.", encoding="utf-8")
+    (single.parent / "beside.txt").write_text("not under a root", encoding="utf-8")
+    assert index.changes() == {"new": 1, "changed": 2, "removed": 0}
+    (corpus / "tea.txt").unlink()
+    assert index.changes() == {"new": 1, "changed": 2, "removed": 1}
+
+
 def test_cli_update_json_and_stale_warning(fake, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     write_corpus(corpus, 4)
