@@ -64,7 +64,7 @@ def build(
         if progress:
             progress("read", len(docs), len(docs))
         if embedder is None:
-            embedder = _engine_embedder(engine, requested, precision, ray_address, None)
+            embedder = _engine_embedder(engine, precision, ray_address, model=requested)
         return publish(docs, skipped, resolve_roots(paths), index_dir, embedder, chunking or ChunkingConfig(),
                        index_type, progress, started, reuse=reuse, backend=backend)
 
@@ -198,7 +198,7 @@ def update(
         if progress:
             progress("read", len(docs), len(docs))
         if embedder is None:
-            embedder = _engine_embedder(engine, _local_model(recorded), recorded.precision, ray_address, recorded)
+            embedder = _engine_embedder(engine, recorded.precision, ray_address, recorded=recorded)
         return publish(docs, skipped, resolve_roots(roots), index_dir, embedder,
                        recorded.chunking, recorded.index_type, progress, started, reuse=True,
                        reuse_documents=True, backend=recorded.backend)
@@ -209,15 +209,15 @@ def _check_engine(engine: str) -> None:
         raise InvalidInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
-def _engine_embedder(engine: str, model: ModelRef, precision: str, ray_address: str | None,
-                     recorded: Recorded | None) -> Embedder:
-    """The embedder a build (`recorded` None) or an update (`recorded`: the index's
-    settings) runs: on Ray for engine "ray"; else the local model, which an update loads
-    only once something needs embedding."""
+def _engine_embedder(engine: str, precision: str, ray_address: str | None, *, model: ModelRef | None = None,
+                     recorded: Recorded | None = None) -> Embedder:
+    """The embedder a build (of `model`) or an update (`recorded`: the index's settings)
+    runs: on Ray for engine "ray"; else the local model, which an update loads only once
+    something needs embedding."""
     if engine == "ray":
         from .rayengine import RayEmbedder
 
-        return RayEmbedder(model, precision, ray_address)
+        return RayEmbedder(model if recorded is None else _local_model(recorded), precision, ray_address)
     if recorded is not None:
         return recorded_embedder(recorded)
     from . import embedding

@@ -129,6 +129,20 @@ def test_changes_sees_nested_folders_and_single_file_roots_as_the_build_does(cor
     assert index.changes() == {"new": 1, "changed": 2, "removed": 1}
 
 
+def test_update_hashes_the_model_folder_once(fake, tmp_path: Path, monkeypatch) -> None:
+    from hubsearch import models
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, 4)
+    assert CliRunner().invoke(cli, ["index", "build", str(corpus), "--index", str(tmp_path / "i")]).exit_code == 0
+    hashed: list[Path] = []
+    real = models.folder_sha256
+    monkeypatch.setattr(models, "folder_sha256", lambda folder: hashed.append(folder) or real(folder))
+    (corpus / "doc00.txt").write_text("Title 0\nNow about gliders.", encoding="utf-8")
+    assert update(tmp_path / "i").report.embedded > 0
+    assert len(hashed) == 1  # finding the recorded model hashes its folder (about 90 MB): once
+
+
 def test_cli_update_json_and_stale_warning(fake, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     write_corpus(corpus, 4)
