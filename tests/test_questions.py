@@ -121,3 +121,30 @@ def test_highlight_weighs_the_querys_exact_words_with_its_meaning() -> None:
 
     both = highlight([hit], query, sentences, embed=None, terms=terms)[0]  # type: ignore[arg-type]
     assert both.highlight == (118, 137)  # close in meaning and holds the name
+
+
+def test_eval_takes_every_ranking_option_a_query_takes(monkeypatch, tmp_path: Path, corpus: Path) -> None:
+    """eval scores the settings a query can name: each ranking option of
+    SearchConfig.from_options (all but the filters) reaches the evaluated config."""
+    import inspect
+
+    import hubsearch
+    from hubsearch import FusionConfig, SearchConfig
+
+    filters = {"since", "until", "doc_ids", "path", "min_score"}
+    eval_params = {p.name for p in cli.commands["eval"].params}
+    assert set(inspect.signature(SearchConfig.from_options).parameters) - filters - {"mode"} <= eval_params
+    seen = {}
+
+    def fake_many(collections, *, config, **options):
+        seen["config"] = config
+        return {"collections": [], "mean": {}}
+
+    monkeypatch.setattr(hubsearch, "evaluate_many", fake_many)
+    args = ["eval", str(_question_file(tmp_path, corpus)), "--json", "--alpha", "0.3", "--fusion", "rrf",
+            "--rrf-k", "20", "--normalise", "minmax", "--sentences", "0.25", "--smoothing", "0.1", "--feedback"]
+    out = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert out.exit_code == 0, out.stderr
+    assert seen["config"] == SearchConfig.from_options(alpha=0.3, fusion="rrf", rrf_k=20, normalise="minmax",
+                                                       sentences=0.25, smoothing=0.1, feedback=True)
+    assert seen["config"].fusion == FusionConfig(method="rrf", normalise="minmax", alpha=0.3, rrf_k=20)

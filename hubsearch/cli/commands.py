@@ -33,11 +33,13 @@ from ..settings import (
 from . import render
 from .index_commands import index_group
 from .options import (
+    alpha_option,
     feedback_option,
     filter_options,
     index_option,
     model_option,
     normalise_option,
+    rrf_k_option,
     sentences_option,
     smoothing_option,
 )
@@ -120,10 +122,8 @@ def cli() -> None:
               help="weighted: each ranking normalised (--normalise), then mixed: alpha for meaning (passages "
                    "and sentences), 1 - alpha for BM25; rrf: reciprocal-rank fusion.")
 @normalise_option
-@click.option("--alpha", type=click.FloatRange(0, 1), default=FusionConfig.alpha, show_default=True,
-              help="Weight of meaning (passages and sentences) against BM25 in hybrid mode.")
-@click.option("--rrf-k", type=click.IntRange(min=0), default=FusionConfig.rrf_k, show_default=True,
-              help="RRF's damping constant (with --fusion rrf).")
+@alpha_option
+@rrf_k_option
 @feedback_option
 @smoothing_option
 @sentences_option
@@ -265,6 +265,8 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
 @click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
               help="Fusion for hybrid mode (see hubsearch query --help).")
 @normalise_option
+@alpha_option
+@rrf_k_option
 @feedback_option
 @smoothing_option
 @sentences_option
@@ -272,8 +274,8 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
               help="Embedding precision of the evaluation indexes.")
 def eval_cmd(
     collections: tuple[Path, ...], modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
-    per_query: bool, fusion: str, normalise: str, feedback: bool, smoothing: float | None, sentences: float,
-    precision: str,
+    per_query: bool, fusion: str, normalise: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None,
+    sentences: float, precision: str,
 ) -> None:
     """Score retrieval on test collections: BEIR folders and question files.
 
@@ -301,8 +303,8 @@ def eval_cmd(
     from .. import evaluate_many
 
     with progress_bars() as progress:
-        config = SearchConfig.from_options(fusion=fusion, normalise=normalise, feedback=feedback, smoothing=smoothing,
-                                           sentences=sentences)
+        config = SearchConfig.from_options(fusion=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k,
+                                           feedback=feedback, smoothing=smoothing, sentences=sentences)
         report = evaluate_many(
             collections, modes=modes or MODES, index_root=index_dir, model=model, config=config,
             precision=precision, progress=progress,

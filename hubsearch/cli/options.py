@@ -23,6 +23,14 @@ normalise_option = click.option(
          "the candidates' mean in standard deviations) or minmax (0 to 1).",
 )
 
+alpha_option = click.option(
+    "--alpha", type=click.FloatRange(0, 1), default=FusionConfig.alpha, show_default=True,
+    help="Weight of meaning (passages and sentences) against BM25 in hybrid mode.",
+)
+rrf_k_option = click.option(
+    "--rrf-k", type=click.IntRange(min=0), default=FusionConfig.rrf_k, show_default=True,
+    help="RRF's damping constant (with --fusion rrf).",
+)
 smoothing_option = click.option(
     "--smoothing", type=click.FloatRange(0, 1), default=None,
     help="Share of each top passage's score taken from its 5 most similar candidates "
