@@ -123,6 +123,23 @@ def test_highlight_weighs_the_querys_exact_words_with_its_meaning() -> None:
     assert both.highlight == (118, 137)  # close in meaning and holds the name
 
 
+KINDS = {"number", "name", "place", "date", "list", "paraphrase", "skim"}
+
+
+@pytest.mark.parametrize("name", ["seed_questions.jsonl", "seed_questions_heldout.jsonl"])
+def test_the_repositorys_question_sets_are_well_formed(name: str) -> None:
+    """Each bundled set loads, holds at least 50 questions of known kinds, and every answer
+    phrase occurs in the document the question names and in no other."""
+    questions = load_questions(Path(__file__).resolve().parent.parent / "bench" / name)
+    documents = {p.stem: p.read_text(encoding="utf-8") for p in questions.corpus.glob("*.txt")}
+    assert len(questions.questions) >= 50
+    assert len({q.q for q in questions.questions}) == len(questions.questions)
+    for question in questions.questions:
+        assert question.kind in KINDS, question
+        holding = sorted(doc for doc, text in documents.items() if holds(text, question.answers))
+        assert holding == [question.doc_id], question
+
+
 def test_eval_takes_every_ranking_option_a_query_takes(monkeypatch, tmp_path: Path, corpus: Path) -> None:
     """eval scores the settings a query can name: each ranking option of
     SearchConfig.from_options (all but the filters) reaches the evaluated config."""
