@@ -266,8 +266,13 @@ def test_the_search_body_and_the_cli_options_map_through_one_function() -> None:
     from hubsearch.server.http import SearchBody
     from hubsearch.settings import FusionConfig, SearchConfig
 
-    options = set(inspect.signature(SearchConfig.from_options).parameters)
+    parameters = inspect.signature(SearchConfig.from_options).parameters
+    options = set(parameters)
     assert set(SearchBody.model_fields) - {"q", "k", "explain"} == options
+    defaults = SearchBody(q="x").model_dump()
+    for name, parameter in parameters.items():  # the body repeats the defaults its schema shows
+        default = parameter.default
+        assert defaults[name] == (list(default) if isinstance(default, tuple) else default), name
     body = SearchBody(q="x", mode="lexical", fusion="rrf", rrf_k=30, feedback=True, smoothing=0.1, doc_ids=["a"],
                       since="2024-01-01", min_score=0.5)
     config = SearchConfig.from_options(**body.model_dump(exclude={"q", "k", "explain"}))
