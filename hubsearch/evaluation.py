@@ -59,6 +59,12 @@ def load_beir(folder: str | Path, split: str = "test") -> Collection:
     folder = Path(folder)
     needed = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
     missing = [str(p.relative_to(folder)) for p in needed if not p.is_file()]
+    splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+    if missing == [f"qrels/{split}.tsv"] and splits:
+        raise SourceError(
+            f"{folder} has no qrels/{split}.tsv but judges queries in {', '.join(splits)}; "
+            f"choose one with --split {'test' if 'test' in splits else splits[0]}"
+        )
     if missing:
         raise SourceError(
             f"{folder} is not a BEIR folder (missing {', '.join(missing)}); it needs corpus.jsonl, "
@@ -162,16 +168,17 @@ def rank_documents(
 def evaluate(
     beir_dir: str | os.PathLike[str], *, modes: Sequence[str] = MODES, path: str | os.PathLike[str] | None = None,
     model: str | os.PathLike[str] | None = None, config: SearchConfig | None = None, precision: str = "auto",
-    embedder: Embedder | None = None, progress: ProgressCallback | None = None,
+    embedder: Embedder | None = None, progress: ProgressCallback | None = None, split: str = "test",
 ) -> dict[str, Any]:
-    """Index a BEIR-layout collection and score each retrieval mode on its judged queries.
+    """Index a BEIR-layout collection and score each retrieval mode on the queries that
+    `qrels/<split>.tsv` judges.
 
     Documents are ranked by their best passage. Passages are also scored on their own,
     each judged with its document's grade (`metrics["passages"]`). If `path` already holds
     an index of the same collection (same corpus file and model), it is reused.
 
     Returns:
-        {"collection", "kind": "beir", "queries", "documents", "passages", "index",
+        {"collection", "kind": "beir", "split", "queries", "documents", "passages", "index",
         "results": {mode: metrics}, "per_query": {mode: {metric: {qid: value}}}}, where
         metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three over
         the passage ranking).
@@ -179,7 +186,7 @@ def evaluate(
     from .storage import file_sha256
 
     folder = Path(beir_dir)
-    collection = load_beir(folder)
+    collection = load_beir(folder, split)
     fingerprint = file_sha256(folder / "corpus.jsonl")
     with index_folder(path) as (index_dir, kept):
         index = _open_matching(index_dir, fingerprint, model, embedder, precision)
@@ -204,7 +211,7 @@ def evaluate(
             "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
             "passages": m.corpus.passages, "index": str(index_dir) if kept else None,
             "precision": m.model.precision, "build_seconds": m.built.seconds, "results": results,
-            "kind": "beir", "per_query": queries,
+            "kind": "beir", "split": split, "per_query": queries,
         }
         index.close()
         return info

@@ -150,7 +150,7 @@ def evaluate_questions(
 
 def evaluate_many(
     collections: Sequence[str | os.PathLike[str]], *, modes: Sequence[str] = MODES,
-    index_root: str | os.PathLike[str] | None = None, **options: Any,
+    index_root: str | os.PathLike[str] | None = None, split: str = "test", **options: Any,
 ) -> dict[str, Any]:
     """Score every mode on several collections: BEIR folders and question files alike.
 
@@ -159,6 +159,7 @@ def evaluate_many(
             question files.
         index_root: A folder to keep each collection's index in (as index_root/NAME),
             so that later runs reuse them; default: temporary folders.
+        split: Which qrels/<split>.tsv judges each BEIR folder's queries.
         options: model, config, precision, embedder, progress: as for `evaluate`.
 
     Returns:
@@ -174,7 +175,7 @@ def evaluate_many(
         if path.is_file():
             reports.append(evaluate_questions(path, modes=modes, index_path=where, **options))
         else:
-            reports.append(evaluate(path, modes=modes, path=where, **options))
+            reports.append(evaluate(path, modes=modes, path=where, split=split, **options))
     mean: dict[str, dict[str, float]] = {}
     for mode in modes:
         seen: dict[str, list[float]] = {}

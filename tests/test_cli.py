@@ -220,6 +220,23 @@ def test_eval_command_json(fake, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "is not a BEIR folder" in bad.stderr
 
 
+def test_eval_scores_the_split_asked_for(fake, tmp_path: Path) -> None:
+    from .test_evaluation import _beir
+
+    folder = _beir(tmp_path / "beir")
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n1\tb\t1\n")
+    dev = run("eval", str(folder), "--mode", "lexical", "--split", "dev")
+    assert dev.exit_code == 0, dev.stderr
+    assert "1 judged queries (qrels/dev.tsv)" in dev.stdout
+    report = json.loads(run("eval", str(folder), "--mode", "lexical", "--split", "dev", "--json").stdout)
+    assert report["collections"][0]["split"] == "dev"
+    assert report["collections"][0]["results"]["lexical"]["mrr"] < 1.0  # "orchards apples" is not about rockets
+    test = json.loads(run("eval", str(folder), "--mode", "lexical", "--json").stdout)
+    assert test["collections"][0]["queries"] == 2 and test["collections"][0]["split"] == "test"
+    missing = run("eval", str(folder), "--split", "train")
+    assert missing.exit_code == 2 and "judges queries in dev, test; choose one with --split test" in missing.stderr
+
+
 def _feedback_index(tmp_path: Path) -> Any:
     """An index, built with the fake embedder, big enough for feedback to run."""
     from hubsearch import Index

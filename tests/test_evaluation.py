@@ -74,6 +74,17 @@ def test_load_beir_names_missing_files(tmp_path: Path) -> None:
         load_beir(tmp_path)
 
 
+def test_load_beir_reads_the_split_asked_for_and_names_the_ones_there(tmp_path: Path) -> None:
+    folder = _beir(tmp_path / "beir")
+    (folder / "qrels" / "test.tsv").rename(folder / "qrels" / "dev.tsv")
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n3\tc\t1\n")
+    assert load_beir(folder, "dev").qrels == {"1": {"a": 2}, "2": {"b": 1, "c": 0}}
+    assert load_beir(folder, "train").qrels == {"3": {"c": 1}}
+    with pytest.raises(SourceError, match=r"no qrels/test.tsv but judges queries in dev, train; choose one "
+                                          r"with --split dev$"):
+        load_beir(folder)
+
+
 def test_evaluate_scores_every_mode_and_reuses_a_named_index(tmp_path: Path) -> None:
     folder = _beir(tmp_path / "beir")
     fake = FakeEmbedder()

@@ -272,18 +272,22 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
 @sentences_option
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Embedding precision of the evaluation indexes.")
+@click.option("--split", default="test", show_default=True, metavar="NAME",
+              help="Score each BEIR folder's queries judged in qrels/NAME.tsv (most BEIR collections "
+                   "ship test; some only dev or train).")
 def eval_cmd(
     collections: tuple[Path, ...], modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
     per_query: bool, fusion: str, normalise: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None,
-    sentences: float, precision: str,
+    sentences: float, precision: str, split: str,
 ) -> None:
     """Score retrieval on test collections: BEIR folders and question files.
 
     \b
-    A BEIR folder holds corpus.jsonl, queries.jsonl and qrels/test.tsv: its corpus is
-    indexed, every judged query is run, documents are ranked by their best passage, and
-    nDCG@10 (graded), Recall@100 and MRR are reported as trec_eval computes them, for
-    the documents and for the passages (each judged with its document's grade).
+    A BEIR folder holds corpus.jsonl, queries.jsonl and qrels/test.tsv (or the file
+    --split names): its corpus is indexed, every judged query is run, documents are
+    ranked by their best passage, and nDCG@10 (graded), Recall@100 and MRR are reported
+    as trec_eval computes them, for the documents and for the passages (each judged
+    with its document's grade).
 
     \b
     A question file is JSON lines: a first line {"corpus": "FOLDER"} naming the
@@ -307,7 +311,7 @@ def eval_cmd(
                                            feedback=feedback, smoothing=smoothing, sentences=sentences)
         report = evaluate_many(
             collections, modes=modes or MODES, index_root=index_dir, model=model, config=config,
-            precision=precision, progress=progress,
+            precision=precision, progress=progress, split=split,
         )
     if as_json:
         if not per_query:

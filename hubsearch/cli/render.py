@@ -184,7 +184,8 @@ def eval_text(report: dict[str, Any]) -> str:
         out.append("")
     for r in report["collections"]:
         out.append(f"{Path(r['collection']).stem}: {r['documents']} documents, {r['passages']} passages, "
-                   f"{r['queries']} {'judged queries' if r['kind'] == 'beir' else 'questions'}")
+                   f"{r['queries']} {'judged queries' if r['kind'] == 'beir' else 'questions'}"
+                   + (f" (qrels/{r['split']}.tsv)" if r.get("split", "test") != "test" else ""))
     if len(report["collections"]) > 1:
         out += ["", "mean over the collections:"]
         for mode, m in report["mean"].items():
