@@ -20,10 +20,8 @@ from .. import __version__
 from ..errors import HubsearchError, InvalidInputError
 from ..settings import (
     DEFAULT_SOURCES,
-    FUSION_METHODS,
     MODES,
     PRECISIONS,
-    FusionConfig,
     SearchConfig,
     default_index_dir,
     unicode_text,
@@ -36,6 +34,7 @@ from .options import (
     alpha_option,
     feedback_option,
     filter_options,
+    fusion_option,
     index_option,
     model_option,
     normalise_option,
@@ -118,9 +117,7 @@ def cli() -> None:
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="hybrid fuses dense (meaning) and lexical (BM25, exact words) rankings.")
 @click.option("--explain", is_flag=True, help="Show each hit's rank and score on each side and how they were fused.")
-@click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
-              help="weighted: each ranking normalised (--normalise), then mixed: alpha for meaning (passages "
-                   "and sentences), 1 - alpha for BM25; rrf: reciprocal-rank fusion.")
+@fusion_option
 @normalise_option
 @alpha_option
 @rrf_k_option
@@ -262,8 +259,7 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
 @model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--per-query", is_flag=True, help="With --json, include every query's figures (for paired tests).")
-@click.option("--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
-              help="Fusion for hybrid mode (see hubsearch query --help).")
+@fusion_option
 @normalise_option
 @alpha_option
 @rrf_k_option

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..settings import NORMALISATIONS, SENTENCES, SMOOTHING, FusionConfig
+from ..settings import FUSION_METHODS, NORMALISATIONS, SENTENCES, SMOOTHING, FusionConfig
 
 
 def index_option(func: Any) -> Any:
@@ -17,6 +17,11 @@ def index_option(func: Any) -> Any:
     )(func)
 
 
+fusion_option = click.option(
+    "--fusion", type=click.Choice(FUSION_METHODS), default=FusionConfig.method, show_default=True,
+    help="weighted: each ranking normalised (--normalise), then mixed: alpha for meaning (passages "
+         "and sentences), 1 - alpha for BM25; rrf: reciprocal-rank fusion.",
+)
 normalise_option = click.option(
     "--normalise", type=click.Choice(NORMALISATIONS), default=FusionConfig.normalise, show_default=True,
     help="How --fusion weighted puts each ranking's scores on one scale: zscore (distance from "
