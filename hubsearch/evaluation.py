@@ -59,8 +59,8 @@ def load_beir(folder: str | Path, split: str = "test") -> Collection:
     folder = Path(folder)
     needed = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
     missing = [str(p.relative_to(folder)) for p in needed if not p.is_file()]
-    splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
-    if missing == [f"qrels/{split}.tsv"] and splits:
+    splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if missing == [f"qrels/{split}.tsv"] else []
+    if splits:
         raise SourceError(
             f"{folder} has no qrels/{split}.tsv but judges queries in {', '.join(splits)}; "
             f"choose one with --split {'test' if 'test' in splits else splits[0]}"
