@@ -8,6 +8,7 @@ existed falls back to embedding the hits' sentences at query time.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -94,24 +95,26 @@ class SentenceVectors:
 
 def highlight(
     hits: list[Hit], query: np.ndarray, sentences: SentenceVectors | None, embed: Embed,
-    terms: Callable[[str], dict[int, float]] | None = None, alpha: float = 0.5,
+    terms: Callable[[str], set[int]] | None = None, alpha: float = 0.5, idf: dict[int, float] | None = None,
 ) -> list[Hit]:
     """Mark in each hit the sentence that best matches the query, by meaning and by the
     query's exact words, fused as the ranking fuses its two sides.
 
-    Within a hit, each sentence's cosine to the query and its lexical match (the summed
-    IDF of the query terms it contains) are min-max normalised over the hit's sentences
-    and mixed as `alpha * dense + (1 - alpha) * lexical`. A name or a number from the
-    question thus counts, and so does a paraphrase.
+    Within a hit, each sentence's cosine to the query and its lexical match (see
+    `term_match`) are min-max normalised over the hit's sentences and mixed as
+    `alpha * dense + (1 - alpha) * lexical`. A name or a number from the question thus
+    counts, and so does a paraphrase.
 
     Args:
         hits: The hits to mark.
         query: The query's unit vector.
         sentences: The index's stored sentence vectors, or None for an index without them.
         embed: Embeds texts; used only when `sentences` is None.
-        terms: Maps a text to the IDF of each query term it contains ({} if none); None
-            for a dense-only highlight.
+        terms: Maps a text to the query terms it contains (empty if none); None for a
+            dense-only highlight.
         alpha: The dense share.
+        idf: Weighs each query term by this instead of `term_match`'s sentence frequency
+            (the sum of the IDFs of the terms a sentence holds).
     """
     if not hits:
         return hits
@@ -130,9 +133,28 @@ def highlight(
         # einsum, not @: see fusion.gram on waking BLAS threads.
         score = normalise(np.einsum("ij,j->i", vectors, query), "minmax")
         if terms is not None:
-            lexical = np.array([sum(terms(hit.text[s:e]).values()) for s, e in spans])
+            held = [terms(hit.text[s:e]) for s, e in spans]
+            lexical = term_match(held) if idf is None else np.array([sum(idf[t] for t in h) for h in held])
             score = alpha * score + (1 - alpha) * normalise(lexical, "minmax")
         best = spans[int(np.argmax(score))]
         out.append(replace(hit, highlight=(hit.start + best[0], hit.start + best[1])))
     return out
 
+
+def term_match(found: Sequence[set[int]]) -> np.ndarray:
+    """Each sentence's match to the query's exact words: the summed inverse sentence
+    frequency, within these sentences, of the query terms it holds.
+
+    A query term found in most of a hit's sentences is usually the question's subject (the
+    person or place it asks about) and tells those sentences apart little; one found in a
+    single sentence marks where the hit says something particular about it. This is the
+    isf of Allan, Wade and Bolivar's tf-isf (SIGIR 2003), log((n + 1) / (0.5 + sf)), taken
+    over the hit's n sentences, where sf is how many of them hold the term.
+
+    Args:
+        found: The query terms each sentence holds, in order.
+    """
+    n = len(found)
+    frequency = Counter(t for terms in found for t in terms)
+    weight = {t: float(np.log((n + 1) / (0.5 + sf))) for t, sf in frequency.items()}
+    return np.array([sum(weight[t] for t in terms) for terms in found], dtype=np.float64)

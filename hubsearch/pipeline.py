@@ -158,13 +158,14 @@ class Pipeline:
     def highlight(self, hits: list[Hit], query: str, vector: np.ndarray, config: SearchConfig) -> list[Hit]:
         """Mark each hit's sentence that best matches the query, by meaning and exact words."""
         lexical = self.generation.lexical
-        wanted = {t: lexical.idf(t) for t in lexical.term_weights(query)}
+        wanted = set(lexical.term_weights(query))
+        idf = {t: lexical.idf(t) for t in wanted} if config.highlight_terms == "idf" else None
 
-        def terms(text: str) -> dict[int, float]:
-            return {t: wanted[t] for t in lexical.term_weights(text) if t in wanted}
+        def terms(text: str) -> set[int]:
+            return wanted.intersection(lexical.term_weights(text))
 
         return highlight(hits, vector, self.generation.sentences, lambda texts: self._embedder().embed(texts),
-                         terms if wanted else None, config.fusion.alpha)
+                         terms if wanted else None, config.fusion.alpha, idf)
 
     # --- whole queries --------------------------------------------------------------------
 

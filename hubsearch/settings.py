@@ -19,6 +19,7 @@ DEFAULT_SOURCES = ("seeds",)
 MODES = ("hybrid", "dense", "lexical")
 FUSION_METHODS = ("rrf", "weighted")
 NORMALISATIONS = ("zscore", "minmax")
+HIGHLIGHT_TERMS = ("isf", "idf")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf-sq8", "ivf-pq")
 ENGINES = ("local", "ray")
@@ -278,6 +279,10 @@ class SearchConfig(_Record):
         sentences: Share of the dense side's weight given to a third ranking in hybrid
             mode: the candidates by their best sentence's cosine to the query, so that
             the one sentence that answers counts. 0 turns it off.
+        highlight_terms: How the highlight weighs the query's exact words in a sentence:
+            "isf", by how few of the hit's sentences hold each (the question's subject,
+            named all over the hit, then tells little), or "idf", by each word's IDF over
+            the index (the rule before 2026-11-26, kept for comparison).
         filters: Which passages may be returned; see `Filters`.
     """
 
@@ -290,6 +295,7 @@ class SearchConfig(_Record):
     smoothing_neighbours: int = 5
     smoothing_candidates: int = 400
     sentences: float = SENTENCES
+    highlight_terms: str = "isf"
     filters: Filters = field(default_factory=Filters)
 
     def __post_init__(self) -> None:
@@ -297,6 +303,10 @@ class SearchConfig(_Record):
             raise InvalidInputError(f"sentences must be between 0 and 1, got {self.sentences}")
         if self.mode not in MODES:
             raise InvalidInputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.highlight_terms not in HIGHLIGHT_TERMS:
+            raise InvalidInputError(
+                f"unknown highlight_terms {self.highlight_terms!r}; choose one of {', '.join(HIGHLIGHT_TERMS)}"
+            )
         if self.smoothing is not None and not 0.0 <= self.smoothing <= 1.0:
             raise InvalidInputError(f"smoothing must be between 0 and 1, got {self.smoothing}")
         if self.smoothing_neighbours < 1 or self.smoothing_candidates < 2:

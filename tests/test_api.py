@@ -1,5 +1,6 @@
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 from hubsearch import (
     ChunkingConfig,
+    FusionConfig,
     Index,
     IndexDamagedError,
     IndexNotFoundError,
@@ -276,3 +278,21 @@ def test_an_unknown_engine_is_refused_before_any_work(corpus: Path, tmp_path: Pa
     built.close()
     with pytest.raises(InvalidInputError, match="unknown engine"):
         update(tmp_path / "idx", engine="rya")
+
+
+def test_the_highlight_rule_is_a_search_setting(tmp_path: Path) -> None:
+    """The default weighs the query's words by how few of the hit's sentences hold them;
+    `highlight_terms="idf"` keeps the earlier rule. Alpha 0 leaves the words alone to decide."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    text = "Ding Kuiling spoke today. He warned of grave risks. Ding Kuiling left early."
+    (root / "talk.txt").write_text(text, encoding="utf-8")
+    index = Index.build([root], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+    words_only = SearchConfig(fusion=FusionConfig(alpha=0.0))
+
+    def marked(config: SearchConfig) -> str:
+        hit = index.search("what did Ding Kuiling warn", k=1, config=config)[0]
+        return hit.text[hit.highlight[0] - hit.start : hit.highlight[1] - hit.start]
+
+    assert marked(words_only) == "He warned of grave risks."
+    assert marked(replace(words_only, highlight_terms="idf")) == "Ding Kuiling spoke today."

@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hubsearch import SourceError, evaluate_many, evaluate_questions
+from hubsearch import (
+    InvalidInputError,
+    SearchConfig,
+    SourceError,
+    evaluate_many,
+    evaluate_questions,
+)
 from hubsearch.cli import cli
-from hubsearch.highlight import SentenceVectors, highlight
+from hubsearch.highlight import SentenceVectors, highlight, term_match
 from hubsearch.passages import Hit
 from hubsearch.questions import holds, load_questions
 
@@ -114,13 +120,50 @@ def test_highlight_weighs_the_querys_exact_words_with_its_meaning() -> None:
     query = np.array([1.0, 0.0], dtype=np.float32)
     dense_only = highlight([hit], query, sentences, embed=None)[0]  # type: ignore[arg-type]
     assert dense_only.highlight == (100, 117)  # the closest in meaning
-    name = {"xue": 2.0, "kan": 2.0}
+    name = {"xue", "kan"}
 
-    def terms(sentence: str) -> dict:
-        return {w: name[w] for w in sentence.lower().replace(".", "").split() if w in name}
+    def terms(sentence: str) -> set:
+        return name.intersection(sentence.lower().replace(".", "").split())
 
     both = highlight([hit], query, sentences, embed=None, terms=terms)[0]  # type: ignore[arg-type]
     assert both.highlight == (118, 137)  # close in meaning and holds the name
+
+
+def test_term_match_weighs_a_term_by_how_few_of_the_sentences_hold_it() -> None:
+    # "What did Ding Kuiling warn about?": the name is in two of three sentences, "warn" in one.
+    found = [{"ding", "kuiling"}, {"warn"}, {"ding", "kuiling"}]
+    match = term_match(found)
+    assert match[1] > match[0] == match[2] > 0
+    np.testing.assert_allclose(match, [2 * np.log(4 / 2.5), np.log(4 / 1.5), 2 * np.log(4 / 2.5)])
+    assert term_match([set(), {"warn"}]).tolist() == [0.0, np.log(3 / 1.5)]
+
+
+def test_highlight_prefers_the_sentence_with_the_particular_term_to_the_one_naming_the_subject() -> None:
+    text = "Ding Kuiling spoke. He warned of risks. Ding Kuiling left."
+    spans = [(0, 19), (20, 39), (40, 58)]
+    vectors = np.tile(np.array([[0.6, 0.8]], dtype=np.float16), (3, 1))  # meaning ties them
+    sentences = SentenceVectors(np.array([[0, s, e] for s, e in spans], dtype=np.int32), vectors)
+    hit = Hit(chunk_id=0, doc_id="d", source="d.txt", start=0, end=len(text), text=text, title=None,
+              date=None, rank=1, score=1.0)
+    wanted = {"ding", "kuiling", "warn"}
+
+    def terms(sentence: str) -> set:
+        return wanted.intersection(w.rstrip(".").removesuffix("ed") for w in sentence.lower().split())
+
+    query = np.array([0.6, 0.8], dtype=np.float32)
+    marked = highlight([hit], query, sentences, embed=None, terms=terms)[0]  # type: ignore[arg-type]
+    assert text[marked.highlight[0] : marked.highlight[1]] == "He warned of risks."
+    # Weighed by the index's IDF instead (the earlier rule), the name's two words win.
+    idf = {"ding": 2.0, "kuiling": 2.0, "warn": 3.0}
+    by_idf = highlight([hit], query, sentences, embed=None, terms=terms, idf=idf)[0]  # type: ignore[arg-type]
+    assert text[by_idf.highlight[0] : by_idf.highlight[1]] == "Ding Kuiling spoke."
+
+
+def test_highlight_terms_must_be_a_known_rule() -> None:
+    assert SearchConfig().highlight_terms == "isf"
+    assert SearchConfig(highlight_terms="idf").highlight_terms == "idf"
+    with pytest.raises(InvalidInputError, match="choose one of isf, idf"):
+        SearchConfig(highlight_terms="bm25")
 
 
 KINDS = {"number", "name", "place", "date", "list", "paraphrase", "skim"}
