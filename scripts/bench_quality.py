@@ -6,12 +6,13 @@ Usage: python scripts/bench_quality.py [--sensitivity] [--variants] [--rounds 10
 Collections: Cranfield and CISI (BEIR layout, copied from ../shared/bench into
 bench-data/ when missing) and the seed question set (bench/seed_questions.jsonl), on
 which defaults are chosen; and the held-out seed questions
-(bench/seed_questions_heldout.jsonl), which appear in the first table only, as a check
+(bench/seed_questions_heldout.jsonl), shown in the last column of every table as a check
 that is never used to choose a setting.
 Prints Markdown tables: every mode at its defaults beside the reference figures; with
 --variants, each candidate setting against the default per collection, with a paired
 randomization test over queries; with --sensitivity, one setting moved at a time.
-The main figure is nDCG@10 for BEIR collections and top1 for question sets.
+The main figure is nDCG@10 for BEIR collections and top1 for question sets; question sets
+also show the highlight.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from hubsearch import FeedbackConfig, FusionConfig, SearchConfig, evaluate_many 
 SHARED = ROOT.parent / "shared" / "bench"
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi", ROOT / "bench" / "seed_questions.jsonl"]
 HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]
+HELD_OUT_NAMES = {p.stem for p in HELD_OUT}
 REFERENCE = {  # from ../shared/bench/README.md: nDCG@10, Recall@100, MRR
     "cranfield": {"BM25": (0.373, 0.738, 0.537), "MiniLM exact cosine": (0.382, 0.772, 0.543),
                   "RRF k=60": (0.422, 0.784, 0.584)},
@@ -58,6 +60,8 @@ VARIANTS = {
     "min-max, 100 candidates a side (what queries ran two rounds ago)": replace(
         DEFAULT, fusion=FusionConfig(normalise="minmax", depth=100), smoothing_candidates=100),
     "smoothing over the top 100 candidates (previous default)": replace(DEFAULT, smoothing_candidates=100),
+    "previous highlight: the query's words weighed by their IDF over the index": replace(
+        DEFAULT, highlight_terms="idf"),
 }
 SENSITIVITY = {
     "sentence share 0.25": replace(DEFAULT, sentences=0.25),
@@ -91,9 +95,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = _runner(Path(tmp))
         default = run(DEFAULT, ("hybrid", "dense", "lexical"))
-        held_out = run(DEFAULT, ("hybrid", "dense", "lexical"), HELD_OUT)
         print(f"Retrieval quality, {time.strftime('%Y-%m-%d')}, {machine()}\n")
-        _defaults_table(default["collections"] + held_out["collections"])
+        _defaults_table(default["collections"])
         if args.variants:
             _compare("Candidate settings against the default (hybrid)", default, VARIANTS, run, args.rounds)
         if args.sensitivity:
@@ -102,9 +105,8 @@ def main() -> None:
 
 
 def _runner(tmp: Path):
-    def run(config: SearchConfig, modes: tuple[str, ...] = ("hybrid",),
-            collections: list[Path] = COLLECTIONS) -> dict:
-        return evaluate_many([str(c) for c in collections], modes=modes, index_root=tmp, config=config)
+    def run(config: SearchConfig, modes: tuple[str, ...] = ("hybrid",)) -> dict:
+        return evaluate_many([str(c) for c in COLLECTIONS + HELD_OUT], modes=modes, index_root=tmp, config=config)
 
     return run
 
@@ -138,15 +140,15 @@ def _defaults_table(reports: list[dict]) -> None:
 
 
 def _compare(title: str, default: dict, variants: dict[str, SearchConfig], run, rounds: int) -> None:
-    names = [_name(r) for r in default["collections"]]
+    names = [_name(r) + (" (held out: check)" if _name(r) in HELD_OUT_NAMES else "") for r in default["collections"]]
     print(f"\n{title}. Each cell: the main figure (nDCG@10, or top1 for the question set), its "
           f"difference from the default, and the two-sided p-value of a paired randomization test "
-          f"over queries ({rounds:,} rounds), then the MRR, and for BEIR collections the Recall@100 with "
-          f"its difference and p-value.\n")
+          f"over queries ({rounds:,} rounds), then the MRR, and the Recall@100 (BEIR) or the highlight "
+          f"(question sets, over the questions both top passages answer) with its difference and p-value.\n")
     print("| setting | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     base = {_name(r): r for r in default["collections"]}
-    row = [f"{_fig(r, 'hybrid')} (MRR {_mrr(r, 'hybrid'):.3f}{_recall(r)})" for r in default["collections"]]
+    row = [f"{_fig(r, 'hybrid')} (MRR {_mrr(r, 'hybrid'):.3f}{_second(r)})" for r in default["collections"]]
     print("| **default** | " + " | ".join(row) + " |")
     for label, config in variants.items():
         other = run(config)
@@ -155,22 +157,25 @@ def _compare(title: str, default: dict, variants: dict[str, SearchConfig], run, 
             ref = base[_name(report)]
             diff, p = _paired(ref, report, _main_metric(report), rounds)
             cell = f"{_fig(report, 'hybrid')} ({diff:+.3f}, p={p:.3f}; MRR {_mrr(report, 'hybrid'):.3f}"
-            if report["kind"] == "beir":
-                diff, p = _paired(ref, report, "recall@100", rounds)
-                cell += f"{_recall(report)} {diff:+.3f}, p={p:.3f}"
+            diff, p = _paired(ref, report, "recall@100" if report["kind"] == "beir" else "highlight", rounds)
+            cell += f"{_second(report)} {diff:+.3f}, p={p:.3f}"
             cells.append(cell + ")")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 def _paired(ref: dict, report: dict, metric: str, rounds: int) -> tuple[float, float]:
-    """The mean per-query difference of `metric` (hybrid mode) and its p-value."""
-    a = ref["per_query"]["hybrid"][metric]
-    b = report["per_query"]["hybrid"][metric]
-    return sum(b[q] - a[q] for q in a) / len(a), paired_randomization(a, b, rounds)
+    """The mean per-query difference of `metric` (hybrid mode) over the queries both
+    reports score, and its p-value."""
+    a, b = ref["per_query"]["hybrid"][metric], report["per_query"]["hybrid"][metric]
+    both = [q for q in a if q in b]
+    a, b = ({q: x[q] for q in both} for x in (a, b))
+    return (sum(b[q] - a[q] for q in a) / len(a) if a else 0.0), paired_randomization(a, b, rounds)
 
 
-def _recall(report: dict) -> str:
-    return f"; R@100 {report['results']['hybrid']['recall@100']:.3f}" if report["kind"] == "beir" else ""
+def _second(report: dict) -> str:
+    """Recall@100 for a BEIR collection, the highlight for a question set."""
+    m = report["results"]["hybrid"]
+    return f"; R@100 {m['recall@100']:.3f}" if report["kind"] == "beir" else f"; highlight {m['highlight']:.3f}"
 
 
 def _fig(report: dict, mode: str) -> str:
