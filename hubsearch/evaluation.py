@@ -169,16 +169,20 @@ def evaluate(
     beir_dir: str | os.PathLike[str], *, modes: Sequence[str] = MODES, path: str | os.PathLike[str] | None = None,
     model: str | os.PathLike[str] | None = None, config: SearchConfig | None = None, precision: str = "auto",
     embedder: Embedder | None = None, progress: ProgressCallback | None = None, split: str = "test",
+    chunking: ChunkingConfig | None = None,
 ) -> dict[str, Any]:
     """Index a BEIR-layout collection and score each retrieval mode on the queries that
     `qrels/<split>.tsv` judges.
 
     Documents are ranked by their best passage. Passages are also scored on their own,
     each judged with its document's grade (`metrics["passages"]`). If `path` already holds
-    an index of the same collection (same corpus file and model), it is reused.
+    an index of the same collection (same corpus file, model, precision and passage
+    settings), it is reused. `chunking` sets how documents are cut into passages
+    (default: `ChunkingConfig()`, as `hubsearch index build` does).
 
     Returns:
         {"collection", "kind": "beir", "split", "queries", "documents", "passages", "index",
+        "precision", "chunking" (the passage settings),
         "results": {mode: metrics}, "per_query": {mode: {metric: {qid: value}}}}, where
         metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three over
         the passage ranking).
@@ -188,10 +192,11 @@ def evaluate(
     folder = Path(beir_dir)
     collection = load_beir(folder, split)
     fingerprint = file_sha256(folder / "corpus.jsonl")
+    chunking = chunking or ChunkingConfig()
     with index_folder(path) as (index_dir, kept):
-        index = _open_matching(index_dir, fingerprint, model, embedder, precision)
+        index = _open_matching(index_dir, fingerprint, model, embedder, precision, chunking)
         if index is None:
-            index = _index_collection(collection, folder, index_dir, model, embedder, precision, progress)
+            index = _index_collection(collection, folder, index_dir, model, embedder, precision, chunking, progress)
             (index.path / EVAL_MARKER).write_text(fingerprint + "\n")
         qids = sorted(collection.qrels)
         texts = [collection.queries[q] for q in qids]
@@ -210,7 +215,8 @@ def evaluate(
         info = {
             "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
             "passages": m.corpus.passages, "index": str(index_dir) if kept else None,
-            "precision": m.model.precision, "build_seconds": m.built.seconds, "results": results,
+            "precision": m.model.precision, "chunking": m.chunking.to_dict(), "build_seconds": m.built.seconds,
+            "results": results,
             "kind": "beir", "split": split, "per_query": queries,
         }
         index.close()
@@ -235,7 +241,7 @@ EVAL_MARKER = "eval-corpus.sha256"
 
 def _index_collection(
     collection: Collection, folder: Path, index_dir: Path, model: Any, embedder: Embedder | None, precision: str,
-    progress: ProgressCallback | None,
+    chunking: ChunkingConfig, progress: ProgressCallback | None,
 ) -> Index:
     import time
 
@@ -261,15 +267,15 @@ def _index_collection(
     from .storage import writing
 
     with writing(index_dir, 0.0):
-        return publish(docs, [], [str(folder.resolve())], index_dir, embedder, ChunkingConfig(), "auto", progress,
+        return publish(docs, [], [str(folder.resolve())], index_dir, embedder, chunking, "auto", progress,
                        started, virtual=True)
 
 
 def _open_matching(
-    index_dir: Path, fingerprint: str, model: Any, embedder: Embedder | None, precision: str
+    index_dir: Path, fingerprint: str, model: Any, embedder: Embedder | None, precision: str, chunking: ChunkingConfig
 ) -> Index | None:
-    """The index at `index_dir` if it was built from this corpus with this model and
-    precision, else None."""
+    """The index at `index_dir` if it was built from this corpus with this model,
+    precision and passage settings, else None."""
     from . import storage
 
     if not storage.exists(index_dir):
@@ -280,6 +286,9 @@ def _open_matching(
     try:
         index = Index.open(index_dir, model=model, embedder=embedder)
     except (ModelMismatchError, IndexDamagedError):
+        return None
+    if index.manifest.chunking != chunking:
+        index.close()
         return None
     if embedder is None:
         from .embedding import resolve_precision

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import SourceError
 from .evaluation import index_folder, means
-from .settings import MODES, SearchConfig
+from .settings import MODES, ChunkingConfig, SearchConfig
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -102,11 +102,14 @@ def evaluate_questions(
     path: str | os.PathLike[str], *, modes: Sequence[str] = MODES, index_path: str | os.PathLike[str] | None = None,
     model: str | os.PathLike[str] | None = None, config: SearchConfig | None = None, precision: str = "auto",
     embedder: Embedder | None = None, progress: ProgressCallback | None = None,
+    chunking: ChunkingConfig | None = None,
 ) -> dict[str, Any]:
-    """Index a question set's corpus and score each mode on its questions.
+    """Index a question set's corpus and score each mode on its questions. `chunking` sets
+    how the documents are cut into passages (default: `ChunkingConfig()`).
 
     Returns:
         {"collection", "kind": "questions", "queries", "documents", "passages", "index",
+        "precision", "chunking" (the passage settings),
         "results": {mode: {"top1", "top3", "mrr@10", "highlight"}},
         "per_query": {mode: {metric: {question number: value}}}}.
     """
@@ -114,8 +117,8 @@ def evaluate_questions(
 
     qset = load_questions(path)
     with index_folder(index_path) as (index_dir, kept):
-        index = build([qset.corpus], index_dir, model=model, precision=precision, embedder=embedder,
-                      progress=progress)
+        index = build([qset.corpus], index_dir, model=model, chunking=chunking, precision=precision,
+                      embedder=embedder, progress=progress)
         results, queries = {}, {}
         for mode in modes:
             mode_config = (config or SearchConfig()).with_mode(mode)
@@ -142,7 +145,8 @@ def evaluate_questions(
             "collection": str(qset.path), "kind": "questions", "queries": len(qset.questions),
             "documents": m.corpus.documents, "passages": m.corpus.passages,
             "index": str(index_dir) if kept else None, "precision": m.model.precision,
-            "build_seconds": m.built.seconds, "results": results, "per_query": queries,
+            "chunking": m.chunking.to_dict(), "build_seconds": m.built.seconds, "results": results,
+            "per_query": queries,
         }
         index.close()
         return report
@@ -160,7 +164,7 @@ def evaluate_many(
         index_root: A folder to keep each collection's index in (as index_root/NAME),
             so that later runs reuse them; default: temporary folders.
         split: Which qrels/<split>.tsv judges each BEIR folder's queries.
-        options: model, config, precision, embedder, progress: as for `evaluate`.
+        options: model, config, precision, embedder, progress, chunking: as for `evaluate`.
 
     Returns:
         {"collections": [report, ...], "mean": {mode: {metric: mean over the collections

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from hubsearch import ChunkingConfig
 from hubsearch.api import evaluate
 from hubsearch.errors import SourceError
 from hubsearch.evaluation import evaluate_run, load_beir
@@ -109,15 +110,20 @@ def test_passage_judgements_take_their_documents_grade() -> None:
     assert _passage_qrels(qrels, doc_of) == {"1": {"0": 2, "2": 2, "4": 2, "3": 0}, "2": {"1": 1}}
 
 
-def test_evaluate_scores_passages_of_long_documents(tmp_path: Path) -> None:
-    folder = tmp_path / "beir"
+def _long_beir(folder: Path) -> Path:
+    """One long document about gliders (several passages) and a short one about tea."""
     (folder / "qrels").mkdir(parents=True)
-    long = " ".join(f"Gliders soar on rising air, note {i}." for i in range(60))  # several passages
+    long = " ".join(f"Gliders soar on rising air, note {i}." for i in range(60))
     with (folder / "corpus.jsonl").open("w") as f:
         f.write(json.dumps({"_id": "a", "title": "Gliders", "text": long}) + "\n")
         f.write(json.dumps({"_id": "b", "title": "Tea", "text": "Green tea is steamed."}) + "\n")
     (folder / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "gliders rising air"}) + "\n")
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\ta\t1\n")
+    return folder
+
+
+def test_evaluate_scores_passages_of_long_documents(tmp_path: Path) -> None:
+    folder = _long_beir(tmp_path / "beir")
     report = evaluate(folder, embedder=FakeEmbedder(), modes=("lexical",))
     assert report["passages"] > 3
     metrics = report["results"]["lexical"]
@@ -125,3 +131,18 @@ def test_evaluate_scores_passages_of_long_documents(tmp_path: Path) -> None:
     # Every passage of "a" is relevant and all of them outrank the tea passage.
     assert metrics["passages"]["recall@100"] == pytest.approx(1.0)
     assert metrics["passages"]["ndcg@10"] == pytest.approx(1.0)
+
+
+def test_evaluate_cuts_passages_as_asked_and_rebuilds_a_kept_index_when_that_changes(tmp_path: Path) -> None:
+    folder = _long_beir(tmp_path / "beir")
+    fake = FakeEmbedder()
+    default = evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",))
+    assert default["chunking"] == ChunkingConfig().to_dict()
+    short = ChunkingConfig(max_tokens=24, overlap_tokens=0)
+    shorter = evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",), chunking=short)
+    assert shorter["chunking"] == short.to_dict()
+    assert shorter["passages"] > default["passages"]  # the kept index was rebuilt, not reused
+    embedded = fake.embedded
+    again = evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",), chunking=short)
+    assert again["passages"] == shorter["passages"]
+    assert fake.embedded - embedded == 1  # reused: only the judged query was embedded

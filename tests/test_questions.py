@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from hubsearch import (
+    ChunkingConfig,
     InvalidInputError,
     SearchConfig,
     SourceError,
@@ -208,3 +209,30 @@ def test_eval_takes_every_ranking_option_a_query_takes(monkeypatch, tmp_path: Pa
     assert seen["config"] == SearchConfig.from_options(alpha=0.3, fusion="rrf", rrf_k=20, normalise="minmax",
                                                        sentences=0.25, smoothing=0.1, feedback=True)
     assert seen["config"].fusion == FusionConfig(method="rrf", normalise="minmax", alpha=0.3, rrf_k=20)
+
+
+def test_evaluate_questions_cuts_passages_as_asked(tmp_path: Path, corpus: Path) -> None:
+    path = _question_file(tmp_path, corpus)
+    default = evaluate_questions(path, embedder=FakeEmbedder(), modes=("lexical",))
+    short = ChunkingConfig(max_tokens=16, overlap_tokens=0)
+    report = evaluate_many([path], embedder=FakeEmbedder(), modes=("lexical",), chunking=short)["collections"][0]
+    assert report["chunking"] == short.to_dict() and default["chunking"] == ChunkingConfig().to_dict()
+    assert report["passages"] > default["passages"]
+
+
+def test_eval_command_cuts_passages_as_asked(fake, tmp_path: Path, corpus: Path) -> None:
+    questions = _question_file(tmp_path, corpus)
+    runner = CliRunner()
+    args = ["eval", str(questions), "--mode", "lexical", "--json"]
+    default = json.loads(runner.invoke(cli, args).stdout)["collections"][0]
+    out = runner.invoke(cli, args + ["--max-tokens", "16", "--overlap", "0", "--no-title-prefix"])
+    assert out.exit_code == 0, out.stderr
+    report = json.loads(out.stdout)["collections"][0]
+    assert report["chunking"] == {"max_tokens": 16, "overlap_tokens": 0, "title_prefix": False}
+    assert report["passages"] > default["passages"]
+    table = runner.invoke(cli, args[:-1] + ["--max-tokens", "16", "--overlap", "0", "--no-title-prefix"])
+    assert f"{report['passages']} passages (at most 16 tokens, overlap 0, no title prefix)" in table.stdout
+    bad = runner.invoke(cli, args + ["--max-tokens", "8"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().splitlines() == [
+        "Error: max_tokens must be at least 16, got 8; pass a larger --max-tokens"]

@@ -32,6 +32,8 @@ from . import render
 from .index_commands import index_group
 from .options import (
     alpha_option,
+    chunking_config,
+    chunking_options,
     feedback_option,
     filter_options,
     fusion_option,
@@ -271,10 +273,11 @@ def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[st
 @click.option("--split", default="test", show_default=True, metavar="NAME",
               help="Score each BEIR folder's queries judged in qrels/NAME.tsv (most BEIR collections "
                    "ship test; some only dev or train).")
+@chunking_options
 def eval_cmd(
     collections: tuple[Path, ...], modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
     per_query: bool, fusion: str, normalise: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None,
-    sentences: float, precision: str, split: str,
+    sentences: float, precision: str, split: str, max_tokens: int, overlap: int, no_title_prefix: bool,
 ) -> None:
     """Score retrieval on test collections: BEIR folders and question files.
 
@@ -294,20 +297,25 @@ def eval_cmd(
     holds the answer too).
 
     One row per collection and mode, then the mean over the collections.
+    --max-tokens, --overlap and --no-title-prefix cut the passages as `hubsearch index
+    build` would, to compare passage lengths on your own collections (an index kept with
+    --index is rebuilt when they change).
 
     \b
     Examples:
       hubsearch eval bench-data/cranfield bench-data/cisi bench/seed_questions.jsonl
       hubsearch eval bench-data/cranfield --mode hybrid --feedback --json
+      hubsearch eval bench-data/cisi --mode hybrid --max-tokens 128 --overlap 16
     """
     from .. import evaluate_many
 
     with progress_bars() as progress:
         config = SearchConfig.from_options(fusion=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k,
                                            feedback=feedback, smoothing=smoothing, sentences=sentences)
+        chunking = chunking_config(max_tokens, overlap, no_title_prefix)
         report = evaluate_many(
             collections, modes=modes or MODES, index_root=index_dir, model=model, config=config,
-            precision=precision, progress=progress, split=split,
+            precision=precision, progress=progress, split=split, chunking=chunking,
         )
     if as_json:
         if not per_query:

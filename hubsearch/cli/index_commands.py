@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from ..errors import HubsearchError, InvalidInputError
-from ..settings import BACKENDS, DEFAULT_SOURCES, ENGINES, INDEX_TYPES, PRECISIONS, ChunkingConfig, VectorBackend
+from ..settings import BACKENDS, DEFAULT_SOURCES, ENGINES, INDEX_TYPES, PRECISIONS, VectorBackend
 from . import render
-from .options import index_option, model_option
+from .options import chunking_config, chunking_options, index_option, model_option
 from .progress import changes_line, echo_skipped, progress_bars, report_build
 
 
@@ -42,11 +42,7 @@ def index_group() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
-@click.option("--max-tokens", type=int, default=ChunkingConfig.max_tokens, show_default=True,
-              help="Longest passage in model tokens, capped at the model's window.")
-@click.option("--overlap", type=int, default=ChunkingConfig.overlap_tokens, show_default=True,
-              help="Tokens of whole sentences a passage repeats from the one before.")
-@click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title.")
+@chunking_options
 @click.option("--index-type", type=click.Choice(INDEX_TYPES), default="auto",
               show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
@@ -76,7 +72,7 @@ def build_cmd(
     """
     from .. import Index
 
-    config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)
+    config = chunking_config(max_tokens, overlap, no_title_prefix)
     if backend == "faiss" and (qdrant_url or qdrant_path):
         raise InvalidInputError("--qdrant-url and --qdrant-path need --backend qdrant")
     with progress_bars() as progress:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..settings import FUSION_METHODS, NORMALISATIONS, SENTENCES, SMOOTHING, FusionConfig
+from ..settings import FUSION_METHODS, NORMALISATIONS, SENTENCES, SMOOTHING, ChunkingConfig, FusionConfig
 
 
 def index_option(func: Any) -> Any:
@@ -74,3 +74,21 @@ def filter_options(func: Any) -> Any:
     ]):
         func = option(func)
     return func
+
+
+def chunking_options(func: Any) -> Any:
+    """--max-tokens, --overlap and --no-title-prefix: how documents are cut into passages."""
+    for option in reversed((
+        click.option("--max-tokens", type=int, default=ChunkingConfig.max_tokens, show_default=True,
+                     help="Longest passage in model tokens, capped at the model's window."),
+        click.option("--overlap", type=int, default=ChunkingConfig.overlap_tokens, show_default=True,
+                     help="Tokens of whole sentences a passage repeats from the one before."),
+        click.option("--no-title-prefix", is_flag=True, help="Embed passages without their document's title."),
+    )):
+        func = option(func)
+    return func
+
+
+def chunking_config(max_tokens: int, overlap: int, no_title_prefix: bool) -> ChunkingConfig:
+    """The passage settings those options ask for; a bad value raises InvalidInputError."""
+    return ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap, title_prefix=not no_title_prefix)

@@ -183,11 +183,20 @@ def eval_text(report: dict[str, Any]) -> str:
                 out.append(row)
         out.append("")
     for r in report["collections"]:
-        out.append(f"{Path(r['collection']).stem}: {r['documents']} documents, {r['passages']} passages, "
-                   f"{r['queries']} {'judged queries' if r['kind'] == 'beir' else 'questions'}"
+        queries = "judged queries" if r["kind"] == "beir" else "questions"
+        out.append(f"{Path(r['collection']).stem}: {r['documents']} documents, {r['passages']} passages"
+                   f"{_cut(r.get('chunking'))}, {r['queries']} {queries}"
                    + (f" (qrels/{r['split']}.tsv)" if r.get("split", "test") != "test" else ""))
     if len(report["collections"]) > 1:
         out += ["", "mean over the collections:"]
         for mode, m in report["mean"].items():
             out.append(f"  {mode:<9}" + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
     return "\n".join(out)
+
+
+def _cut(chunking: dict[str, Any] | None) -> str:
+    """How the passages were cut, e.g. " (at most 256 tokens, overlap 32)"."""
+    if not chunking:
+        return ""
+    title = "" if chunking["title_prefix"] else ", no title prefix"
+    return f" (at most {chunking['max_tokens']} tokens, overlap {chunking['overlap_tokens']}{title})"
