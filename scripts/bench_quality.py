@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Retrieval quality on every development collection at once, with paired tests.
 
-Usage: python scripts/bench_quality.py [--sensitivity] [--variants] [--rounds 10000]
+Usage: python scripts/bench_quality.py [--sensitivity] [--variants] [--passages] [--rounds 10000]
 
 Collections: Cranfield and CISI (BEIR layout, copied from ../shared/bench into
 bench-data/ when missing) and the seed question set (bench/seed_questions.jsonl), on
@@ -10,7 +10,9 @@ which defaults are chosen; and the held-out seed questions
 that is never used to choose a setting.
 Prints Markdown tables: every mode at its defaults beside the reference figures; with
 --variants, each candidate setting against the default per collection, with a paired
-randomization test over queries; with --sensitivity, one setting moved at a time.
+randomization test over queries; with --sensitivity, one setting moved at a time; with
+--passages, the collections indexed again with other passage settings (shorter passages,
+no title prefix), searched with the default settings.
 The main figure is nDCG@10 for BEIR collections and top1 for question sets; question sets
 also show the highlight.
 """
@@ -23,7 +25,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_speed import machine  # noqa: E402
 
-from hubsearch import FeedbackConfig, FusionConfig, SearchConfig, evaluate_many  # noqa: E402
+from hubsearch import ChunkingConfig, FeedbackConfig, FusionConfig, SearchConfig, evaluate_many  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "bench"
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi", ROOT / "bench" / "seed_questions.jsonl"]
@@ -80,12 +84,19 @@ SENSITIVITY = {
     "feedback mixed 0.7": replace(DEFAULT, rm3=True, rocchio=True, feedback=FeedbackConfig(mix=0.7)),
     "feedback from 5 passages": replace(DEFAULT, rm3=True, rocchio=True, feedback=FeedbackConfig(passages=5)),
 }
+PASSAGES = {  # the default: at most 256 tokens (the model's window), overlap 32, title prefix
+    "passages of at most 192 tokens, overlap 24": ChunkingConfig(max_tokens=192, overlap_tokens=24),
+    "passages of at most 128 tokens, overlap 16": ChunkingConfig(max_tokens=128, overlap_tokens=16),
+    "passages embedded without their document's title": ChunkingConfig(title_prefix=False),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", action="store_true", help="candidate settings against the default")
     parser.add_argument("--sensitivity", action="store_true", help="one setting moved at a time")
+    parser.add_argument("--passages", action="store_true", help="other passage lengths and no title prefix "
+                        "(indexes every collection again for each)")
     parser.add_argument("--rounds", type=int, default=10_000, help="rounds of the randomization test")
     args = parser.parse_args()
     for folder in COLLECTIONS[:2]:
@@ -98,15 +109,24 @@ def main() -> None:
         print(f"Retrieval quality, {time.strftime('%Y-%m-%d')}, {machine()}\n")
         _defaults_table(default["collections"])
         if args.variants:
-            _compare("Candidate settings against the default (hybrid)", default, VARIANTS, run, args.rounds)
+            _compare("Candidate settings against the default (hybrid)", default,
+                     {label: partial(run, config) for label, config in VARIANTS.items()}, args.rounds)
         if args.sensitivity:
-            _compare("One setting moved from the default (hybrid)", default, SENSITIVITY, run, args.rounds)
+            _compare("One setting moved from the default (hybrid)", default,
+                     {label: partial(run, config) for label, config in SENSITIVITY.items()}, args.rounds)
+        if args.passages:
+            _compare("Passage settings against the default (hybrid, default search settings)", default,
+                     {label: partial(run, DEFAULT, chunking=c) for label, c in PASSAGES.items()}, args.rounds)
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 
 def _runner(tmp: Path):
-    def run(config: SearchConfig, modes: tuple[str, ...] = ("hybrid",)) -> dict:
-        return evaluate_many([str(c) for c in COLLECTIONS + HELD_OUT], modes=modes, index_root=tmp, config=config)
+    def run(config: SearchConfig, modes: tuple[str, ...] = ("hybrid",), chunking: ChunkingConfig | None = None) -> dict:
+        # Each passage setting keeps its own indexes, so that the default's are built once.
+        root = tmp if chunking is None else tmp / "passages-{max_tokens}-{overlap_tokens}-{title_prefix}".format(
+            **chunking.to_dict())
+        return evaluate_many([str(c) for c in COLLECTIONS + HELD_OUT], modes=modes, index_root=root, config=config,
+                             chunking=chunking)
 
     return run
 
@@ -139,7 +159,8 @@ def _defaults_table(reports: list[dict]) -> None:
               f"{report['queries']} queries) | | | | |")
 
 
-def _compare(title: str, default: dict, variants: dict[str, SearchConfig], run, rounds: int) -> None:
+def _compare(title: str, default: dict, variants: dict[str, Callable[[], dict]], rounds: int) -> None:
+    """One row per variant (label: a function that scores it), each cell against the default."""
     names = [_name(r) + (" (held out: check)" if _name(r) in HELD_OUT_NAMES else "") for r in default["collections"]]
     print(f"\n{title}. Each cell: the main figure (nDCG@10, or top1 for the question set), its "
           f"difference from the default, and the two-sided p-value of a paired randomization test "
@@ -150,8 +171,8 @@ def _compare(title: str, default: dict, variants: dict[str, SearchConfig], run, 
     base = {_name(r): r for r in default["collections"]}
     row = [f"{_fig(r, 'hybrid')} (MRR {_mrr(r, 'hybrid'):.3f}{_second(r)})" for r in default["collections"]]
     print("| **default** | " + " | ".join(row) + " |")
-    for label, config in variants.items():
-        other = run(config)
+    for label, score in variants.items():
+        other = score()
         cells = []
         for report in other["collections"]:
             ref = base[_name(report)]
