@@ -216,8 +216,7 @@ def evaluate(
             "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
             "passages": m.corpus.passages, "index": str(index_dir) if kept else None,
             "precision": m.model.precision, "chunking": m.chunking.to_dict(), "build_seconds": m.built.seconds,
-            "results": results,
-            "kind": "beir", "split": split, "per_query": queries,
+            "results": results, "kind": "beir", "split": split, "per_query": queries,
         }
         index.close()
         return info
