@@ -1,0 +1,132 @@
+"""The probe harness of scripts/probe_quality.py: its default reproduces `hubsearch eval`,
+every probe puts back what it swapped, and its scorers and re-rankers do what they say."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hubsearch import evaluation, fusion
+from hubsearch.index import Index
+from hubsearch.lexical import LexicalIndex
+from hubsearch.ranking import Fused, SideScore
+
+from .conftest import ROOT, FakeEmbedder
+
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import probe_quality  # noqa: E402
+import probes  # noqa: E402
+
+TOPICS = {
+    "gliders": "Gliders soar on rising air and thermals lift their wings.",
+    "rockets": "Rocket engines burn fuel and oxidiser to make thrust.",
+    "tea": "Green tea is steamed while black tea is oxidised.",
+    "bridges": "Suspension bridges hang their deck from steel cables.",
+}
+
+
+def _collection(folder: Path) -> Path:
+    """Twelve documents, three on each of four topics, and one judged query a topic."""
+    (folder / "qrels").mkdir(parents=True)
+    with (folder / "corpus.jsonl").open("w") as f:
+        for topic, text in TOPICS.items():
+            for i in range(3):
+                f.write(json.dumps({"_id": f"{topic}{i}", "title": topic.title(), "text": f"{text} Note {i}."}) + "\n")
+    queries = {"1": "rising air wings", "2": "rocket fuel thrust", "3": "steamed green tea", "4": "steel cables"}
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    rows = [f"{q}\t{topic}{i}\t{1 + (i == 0)}" for q, topic in zip(queries, TOPICS) for i in range(2)]
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[probes.Setup, dict[str, float]]:
+    folder = _collection(tmp_path / "beir")
+    fake = FakeEmbedder()
+    report = evaluation.evaluate(folder, modes=("hybrid",), path=tmp_path / "idx", embedder=fake)
+    collection = evaluation.load_beir(folder)
+    qids = sorted(collection.qrels)
+    texts = [collection.queries[q] for q in qids]
+    index = Index.open(tmp_path / "idx", embedder=fake)
+    made = probes.Setup("toy", index, qids, texts, collection.qrels, index.pipeline.encode(texts),
+                        index.passage_documents())
+    yield made, report["results"]["hybrid"]
+    index.close()
+
+
+def test_the_default_probe_gives_the_figures_of_hubsearch_eval(setup) -> None:
+    made, product = setup
+    mine = evaluation.means(probe_quality.score(made, probes.Probe("default")))
+    assert mine == pytest.approx({k: product[k] for k in ("ndcg@10", "recall@100", "mrr")}, abs=1e-12)
+
+
+def test_every_probe_runs_and_puts_back_what_it_swapped(setup) -> None:
+    made, _ = setup
+    generation = made.pipeline.generation
+    before = (generation.lexical, generation.vectors, generation.sentences)
+    default = probe_quality.score(made, probes.Probe("default"))
+    changed = 0
+    for probe in probes.PROBES:
+        values = probe_quality.score(made, probe)
+        assert set(values["ndcg@10"]) == set(made.qids), probe.label
+        changed += values != default
+        assert (generation.lexical, generation.vectors, generation.sentences) == before, probe.label
+        assert not {"fuse", "smooth"} & set(vars(made.pipeline)), probe.label
+        assert probes.pipeline_module.mix is fusion.mix, probe.label
+    assert probe_quality.score(made, probes.Probe("default")) == default
+    assert changed > 0  # the swaps reach the ranking
+
+
+def test_count_models_score_only_matching_passages_and_reward_repeats() -> None:
+    texts = ["apple apple banana date", "apple cherry banana date", "cherry cherry banana date"]
+    base = LexicalIndex.build(texts)
+    query = base.term_weights("apple")
+    for model, parameter in (("dph", 0.0), ("dlh13", 0.0), ("pl2", 1.0), ("ql", 1000.0)):
+        scores = probes.CountScores(base, texts, model, parameter).scores(query)
+        assert scores[0] > 0 and scores[1] > 0 and scores[2] == 0, model
+    for model, parameter in (("pl2", 1.0), ("ql", 1000.0)):
+        scores = probes.CountScores(base, texts, model, parameter).scores(query)
+        assert scores[0] > scores[1], model  # two occurrences beat one at the same length
+
+
+def _fused(ids_scores: list[tuple[int, float]], ranks: dict[int, tuple[int | None, int | None]] | None = None):
+    ranks = ranks or {}
+    return [
+        Fused(i, s, {name: SideScore(r, None, s / 2) for name, r in zip(("dense", "lexical"), ranks.get(i, (1, 1)))})
+        for i, s in ids_scores
+    ]
+
+
+def test_first_kept_puts_the_first_pass_top_back_on_top() -> None:
+    first = _fused([(7, 3.0), (8, 2.0), (9, 1.0)], {7: (1, 1), 8: (2, 2), 9: (3, 3)})
+    second = _fused([(9, 5.0), (8, 4.0), (7, 0.0)], {9: (1, 1), 8: (2, 2), 7: (3, 3)})
+    with probes.first_kept(2)(None):
+        mixed = probes.pipeline_module.mix(first, second, 0.5)
+    assert [f.id for f in mixed[:2]] == [7, 8]
+    assert [f.id for f in fusion.mix(first, second, 0.5)][0] == 9  # what plain mixing would do
+
+
+def test_best_plus_second_counts_a_document_second_passage() -> None:
+    ranking = _fused([(0, 1.0), (1, 0.9), (2, 0.8)])
+    doc_of = ["a", "b", "b"]
+    assert probes.best_passage(ranking, doc_of) == ["a", "b"]
+    assert probes.best_plus_second(0.5)(ranking, doc_of) == ["b", "a"]
+
+
+def test_agreement_bonus_lifts_what_both_sides_rank_high() -> None:
+    ranking = _fused([(0, 1.0), (1, 0.9)], {0: (1, None), 1: (2, 3)})
+    assert [f.id for f in probes.agreement_bonus(0.25, 10)(ranking)] == [1, 0]
+    assert [f.id for f in probes.agreement_bonus(0.25, 2)(ranking)] == [0, 1]
+
+
+def test_penalised_search_ranks_by_cosine_less_the_penalty() -> None:
+    vectors = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    store = type("Store", (), {"count": 4, "dimension": 2, "vectors": lambda self, ids: vectors[list(ids)]})()
+    penalty = np.array([0.0, 0.5, 0.5, 0.0])
+    ranked = probes.Penalised(store, vectors, penalty).search(np.array([0.8, 0.6], dtype=np.float32), 4)
+    assert ranked.ids[0] == 0 and ranked.scores[0] == pytest.approx(0.8)
