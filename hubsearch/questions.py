@@ -31,6 +31,7 @@ from .settings import MODES, ChunkingConfig, SearchConfig
 
 if TYPE_CHECKING:
     from .embedding import Embedder
+    from .index import Index
     from .indexing import ProgressCallback
 
 _SPACE = re.compile(r"\s+")
@@ -121,23 +122,8 @@ def evaluate_questions(
                       embedder=embedder, progress=progress)
         results, queries = {}, {}
         for mode in modes:
-            mode_config = (config or SearchConfig()).with_mode(mode)
-            values: dict[str, dict[str, float]] = {"top1": {}, "top3": {}, "mrr@10": {}}
-            highlighted: dict[str, float] = {}
-            for n, question in enumerate(qset.questions):
-                hits = index.search(question.q, k=10, config=mode_config)
-                answered = [holds(h.text, question.answers) for h in hits]
-                qid = str(n)
-                values["top1"][qid] = float(bool(answered[:1] and answered[0]))
-                values["top3"][qid] = float(any(answered[:3]))
-                values["mrr@10"][qid] = next((1.0 / (i + 1) for i, a in enumerate(answered) if a), 0.0)
-                if answered[:1] and answered[0] and hits[0].highlight:
-                    start, end = hits[0].highlight
-                    sentence = hits[0].text[start - hits[0].start : end - hits[0].start]
-                    highlighted[qid] = float(holds(sentence, question.answers))
-            values["highlight"] = highlighted
-            queries[mode] = values
-            results[mode] = means(values)
+            queries[mode] = score_questions(index, qset.questions, (config or SearchConfig()).with_mode(mode))
+            results[mode] = means(queries[mode])
             if progress:
                 progress("eval", len(results), len(modes))
         m = index.manifest
@@ -150,6 +136,26 @@ def evaluate_questions(
         }
         index.close()
         return report
+
+
+def score_questions(index: Index, questions: Sequence[Question], config: SearchConfig) -> dict[str, dict[str, float]]:
+    """Per question (keyed by its number as text): whether the top passage answers it
+    (top1), whether one of the top 3 does (top3), the reciprocal rank of the first
+    answering passage in the top 10 (mrr@10), and, for the questions whose top passage
+    answers, whether its highlighted sentence holds the answer too (highlight)."""
+    values: dict[str, dict[str, float]] = {"top1": {}, "top3": {}, "mrr@10": {}, "highlight": {}}
+    for n, question in enumerate(questions):
+        hits = index.search(question.q, k=10, config=config)
+        answered = [holds(h.text, question.answers) for h in hits]
+        qid = str(n)
+        values["top1"][qid] = float(bool(answered[:1] and answered[0]))
+        values["top3"][qid] = float(any(answered[:3]))
+        values["mrr@10"][qid] = next((1.0 / (i + 1) for i, a in enumerate(answered) if a), 0.0)
+        if answered[:1] and answered[0] and hits[0].highlight:
+            start, end = hits[0].highlight
+            sentence = hits[0].text[start - hits[0].start : end - hits[0].start]
+            values["highlight"][qid] = float(holds(sentence, question.answers))
+    return values
 
 
 def evaluate_many(
