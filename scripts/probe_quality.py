@@ -5,15 +5,16 @@ Usage: python scripts/probe_quality.py [--only TEXT] [--rounds 10000]
 
 Each probe (scripts/probes.py) swaps one stage of the real pipeline (the BM25 side, the
 vector search, the sentence ranking, the fusion, the smoothing, the feedback mix or the
-document ranking) and runs the judged queries of Cranfield and CISI through it. The
-default probe swaps nothing, and the script checks that it gives `hubsearch eval`'s
-figures. The indexes are kept in bench-data/probe-index/ and reused.
-Prints a Markdown table: per collection, nDCG@10 with its difference from the default and
-the two-sided p-value of a paired randomization test over queries, then Recall@100 (same)
-and MRR. Its last rows are upper bounds, not methods: per query, with the judgements
-known, the best of several rankings.
-The seed question sets are left out: they have 15 passages, under the 200 at which
-feedback and smoothing start, and most probes change nothing there.
+document ranking) and runs every development collection through it: Cranfield, CISI and
+the seed questions, with the held-out seed questions as a check. The default probe swaps
+nothing, and the script stops unless it gives `hubsearch eval`'s figures. The indexes are
+kept in bench-data/probe-index/ and reused.
+Prints a Markdown table. Per collection: the main figure (nDCG@10, or top1 for a question
+set) with its difference from the default and the two-sided p-value of a paired
+randomization test over queries, the MRR, then Recall@100 (or the highlight, over the
+questions whose top passage answers under both) with its difference and p-value. Its last
+rows are upper bounds, not methods: per query, with the judgements known, the best of
+several rankings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +34,14 @@ from bench_quality import SHARED, paired_randomization  # noqa: E402
 from bench_speed import machine  # noqa: E402
 from probes import DEFAULT, PROBES, Probe, Setup  # noqa: E402
 
-from hubsearch import evaluation  # noqa: E402
+from hubsearch import evaluation, questions  # noqa: E402
 from hubsearch.index import Index  # noqa: E402
 
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi"]
+QUESTION_SETS = [ROOT / "bench" / "seed_questions.jsonl"]
+HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]
 KEPT = ROOT / "bench-data" / "probe-index"
-METRICS = ("ndcg@10", "recall@100", "mrr")
+Values = dict[str, dict[str, float]]  # metric -> query -> value
 
 
 def main() -> None:
@@ -46,38 +50,38 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10_000, help="rounds of the randomization test")
     args = parser.parse_args()
     started = time.perf_counter()
-    opened = [_open(folder) for folder in COLLECTIONS]
+    opened = [_open_beir(f) for f in COLLECTIONS] + [_open_questions(p) for p in QUESTION_SETS + HELD_OUT]
     setups = [setup for setup, _ in opened]
     print(f"Probes against the default, {time.strftime('%Y-%m-%d')}, {machine()}\n")
     base = {s.name: score(s, Probe("default")) for s in setups}
     for setup, product in opened:
         mine = evaluation.means(base[setup.name])
-        for m in METRICS:
-            if abs(mine[m] - product[m]) > 1e-9:
-                sys.exit(f"{setup.name}: the default probe gives {m} {mine[m]:.4f}, hubsearch eval {product[m]:.4f}")
-    names = [s.name for s in setups]
+        for m, value in mine.items():
+            if abs(value - product[m]) > 1e-9:
+                sys.exit(f"{setup.name}: the default probe gives {m} {value:.4f}, hubsearch eval {product[m]:.4f}")
+    held_out = {p.stem for p in HELD_OUT}
+    names = [s.name + (" (held out: check)" if s.name in held_out else "") for s in setups]
     print("| probe | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    print("| **default** | " + " | ".join(_cell(base[n]) for n in names) + " |")
+    print("| **default** | " + " | ".join(_cell(s, base[s.name]) for s in setups) + " |")
     for probe in PROBES:
         if args.only and args.only not in probe.label:
             continue
-        cells = [_cell(score(s, probe), base[s.name], args.rounds) for s in setups]
+        cells = [_cell(s, score(s, probe), base[s.name], args.rounds) for s in setups]
         print(f"| {probe.label} | " + " | ".join(cells) + " |", flush=True)
     if not args.only:
         for label, probes in _bounds().items():
             cells = []
             for s in setups:
                 runs = [score(s, p) for p in probes]
-                best = {m: {q: max(r[m][q] for r in runs) for q in s.qids} for m in METRICS}
-                cells.append(_cell(best, base[s.name], args.rounds))
+                best = {m: {q: max(r[m][q] for r in runs if q in r[m]) for q in set().union(*(r[m] for r in runs))}
+                        for m in runs[0]}
+                cells.append(_cell(s, best, base[s.name], args.rounds))
             print(f"| upper bound: {label} | " + " | ".join(cells) + " |", flush=True)
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 
 def _bounds() -> dict[str, list[Probe]]:
-    from dataclasses import replace
-
     modes = [Probe(m, config=DEFAULT.with_mode(m)) for m in ("dense", "lexical")]
     fed = Probe("feedback", config=replace(DEFAULT, rm3=True, rocchio=True))
     return {
@@ -86,7 +90,7 @@ def _bounds() -> dict[str, list[Probe]]:
     }
 
 
-def _open(folder: Path) -> tuple[Setup, dict[str, float]]:
+def _open_beir(folder: Path) -> tuple[Setup, dict[str, float]]:
     """The collection's kept index (built on first use) with its judged queries, and the
     default's figures from `hubsearch eval`."""
     if not folder.exists() and (SHARED / folder.name).exists():
@@ -99,31 +103,51 @@ def _open(folder: Path) -> tuple[Setup, dict[str, float]]:
     index = Index.open(where)
     setup = Setup(folder.name, index, qids, texts, collection.qrels, index.pipeline.encode(texts),
                   index.passage_documents())
+    return setup, {m: v for m, v in report["results"]["hybrid"].items() if m != "passages"}
+
+
+def _open_questions(path: Path) -> tuple[Setup, dict[str, float]]:
+    """The question set's kept index with its questions, and `hubsearch eval`'s figures."""
+    where = KEPT / path.stem
+    report = questions.evaluate_questions(path, modes=("hybrid",), index_path=where)
+    asked = questions.load_questions(path).questions
+    setup = Setup(path.stem, Index.open(where), [str(n) for n in range(len(asked))], [q.q for q in asked],
+                  questions=asked)
     return setup, report["results"]["hybrid"]
 
 
-def score(setup: Setup, probe: Probe) -> dict[str, dict[str, float]]:
-    """Per-query nDCG@10, Recall@100 and MRR of the probe on one collection."""
-    depth = probe.config.fusion.depth
-    run = {}
+def score(setup: Setup, probe: Probe) -> Values:
+    """Per-query figures of the probe on one collection: nDCG@10, Recall@100 and MRR of
+    the documents, or top1, top3, MRR@10 and the highlight of a question set's passages."""
     with probe.swap(setup):
+        if setup.questions:
+            return questions.score_questions(setup.index, setup.questions, probe.config)
+        run = {}
         for qid, text, vector in zip(setup.qids, setup.texts, setup.vectors):
-            ranking = setup.pipeline.rank(text, vector, probe.config, depth).ranking
+            ranking = setup.pipeline.rank(text, vector, probe.config, probe.config.fusion.depth).ranking
             run[qid] = probe.documents(ranking, setup.doc_of)
     return evaluation.per_query(run, setup.qrels)
 
 
-def _cell(values: dict[str, dict[str, float]], base: dict[str, dict[str, float]] | None = None,
-          rounds: int = 0) -> str:
-    """nDCG@10 (difference, p), MRR, Recall@100 (difference, p), as bench_quality writes them."""
+def _cell(setup: Setup, values: Values, base: Values | None = None, rounds: int = 0) -> str:
+    """As bench_quality writes them: the main figure (difference, p; MRR; the second
+    figure, difference, p)."""
+    main, second, mrr = ("top1", "highlight", "mrr@10") if setup.questions else ("ndcg@10", "recall@100", "mrr")
+    label = "highlight" if setup.questions else "R@100"
     mean = evaluation.means(values)
     if base is None:
-        return f"{mean['ndcg@10']:.3f} (MRR {mean['mrr']:.3f}; R@100 {mean['recall@100']:.3f})"
-    ref = evaluation.means(base)
-    diff = {m: mean[m] - ref[m] for m in METRICS}
-    p = {m: paired_randomization(base[m], values[m], rounds) for m in ("ndcg@10", "recall@100")}
-    return (f"{mean['ndcg@10']:.3f} ({diff['ndcg@10']:+.3f}, p={p['ndcg@10']:.3f}; MRR {mean['mrr']:.3f}; "
-            f"R@100 {mean['recall@100']:.3f} {diff['recall@100']:+.3f}, p={p['recall@100']:.3f})")
+        return f"{mean[main]:.3f} (MRR {mean[mrr]:.3f}; {label} {mean[second]:.3f})"
+    tests = {m: _paired(base[m], values[m], rounds) for m in (main, second)}
+    return (f"{mean[main]:.3f} ({tests[main][0]:+.3f}, p={tests[main][1]:.3f}; MRR {mean[mrr]:.3f}; "
+            f"{label} {mean[second]:.3f} {tests[second][0]:+.3f}, p={tests[second][1]:.3f})")
+
+
+def _paired(a: dict[str, float], b: dict[str, float], rounds: int) -> tuple[float, float]:
+    """The mean difference over the queries both score, and its p-value."""
+    both = [q for q in a if q in b]
+    a, b = {q: a[q] for q in both}, {q: b[q] for q in both}
+    return (sum(b[q] - a[q] for q in both) / len(both) if both else 0.0), paired_randomization(a, b, rounds)
+
 
 if __name__ == "__main__":
     main()

@@ -20,6 +20,7 @@ import hubsearch.pipeline as pipeline_module
 from hubsearch import SearchConfig
 from hubsearch.index import Index
 from hubsearch.lexical import LexicalIndex, top
+from hubsearch.questions import Question
 from hubsearch.ranking import Fused, Ranked
 from hubsearch.settings import LexicalConfig
 from hubsearch.vectorindex import read_rows
@@ -29,15 +30,18 @@ DEFAULT = SearchConfig()
 
 @dataclass
 class Setup:
-    """One collection's open index, its judged queries and what probes compute from it."""
+    """One collection's open index, its queries and what probes compute from it: a BEIR
+    collection's judged queries (with their vectors and each passage's document), or a
+    question set's questions."""
 
     name: str
     index: Index
     qids: list[str]
     texts: list[str]
-    qrels: dict[str, dict[str, int]]
-    vectors: np.ndarray  # the queries', one row each
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    vectors: np.ndarray | None = None  # the queries', one row each
     doc_of: list[str] = field(default_factory=list)
+    questions: Sequence[Question] = ()
     _cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
@@ -179,10 +183,9 @@ class Penalised:
 
     def __init__(self, store: Any, vectors: np.ndarray, penalty: np.ndarray) -> None:
         self._store, self._vectors, self.penalty = store, vectors, penalty
-        self.count, self.dimension = store.count, store.dimension
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        return self._store.vectors(ids)
+    def __getattr__(self, name: str) -> Any:  # count, dimension, vectors: the store's own
+        return getattr(self._store, name)
 
     def search(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> Ranked:
         assert allowed is None, "probes run without filters"
@@ -213,9 +216,12 @@ class Aggregated:
     """The sentence ranking with another aggregate of a passage's sentence cosines."""
 
     def __init__(self, base: Any, reduce: Callable[[np.ndarray], float]) -> None:
+        self._base, self._reduce = base, reduce
         self._ids = np.asarray(base.spans[:, 0])
         self._vectors = read_rows(base.vectors, np.arange(len(self._ids)))
-        self._reduce = reduce
+
+    def __getattr__(self, name: str) -> Any:  # what the highlight reads: the base's own
+        return getattr(self._base, name)
 
     def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
         wanted = np.asarray(passages, dtype=np.int64)

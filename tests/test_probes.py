@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hubsearch import evaluation, fusion
+from hubsearch import evaluation, fusion, questions
 from hubsearch.index import Index
 from hubsearch.lexical import LexicalIndex
 from hubsearch.ranking import Fused, SideScore
@@ -80,6 +80,30 @@ def test_every_probe_runs_and_puts_back_what_it_swapped(setup) -> None:
         assert probes.pipeline_module.mix is fusion.mix, probe.label
     assert probe_quality.score(made, probes.Probe("default")) == default
     assert changed > 0  # the swaps reach the ranking
+
+
+def test_question_sets_are_probed_through_the_search_that_highlights(tmp_path: Path) -> None:
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    for topic, text in TOPICS.items():
+        (corpus / f"{topic}.txt").write_text(f"{topic.title()}\n\n{text} It was measured twice. Many admire it.\n")
+    asked = [("What lifts glider wings?", "thermals"), ("What do rockets burn?", "oxidiser"),
+             ("How is green tea made?", "steamed"), ("What holds a bridge deck?", "steel cables")]
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [{"corpus": str(corpus)}]
+                            + [{"q": q, "answers": [a]} for q, a in asked]))
+    fake = FakeEmbedder()
+    report = questions.evaluate_questions(path, modes=("hybrid",), index_path=tmp_path / "idx", embedder=fake)
+    loaded = questions.load_questions(path).questions
+    index = Index.open(tmp_path / "idx", embedder=fake)
+    made = probes.Setup("q", index, [str(n) for n in range(len(loaded))], [q.q for q in loaded], questions=loaded)
+    default = probe_quality.score(made, probes.Probe("default"))
+    assert evaluation.means(default) == pytest.approx(report["results"]["hybrid"], abs=1e-12)
+    assert default["highlight"]  # the highlight ran
+    for probe in probes.PROBES:
+        values = probe_quality.score(made, probe)
+        assert set(values["top1"]) == set(made.qids), probe.label
+    index.close()
 
 
 def test_count_models_score_only_matching_passages_and_reward_repeats() -> None:
