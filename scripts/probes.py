@@ -175,6 +175,29 @@ def counted(model: str, parameter: float = 0.0) -> Swap:
     return swap
 
 
+class Rescaled:
+    """A side's search with its scores passed through `f` (monotone) before fusion, so
+    that their z-scores rest on another shape of distribution."""
+
+    def __init__(self, base: Any, f: Callable[[np.ndarray], np.ndarray]) -> None:
+        self._base, self._f = base, f
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def search(self, query: Any, depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        found = self._base.search(query, depth, allowed)
+        return Ranked(found.ids, self._f(np.asarray(found.scores, dtype=np.float64)).tolist())
+
+
+def rescaled(part: str, f: Callable[[np.ndarray], np.ndarray]) -> Swap:
+    """`part` ("lexical" or "vectors") with its scores rescaled by `f`."""
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        generation = setup.pipeline.generation
+        return swapped(generation, part, Rescaled(getattr(generation, part), f))
+    return swap
+
+
 # --- the meaning sides ------------------------------------------------------------------
 
 
@@ -337,6 +360,9 @@ PROBES = [
     Probe("PL2, c 1, instead of BM25", counted("pl2", 1.0)),
     Probe("PL2, c 7, instead of BM25", counted("pl2", 7.0)),
     Probe("Dirichlet query likelihood, mu 1000, instead of BM25", counted("ql", 1000.0)),
+    Probe("BM25 scores logged before their z-scores", rescaled("lexical", np.log)),
+    Probe("BM25 scores square-rooted before their z-scores", rescaled("lexical", np.sqrt)),
+    Probe("cosines through arctanh before their z-scores", rescaled("vectors", np.arctanh)),
     Probe("hubness reduction: 0.25 x mean cosine to the 10 nearest", hubness(0.25, 10)),
     Probe("hubness reduction: 0.5 x mean cosine to the 50 nearest", hubness(0.5, 50)),
     Probe("hubness reduction: 1.0 x mean cosine to the 10 nearest", hubness(1.0, 10)),
@@ -356,6 +382,7 @@ PROBES = [
     Probe("feedback: RM3 alone, mixed", config=replace(DEFAULT, rm3=True)),
     Probe("feedback: Rocchio alone, mixed", config=replace(DEFAULT, rocchio=True)),
     Probe("feedback: both, mixed (--feedback)", config=replace(DEFAULT, rm3=True, rocchio=True)),
+    Probe("feedback: RM3 alone, mixed, first pass's top 1 kept on top", first_kept(1), replace(DEFAULT, rm3=True)),
     Probe("feedback: both, mixed, first pass's top 1 kept on top", first_kept(1),
           replace(DEFAULT, rm3=True, rocchio=True)),
     Probe("feedback: both, mixed, first pass's top 3 kept on top", first_kept(3),
