@@ -3,9 +3,10 @@
 
 Usage: python scripts/probe_quality.py [--only TEXT] [--rounds 10000]
 
-Each probe (scripts/probes.py) swaps one stage of the real pipeline (the BM25 side, the
-vector search, the sentence ranking, the fusion, the smoothing, the feedback mix or the
-document ranking) and runs every development collection through it: Cranfield, CISI and
+Each probe (PROBES below; its swap comes from probe_sides.py or probe_ranking.py) swaps
+one stage of the real pipeline (the BM25 side, the vector search, the sentence ranking,
+the fusion, the smoothing, the feedback mix or the document ranking) and runs every
+development collection through it: Cranfield, CISI and
 the seed questions, with the held-out seed questions as a check. The default probe swaps
 nothing, and the script stops unless it gives `hubsearch eval`'s figures. The indexes are
 kept in bench-data/probe-index/ and reused.
@@ -32,16 +33,63 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_quality import SHARED, paired_randomization  # noqa: E402
 from bench_speed import machine  # noqa: E402
-from probes import DEFAULT, PROBES, Probe, Setup  # noqa: E402
+import numpy as np  # noqa: E402
+from probe_ranking import (  # noqa: E402
+    after_fusion, agreement_bonus, best_plus_second, first_kept, smoothing_rounds, standout_weights,
+)
+from probe_sides import (  # noqa: E402
+    bm25, counted, hubness, mean_of_best, rescaled, sentences, softmax_mean,
+)
+from probes import DEFAULT, Probe, Setup  # noqa: E402
 
 from hubsearch import evaluation, questions  # noqa: E402
 from hubsearch.index import Index  # noqa: E402
+from hubsearch.settings import LexicalConfig  # noqa: E402
 
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi"]
 QUESTION_SETS = [ROOT / "bench" / "seed_questions.jsonl"]
 HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]
 KEPT = ROOT / "bench-data" / "probe-index"
 Values = dict[str, dict[str, float]]  # metric -> query -> value
+
+PROBES = [
+    Probe("Anserini's BM25 parameters (k1 0.9, b 0.4)", bm25(LexicalConfig(k1=0.9, b=0.4))),
+    Probe("BM25L (bm25s)", bm25(LexicalConfig(method="bm25l"))),
+    Probe("BM25+ (bm25s)", bm25(LexicalConfig(method="bm25+"))),
+    Probe("Robertson's BM25 (bm25s)", bm25(LexicalConfig(method="robertson"))),
+    Probe("DPH instead of BM25", counted("dph")),
+    Probe("DLH13 instead of BM25", counted("dlh13")),
+    Probe("PL2, c 1, instead of BM25", counted("pl2", 1.0)),
+    Probe("PL2, c 7, instead of BM25", counted("pl2", 7.0)),
+    Probe("Dirichlet query likelihood, mu 1000, instead of BM25", counted("ql", 1000.0)),
+    Probe("BM25 scores logged before their z-scores", rescaled("lexical", np.log)),
+    Probe("BM25 scores square-rooted before their z-scores", rescaled("lexical", np.sqrt)),
+    Probe("cosines through arctanh before their z-scores", rescaled("vectors", np.arctanh)),
+    Probe("hubness reduction: 0.25 x mean cosine to the 10 nearest", hubness(0.25, 10)),
+    Probe("hubness reduction: 0.5 x mean cosine to the 50 nearest", hubness(0.5, 50)),
+    Probe("hubness reduction: 1.0 x mean cosine to the 10 nearest", hubness(1.0, 10)),
+    Probe("sentence ranking: mean of the best two sentences", sentences(mean_of_best(2))),
+    Probe("sentence ranking: mean of all sentences", sentences(lambda s: float(s.mean()))),
+    Probe("sentence ranking: softmax-weighted mean (temperature 10)", sentences(softmax_mean(10.0))),
+    Probe("side weights by how far each side's best stands out (power 0.5)", after_fusion(standout_weights(0.5))),
+    Probe("side weights by how far each side's best stands out (power 1)", after_fusion(standout_weights(1.0))),
+    Probe("agreement bonus 0.25 per side, top 10", after_fusion(agreement_bonus(0.25, 10))),
+    Probe("agreement bonus 0.25 per side, top 30", after_fusion(agreement_bonus(0.25, 30))),
+    Probe("agreement bonus 0.5 per side, top 10", after_fusion(agreement_bonus(0.5, 10))),
+    Probe("smoothing 0.2, two rounds", smoothing_rounds(2)),
+    Probe("smoothing 0.2, three rounds", smoothing_rounds(3)),
+    Probe("smoothing 0.1, four rounds", smoothing_rounds(4), replace(DEFAULT, smoothing=0.1)),
+    Probe("documents: best passage + 0.25 x second", documents=best_plus_second(0.25)),
+    Probe("documents: best passage + 0.5 x second", documents=best_plus_second(0.5)),
+    Probe("feedback: RM3 alone, mixed", config=replace(DEFAULT, rm3=True)),
+    Probe("feedback: Rocchio alone, mixed", config=replace(DEFAULT, rocchio=True)),
+    Probe("feedback: both, mixed (--feedback)", config=replace(DEFAULT, rm3=True, rocchio=True)),
+    Probe("feedback: RM3 alone, mixed, first pass's top 1 kept on top", first_kept(1), replace(DEFAULT, rm3=True)),
+    Probe("feedback: both, mixed, first pass's top 1 kept on top", first_kept(1),
+          replace(DEFAULT, rm3=True, rocchio=True)),
+    Probe("feedback: both, mixed, first pass's top 3 kept on top", first_kept(3),
+          replace(DEFAULT, rm3=True, rocchio=True)),
+]
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from .conftest import ROOT, FakeEmbedder
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import probe_quality  # noqa: E402
+import probe_ranking  # noqa: E402
+import probe_sides  # noqa: E402
 import probes  # noqa: E402
 
 TOPICS = {
@@ -71,13 +73,13 @@ def test_every_probe_runs_and_puts_back_what_it_swapped(setup) -> None:
     before = (generation.lexical, generation.vectors, generation.sentences)
     default = probe_quality.score(made, probes.Probe("default"))
     changed = 0
-    for probe in probes.PROBES:
+    for probe in probe_quality.PROBES:
         values = probe_quality.score(made, probe)
         assert set(values["ndcg@10"]) == set(made.qids), probe.label
         changed += values != default
         assert (generation.lexical, generation.vectors, generation.sentences) == before, probe.label
         assert not {"fuse", "smooth"} & set(vars(made.pipeline)), probe.label
-        assert probes.pipeline_module.mix is fusion.mix, probe.label
+        assert probe_ranking.pipeline_module.mix is fusion.mix, probe.label
     assert probe_quality.score(made, probes.Probe("default")) == default
     assert changed > 0  # the swaps reach the ranking
 
@@ -100,7 +102,7 @@ def test_question_sets_are_probed_through_the_search_that_highlights(tmp_path: P
     default = probe_quality.score(made, probes.Probe("default"))
     assert evaluation.means(default) == pytest.approx(report["results"]["hybrid"], abs=1e-12)
     assert default["highlight"]  # the highlight ran
-    for probe in probes.PROBES:
+    for probe in probe_quality.PROBES:
         values = probe_quality.score(made, probe)
         assert set(values["top1"]) == set(made.qids), probe.label
     index.close()
@@ -111,10 +113,10 @@ def test_count_models_score_only_matching_passages_and_reward_repeats() -> None:
     base = LexicalIndex.build(texts)
     query = base.term_weights("apple")
     for model, parameter in (("dph", 0.0), ("dlh13", 0.0), ("pl2", 1.0), ("ql", 1000.0)):
-        scores = probes.CountScores(base, texts, model, parameter).scores(query)
+        scores = probe_sides.CountScores(base, texts, model, parameter).scores(query)
         assert scores[0] > 0 and scores[1] > 0 and scores[2] == 0, model
     for model, parameter in (("pl2", 1.0), ("ql", 1000.0)):
-        scores = probes.CountScores(base, texts, model, parameter).scores(query)
+        scores = probe_sides.CountScores(base, texts, model, parameter).scores(query)
         assert scores[0] > scores[1], model  # two occurrences beat one at the same length
 
 
@@ -129,8 +131,8 @@ def _fused(ids_scores: list[tuple[int, float]], ranks: dict[int, tuple[int | Non
 def test_first_kept_puts_the_first_pass_top_back_on_top() -> None:
     first = _fused([(7, 3.0), (8, 2.0), (9, 1.0)], {7: (1, 1), 8: (2, 2), 9: (3, 3)})
     second = _fused([(9, 5.0), (8, 4.0), (7, 0.0)], {9: (1, 1), 8: (2, 2), 7: (3, 3)})
-    with probes.first_kept(2)(None):
-        mixed = probes.pipeline_module.mix(first, second, 0.5)
+    with probe_ranking.first_kept(2)(None):
+        mixed = probe_ranking.pipeline_module.mix(first, second, 0.5)
     assert [f.id for f in mixed[:2]] == [7, 8]
     assert [f.id for f in fusion.mix(first, second, 0.5)][0] == 9  # what plain mixing would do
 
@@ -139,18 +141,19 @@ def test_best_plus_second_counts_a_document_second_passage() -> None:
     ranking = _fused([(0, 1.0), (1, 0.9), (2, 0.8)])
     doc_of = ["a", "b", "b"]
     assert probes.best_passage(ranking, doc_of) == ["a", "b"]
-    assert probes.best_plus_second(0.5)(ranking, doc_of) == ["b", "a"]
+    assert probe_ranking.best_plus_second(0.5)(ranking, doc_of) == ["b", "a"]
 
 
 def test_agreement_bonus_lifts_what_both_sides_rank_high() -> None:
     ranking = _fused([(0, 1.0), (1, 0.9)], {0: (1, None), 1: (2, 3)})
-    assert [f.id for f in probes.agreement_bonus(0.25, 10)(ranking)] == [1, 0]
-    assert [f.id for f in probes.agreement_bonus(0.25, 2)(ranking)] == [0, 1]
+    assert [f.id for f in probe_ranking.agreement_bonus(0.25, 10)(ranking)] == [1, 0]
+    assert [f.id for f in probe_ranking.agreement_bonus(0.25, 2)(ranking)] == [0, 1]
 
 
 def test_penalised_search_ranks_by_cosine_less_the_penalty() -> None:
     vectors = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
     store = type("Store", (), {"count": 4, "dimension": 2, "vectors": lambda self, ids: vectors[list(ids)]})()
     penalty = np.array([0.0, 0.5, 0.5, 0.0])
-    ranked = probes.Penalised(store, vectors, penalty).search(np.array([0.8, 0.6], dtype=np.float32), 4)
+    ranked = probe_sides.Penalised(store, vectors, penalty).search(np.array([0.8, 0.6], dtype=np.float32), 4)
     assert ranked.ids[0] == 0 and ranked.scores[0] == pytest.approx(0.8)
+

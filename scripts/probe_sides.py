@@ -1,0 +1,185 @@
+"""Probe swaps for the retrieval sides (see probes.py): BM25 variants and other models
+of the same counts, scores reshaped before fusion, hubness reduction, other sentence
+aggregates."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from probes import Setup, Swap, swapped
+
+from hubsearch.lexical import LexicalIndex, top
+from hubsearch.ranking import Ranked
+from hubsearch.settings import LexicalConfig
+from hubsearch.vectorindex import read_rows
+
+
+# --- the BM25 side ----------------------------------------------------------------------
+
+
+def bm25(config: LexicalConfig) -> Swap:
+    """BM25 with other bm25s parameters or another bm25s variant."""
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        built = setup.cached(("bm25", config), lambda: LexicalIndex.build(setup.passage_texts(), config))
+        return swapped(setup.pipeline.generation, "lexical", built)
+    return swap
+
+
+class CountScores(LexicalIndex):
+    """The BM25 side's tokens and vocabulary, scored by another model from raw counts.
+    Scores are shifted so that every matching passage scores above 0 and the rest 0
+    (fusion's z-scores do not change with a shift)."""
+
+    def __init__(self, base: LexicalIndex, texts: Sequence[str], model: str, parameter: float = 0.0) -> None:
+        super().__init__(base.data, base.indices, base.indptr, base.vocab, base.stopwords, base.config, base.count)
+        import scipy.sparse as sp
+
+        rows, cols = [], []
+        for i, text in enumerate(texts):
+            ids = [base.vocab[t] for t in base.analyze(text) if t in base.vocab]
+            rows += [i] * len(ids)
+            cols += ids
+        counts = sp.csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(base.count, len(base.vocab)))
+        counts.sum_duplicates()
+        self.counts = counts
+        self.length = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
+        self.frequency = np.asarray(counts.sum(axis=0)).ravel()
+        self.model, self.parameter = model, parameter
+
+    def scores(self, weights: dict[int, float]) -> np.ndarray:
+        out = np.zeros(self.count)
+        matched = np.zeros(self.count, dtype=bool)
+        n, mean_length, tokens = self.count, self.length.mean(), self.length.sum()
+        for tid, qtf in weights.items():
+            lo, hi = self.counts.indptr[tid], self.counts.indptr[tid + 1]
+            docs, tf = self.counts.indices[lo:hi], self.counts.data[lo:hi]
+            length, cf = self.length[docs], self.frequency[tid]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if self.model == "ql":  # Dirichlet-smoothed query likelihood, term part
+                    part = np.log1p(tf / (self.parameter * cf / tokens))
+                elif self.model == "pl2":
+                    tfn = tf * np.log2(1 + self.parameter * mean_length / length)
+                    lam = cf / n
+                    part = (tfn * np.log2(tfn / lam) + (lam - tfn) * np.log2(np.e)
+                            + 0.5 * np.log2(2 * np.pi * tfn)) / (tfn + 1)
+                else:  # DPH or DLH13 (Amati), no parameter
+                    f = tf / length
+                    gain = tf * np.log2(tf * mean_length / length * n / cf) + 0.5 * np.log2(2 * np.pi * tf * (1 - f))
+                    part = gain * ((1 - f) ** 2 / (tf + 1) if self.model == "dph" else 1 / (tf + 0.5))
+            out[docs] += qtf * np.nan_to_num(part, nan=0.0, posinf=0.0, neginf=0.0)
+            matched[docs] = True
+        if self.model == "ql":
+            out += sum(weights.values()) * np.log(self.parameter / (self.length + self.parameter))
+        if matched.any():
+            out[matched] -= out[matched].min() - 1e-3
+        out[~matched] = 0.0
+        return out.astype(np.float32)
+
+
+def counted(model: str, parameter: float = 0.0) -> Swap:
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        generation = setup.pipeline.generation
+        key = ("counts", model, parameter)
+        scorer = setup.cached(key, lambda: CountScores(generation.lexical, setup.passage_texts(), model, parameter))
+        return swapped(generation, "lexical", scorer)
+    return swap
+
+
+class Rescaled:
+    """A side's search with its scores passed through `f` (monotone) before fusion, so
+    that their z-scores rest on another shape of distribution."""
+
+    def __init__(self, base: Any, f: Callable[[np.ndarray], np.ndarray]) -> None:
+        self._base, self._f = base, f
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def search(self, query: Any, depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        found = self._base.search(query, depth, allowed)
+        return Ranked(found.ids, self._f(np.asarray(found.scores, dtype=np.float64)).tolist())
+
+
+def rescaled(part: str, f: Callable[[np.ndarray], np.ndarray]) -> Swap:
+    """`part` ("lexical" or "vectors") with its scores rescaled by `f`."""
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        generation = setup.pipeline.generation
+        return swapped(generation, part, Rescaled(getattr(generation, part), f))
+    return swap
+
+
+# --- the meaning sides ------------------------------------------------------------------
+
+
+class Penalised:
+    """Exact cosine search minus a per-passage penalty."""
+
+    def __init__(self, store: Any, vectors: np.ndarray, penalty: np.ndarray) -> None:
+        self._store, self._vectors, self.penalty = store, vectors, penalty
+
+    def __getattr__(self, name: str) -> Any:  # count, dimension, vectors: the store's own
+        return getattr(self._store, name)
+
+    def search(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        assert allowed is None, "probes run without filters"
+        scores = self._vectors @ np.asarray(query, dtype=np.float32) - self.penalty
+        order = top(scores, depth)
+        return Ranked(order.tolist(), scores[order].tolist())
+
+
+def hubness(share: float, neighbours: int) -> Swap:
+    """Local scaling as CSLS does it: each passage's cosine minus `share` times its mean
+    cosine to its `neighbours` nearest passages, a penalty for passages near everything."""
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        vectors = setup.passage_vectors()
+
+        def mean_nearest() -> np.ndarray:
+            sims = vectors @ vectors.T
+            np.fill_diagonal(sims, -np.inf)
+            k = max(min(neighbours, len(vectors) - 1), 1)
+            return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+
+        penalty = share * setup.cached(("hub", neighbours), mean_nearest)
+        generation = setup.pipeline.generation
+        return swapped(generation, "vectors", Penalised(generation.vectors, vectors, penalty))
+    return swap
+
+
+class Aggregated:
+    """The sentence ranking with another aggregate of a passage's sentence cosines."""
+
+    def __init__(self, base: Any, reduce: Callable[[np.ndarray], float]) -> None:
+        self._base, self._reduce = base, reduce
+        self._ids = np.asarray(base.spans[:, 0])
+        self._vectors = read_rows(base.vectors, np.arange(len(self._ids)))
+
+    def __getattr__(self, name: str) -> Any:  # what the highlight reads: the base's own
+        return getattr(self._base, name)
+
+    def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
+        wanted = np.asarray(passages, dtype=np.int64)
+        lo, hi = np.searchsorted(self._ids, wanted, "left"), np.searchsorted(self._ids, wanted, "right")
+        scores = self._vectors @ np.asarray(query, dtype=np.float32)
+        return np.array([self._reduce(scores[a:b]) if b > a else -1.0 for a, b in zip(lo, hi)], dtype=np.float32)
+
+
+def sentences(reduce: Callable[[np.ndarray], float]) -> Swap:
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        generation = setup.pipeline.generation
+        return swapped(generation, "sentences", Aggregated(generation.sentences, reduce))
+    return swap
+
+
+def mean_of_best(n: int) -> Callable[[np.ndarray], float]:
+    return lambda s: float(np.sort(s)[::-1][:n].mean())
+
+
+def softmax_mean(temperature: float) -> Callable[[np.ndarray], float]:
+    def reduce(s: np.ndarray) -> float:
+        w = np.exp(temperature * (s - s.max()))
+        return float((w * s).sum() / w.sum())
+    return reduce
+
