@@ -38,7 +38,7 @@ from probe_ranking import (  # noqa: E402
     after_fusion, agreement_bonus, best_plus_second, first_kept, smoothing_rounds, standout_weights,
 )
 from probe_sides import (  # noqa: E402
-    bm25, counted, hubness, mean_of_best, rescaled, sentences, softmax_mean,
+    bm25, counted, hubness, mean_of_best, rescaled, sentences, softmax_mean, spread, with_document,
 )
 from probes import DEFAULT, Probe, Setup  # noqa: E402
 
@@ -65,6 +65,9 @@ PROBES = [
     Probe("BM25 scores logged before their z-scores", rescaled("lexical", np.log)),
     Probe("BM25 scores square-rooted before their z-scores", rescaled("lexical", np.sqrt)),
     Probe("cosines through arctanh before their z-scores", rescaled("vectors", np.arctanh)),
+    Probe("a document-level BM25 mixed into each passage's, 0.3", with_document(0.3)),
+    Probe("a document-level BM25 mixed into each passage's, 0.5", with_document(0.5)),
+    Probe("every side's scores spread over the 5 nearest passages of the index, 0.2", spread(0.2, 5)),
     Probe("hubness reduction: 0.25 x mean cosine to the 10 nearest", hubness(0.25, 10)),
     Probe("hubness reduction: 0.5 x mean cosine to the 50 nearest", hubness(0.5, 50)),
     Probe("hubness reduction: 1.0 x mean cosine to the 10 nearest", hubness(1.0, 10)),
@@ -159,8 +162,9 @@ def _open_questions(path: Path) -> tuple[Setup, dict[str, float]]:
     where = KEPT / path.stem
     report = questions.evaluate_questions(path, modes=("hybrid",), index_path=where)
     asked = questions.load_questions(path).questions
-    setup = Setup(path.stem, Index.open(where), [str(n) for n in range(len(asked))], [q.q for q in asked],
-                  questions=asked)
+    index = Index.open(where)
+    setup = Setup(path.stem, index, [str(n) for n in range(len(asked))], [q.q for q in asked],
+                  doc_of=index.passage_documents(), questions=asked)
     return setup, report["results"]["hybrid"]
 
 

@@ -1,11 +1,11 @@
 """Probe swaps for the retrieval sides (see probes.py): BM25 variants and other models
 of the same counts, scores reshaped before fusion, hubness reduction, other sentence
-aggregates."""
+aggregates, and scores spread over a neighbour graph of the whole index."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -183,3 +183,109 @@ def softmax_mean(temperature: float) -> Callable[[np.ndarray], float]:
         return float((w * s).sum() / w.sum())
     return reduce
 
+
+# --- scores spread over the whole index ---------------------------------------------------
+
+
+def neighbour_graph(vectors: np.ndarray, neighbours: int) -> Any:
+    """Each passage's `neighbours` nearest passages by cosine, as a sparse row-stochastic
+    matrix weighted by their (positive) cosines."""
+    import scipy.sparse as sp
+
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    k = max(min(neighbours, len(vectors) - 1), 1)
+    near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    weights = np.maximum(np.take_along_axis(sims, near, axis=1), 0.0)
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    rows = np.repeat(np.arange(len(vectors)), k)
+    return sp.csr_matrix((weights.ravel(), (rows, near.ravel())), shape=(len(vectors), len(vectors)))
+
+
+class Spread:
+    """One side with every passage's score mixed with its neighbours' before retrieval:
+    `(1 - share) * own + share * graph @ scores`, over all passages (Diaz's score
+    regularisation over the collection, not over the candidates)."""
+
+    def __init__(self, base: Any, full: Callable[[Any], np.ndarray], graph: Any, share: float) -> None:
+        self._base, self._full, self._graph, self._share = base, full, graph, share
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def search(self, query: Any, depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        assert allowed is None, "probes run without filters"
+        own = np.asarray(self._full(query), dtype=np.float64)
+        scores = (1 - self._share) * own + self._share * (self._graph @ own)
+        order = top(scores, depth)
+        order = order[scores[order] > 0] if (own >= 0).all() else order
+        return Ranked(order.tolist(), scores[order].tolist())
+
+
+class SpreadSentences:
+    """The sentence ranking with each passage's best-sentence cosine spread the same way."""
+
+    def __init__(self, base: Any, graph: Any, share: float) -> None:
+        self._base, self._graph, self._share = base, graph, share
+        self._all = np.arange(graph.shape[0])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
+        own = self._base.best_of(self._all, query).astype(np.float64)
+        spread = (1 - self._share) * own + self._share * (self._graph @ own)
+        return spread[np.asarray(passages, dtype=np.int64)].astype(np.float32)
+
+
+def spread(share: float, neighbours: int) -> Swap:
+    """All three sides spread over a `neighbours`-nearest graph of the whole index."""
+    @contextlib.contextmanager
+    def swap(setup: Setup) -> Iterator[None]:
+        vectors = setup.passage_vectors()
+        graph = setup.cached(("graph", neighbours), lambda: neighbour_graph(vectors, neighbours))
+        g = setup.pipeline.generation
+        lexical = Spread(g.lexical, g.lexical.scores, graph, share)
+        dense = Spread(g.vectors, lambda q: vectors @ np.asarray(q, dtype=np.float32), graph, share)
+        with swapped(g, "lexical", lexical), swapped(g, "vectors", dense), \
+                swapped(g, "sentences", SpreadSentences(g.sentences, graph, share)):
+            yield
+    return swap
+
+
+class WithDocument:
+    """BM25 with each passage's score mixed with its whole document's BM25 score."""
+
+    def __init__(self, base: LexicalIndex, documents: LexicalIndex, doc_row: np.ndarray, share: float) -> None:
+        self._base, self._documents, self._doc_row, self._share = base, documents, doc_row, share
+        self._terms = {i: t for t, i in base.vocab.items()}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def search(self, weights: dict[int, float], depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        own = self._base.scores(weights).astype(np.float64)
+        doc_terms = {self._documents.vocab[self._terms[t]]: w for t, w in weights.items()}
+        whole = self._documents.scores(doc_terms)[self._doc_row]
+        scores = np.where(own > 0, (1 - self._share) * own + self._share * whole, 0.0)
+        order = top(scores, depth)
+        order = order[scores[order] > 0]
+        return Ranked(order.tolist(), scores[order].tolist())
+
+
+def with_document(share: float) -> Swap:
+    """A document-level BM25 (its passages' texts joined) mixed into each passage's."""
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        g = setup.pipeline.generation
+
+        def build() -> tuple[LexicalIndex, np.ndarray]:
+            docs = list(dict.fromkeys(setup.doc_of))
+            row = {d: i for i, d in enumerate(docs)}
+            joined = ["" for _ in docs]
+            for text, doc in zip(setup.passage_texts(), setup.doc_of):
+                joined[row[doc]] += "\n" + text
+            return LexicalIndex.build(joined, g.lexical.config), np.array([row[d] for d in setup.doc_of])
+
+        documents, doc_row = setup.cached("documents", build)
+        return swapped(g, "lexical", WithDocument(g.lexical, documents, doc_row, share))
+    return swap

@@ -98,7 +98,8 @@ def test_question_sets_are_probed_through_the_search_that_highlights(tmp_path: P
     report = questions.evaluate_questions(path, modes=("hybrid",), index_path=tmp_path / "idx", embedder=fake)
     loaded = questions.load_questions(path).questions
     index = Index.open(tmp_path / "idx", embedder=fake)
-    made = probes.Setup("q", index, [str(n) for n in range(len(loaded))], [q.q for q in loaded], questions=loaded)
+    made = probes.Setup("q", index, [str(n) for n in range(len(loaded))], [q.q for q in loaded],
+                        doc_of=index.passage_documents(), questions=loaded)
     default = probe_quality.score(made, probes.Probe("default"))
     assert evaluation.means(default) == pytest.approx(report["results"]["hybrid"], abs=1e-12)
     assert default["highlight"]  # the highlight ran
@@ -157,3 +158,26 @@ def test_penalised_search_ranks_by_cosine_less_the_penalty() -> None:
     ranked = probe_sides.Penalised(store, vectors, penalty).search(np.array([0.8, 0.6], dtype=np.float32), 4)
     assert ranked.ids[0] == 0 and ranked.scores[0] == pytest.approx(0.8)
 
+
+def test_spread_lifts_a_passage_whose_neighbours_score() -> None:
+    vectors = np.array([[1.0, 0.0], [0.9, 0.436], [-1.0, 0.0]], dtype=np.float32)
+    graph = probe_sides.neighbour_graph(vectors, 1)
+    assert np.asarray(graph.sum(axis=1)).ravel()[:2] == pytest.approx([1.0, 1.0])
+    own = np.array([0.0, 1.0, 0.0])
+    ranked = probe_sides.Spread(None, lambda q: own, graph, 0.2).search(None, 3)
+    assert ranked.ids == [1, 0]  # passage 0 matches nothing, but its nearest neighbour does
+    assert ranked.scores == pytest.approx([0.8, 0.2])
+
+
+def test_with_document_mixes_in_the_whole_document_score() -> None:
+    texts = ["apple pie recipe", "banana bread recipe", "banana split"]
+    doc_row = np.array([0, 0, 1])
+    base = LexicalIndex.build(texts)
+    documents = LexicalIndex.build([texts[0] + "\n" + texts[1], texts[2]])
+    query = base.term_weights("banana")
+    alone = base.search(query, 3)
+    assert probe_sides.WithDocument(base, documents, doc_row, 0.0).search(query, 3).ids == alone.ids
+    whole = probe_sides.WithDocument(base, documents, doc_row, 1.0).search(query, 3)
+    assert 0 not in whole.ids  # a passage matching no term stays out
+    doc_scores = documents.scores(documents.term_weights("banana"))
+    assert dict(zip(whole.ids, whole.scores)) == pytest.approx({1: doc_scores[0], 2: doc_scores[1]})
