@@ -27,6 +27,7 @@ from .settings import MODES, ChunkingConfig, SearchConfig, validate_query
 if TYPE_CHECKING:
     from .embedding import Embedder
     from .indexing import ProgressCallback
+    from .ranking import Fused
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,16 @@ def rank_documents(
     out = []
     for query, vector in zip(queries, vectors):
         ranked = pipeline.rank(query, vector, config, depth).ranking
-        best: dict[str, float] = {}
-        for r in ranked:
-            best.setdefault(doc_of[r.id], r.score)
-        docs = sorted(best.items(), key=lambda x: -x[1])[:k]
-        out.append((docs, [(r.id, r.score) for r in ranked[:k]]))
+        out.append((best_passage_documents(ranked, doc_of, k), [(r.id, r.score) for r in ranked[:k]]))
     return out
+
+
+def best_passage_documents(ranked: Sequence[Fused], doc_of: Sequence[str], k: int) -> list[tuple[str, float]]:
+    """The top `k` documents of a passage ranking, each scored by its best passage."""
+    best: dict[str, float] = {}
+    for r in ranked:
+        best.setdefault(doc_of[r.id], r.score)
+    return sorted(best.items(), key=lambda x: -x[1])[:k]
 
 
 def evaluate(

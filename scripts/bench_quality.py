@@ -100,8 +100,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10_000, help="rounds of the randomization test")
     args = parser.parse_args()
     for folder in COLLECTIONS[:2]:
-        if not folder.exists() and (SHARED / folder.name).exists():
-            shutil.copytree(SHARED / folder.name, folder)
+        copy_from_shared(folder)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         run = _runner(Path(tmp))
@@ -185,12 +184,21 @@ def _compare(title: str, default: dict, variants: dict[str, Callable[[], dict]],
 
 
 def _paired(ref: dict, report: dict, metric: str, rounds: int) -> tuple[float, float]:
-    """The mean per-query difference of `metric` (hybrid mode) over the queries both
-    reports score, and its p-value."""
-    a, b = ref["per_query"]["hybrid"][metric], report["per_query"]["hybrid"][metric]
+    """`paired_difference` of `metric` (hybrid mode) between two reports."""
+    return paired_difference(ref["per_query"]["hybrid"][metric], report["per_query"]["hybrid"][metric], rounds)
+
+
+def paired_difference(a: dict[str, float], b: dict[str, float], rounds: int) -> tuple[float, float]:
+    """The mean per-query difference b - a over the queries both score, and its p-value."""
     both = [q for q in a if q in b]
     a, b = ({q: x[q] for q in both} for x in (a, b))
     return (sum(b[q] - a[q] for q in a) / len(a) if a else 0.0), paired_randomization(a, b, rounds)
+
+
+def copy_from_shared(folder: Path) -> None:
+    """Copy a BEIR collection from ../shared/bench into `folder` when it is missing there."""
+    if not folder.exists() and (SHARED / folder.name).exists():
+        shutil.copytree(SHARED / folder.name, folder)
 
 
 def _second(report: dict) -> str:

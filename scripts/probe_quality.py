@@ -21,7 +21,6 @@ several rankings.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_quality import SHARED, paired_randomization  # noqa: E402
+from bench_quality import copy_from_shared, paired_difference  # noqa: E402
 from bench_speed import machine  # noqa: E402
 import numpy as np  # noqa: E402
 from probe_ranking import (  # noqa: E402
@@ -144,8 +143,7 @@ def _bounds() -> dict[str, list[Probe]]:
 def _open_beir(folder: Path) -> tuple[Setup, dict[str, float]]:
     """The collection's kept index (built on first use) with its judged queries, and the
     default's figures from `hubsearch eval`."""
-    if not folder.exists() and (SHARED / folder.name).exists():
-        shutil.copytree(SHARED / folder.name, folder)
+    copy_from_shared(folder)
     where = KEPT / folder.name
     report = evaluation.evaluate(folder, modes=("hybrid",), path=where)
     collection = evaluation.load_beir(folder)
@@ -189,16 +187,9 @@ def _cell(setup: Setup, values: Values, base: Values | None = None, rounds: int 
     mean = evaluation.means(values)
     if base is None:
         return f"{mean[main]:.3f} (MRR {mean[mrr]:.3f}; {label} {mean[second]:.3f})"
-    tests = {m: _paired(base[m], values[m], rounds) for m in (main, second)}
+    tests = {m: paired_difference(base[m], values[m], rounds) for m in (main, second)}
     return (f"{mean[main]:.3f} ({tests[main][0]:+.3f}, p={tests[main][1]:.3f}; MRR {mean[mrr]:.3f}; "
             f"{label} {mean[second]:.3f} {tests[second][0]:+.3f}, p={tests[second][1]:.3f})")
-
-
-def _paired(a: dict[str, float], b: dict[str, float], rounds: int) -> tuple[float, float]:
-    """The mean difference over the queries both score, and its p-value."""
-    both = [q for q in a if q in b]
-    a, b = {q: a[q] for q in both}, {q: b[q] for q in both}
-    return (sum(b[q] - a[q] for q in both) / len(both) if both else 0.0), paired_randomization(a, b, rounds)
 
 
 if __name__ == "__main__":

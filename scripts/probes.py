@@ -20,6 +20,7 @@ import numpy as np
 
 import hubsearch.pipeline as pipeline_module
 from hubsearch import SearchConfig
+from hubsearch.evaluation import best_passage_documents
 from hubsearch.index import Index
 from hubsearch.questions import Question
 from hubsearch.ranking import Fused
@@ -69,10 +70,7 @@ Documents = Callable[[list[Fused], Sequence[str]], list[str]]
 
 def best_passage(ranking: list[Fused], doc_of: Sequence[str]) -> list[str]:
     """Documents ranked by their best passage, as `hubsearch eval` ranks them."""
-    best: dict[str, float] = {}
-    for f in ranking:
-        best.setdefault(doc_of[f.id], f.score)
-    return [d for d, _ in sorted(best.items(), key=lambda x: -x[1])][:100]
+    return [d for d, _ in best_passage_documents(ranking, doc_of, 100)]
 
 
 def nothing(setup: Setup) -> contextlib.AbstractContextManager:
