@@ -34,10 +34,12 @@ from bench_quality import copy_from_shared, paired_difference  # noqa: E402
 from bench_speed import machine  # noqa: E402
 import numpy as np  # noqa: E402
 from probe_ranking import (  # noqa: E402
-    after_fusion, agreement_bonus, best_plus_second, first_kept, smoothing_rounds, standout_weights,
+    after_fusion, agreement_bonus, best_plus_second, first_kept, gated_feedback, sides_agree, smoothing_rounds,
+    stands_out, standout_weights,
 )
 from probe_sides import (  # noqa: E402
-    bm25, counted, hubness, mean_of_best, rescaled, sentences, softmax_mean, spread, with_document,
+    bm25, counted, hubness, mean_of_best, rescaled, sentences, softmax_mean, spread, weighed_terms,
+    with_document,
 )
 from probes import DEFAULT, Probe, Setup  # noqa: E402
 
@@ -64,6 +66,9 @@ PROBES = [
     Probe("BM25 scores logged before their z-scores", rescaled("lexical", np.log)),
     Probe("BM25 scores square-rooted before their z-scores", rescaled("lexical", np.sqrt)),
     Probe("cosines through arctanh before their z-scores", rescaled("vectors", np.arctanh)),
+    Probe("BM25 query terms weighed by the meaning lost without them (power 0.5)", weighed_terms("left out", 0.5)),
+    Probe("BM25 query terms weighed by the meaning lost without them (power 1)", weighed_terms("left out", 1.0)),
+    Probe("BM25 query terms weighed by their own cosine to the query (power 1)", weighed_terms("alone", 1.0)),
     Probe("a document-level BM25 mixed into each passage's, 0.3", with_document(0.3)),
     Probe("a document-level BM25 mixed into each passage's, 0.5", with_document(0.5)),
     Probe("every side's scores spread over the 5 nearest passages of the index, 0.2", spread(0.2, 5)),
@@ -91,6 +96,20 @@ PROBES = [
           replace(DEFAULT, rm3=True, rocchio=True)),
     Probe("feedback: both, mixed, first pass's top 3 kept on top", first_kept(3),
           replace(DEFAULT, rm3=True, rocchio=True)),
+    Probe("feedback gated: RM3 alone, mixed, top 1 kept, only where the best stands 1.5 above the 10th",
+          gated_feedback(stands_out(1.5), 1), replace(DEFAULT, rm3=True)),
+    Probe("feedback gated: RM3 alone, mixed, top 1 kept, only where the best stands 2.5 above the 10th",
+          gated_feedback(stands_out(2.5), 1), replace(DEFAULT, rm3=True)),
+    Probe("feedback gated: RM3 alone, mixed, top 1 kept, only where dense and BM25 top 10 share 3",
+          gated_feedback(sides_agree(0.3), 1), replace(DEFAULT, rm3=True)),
+    Probe("feedback gated: RM3 alone, mixed, top 1 kept, only where dense and BM25 top 10 share 5",
+          gated_feedback(sides_agree(0.5), 1), replace(DEFAULT, rm3=True)),
+    Probe("feedback gated: both, mixed, only where the best stands 1.5 above the 10th",
+          gated_feedback(stands_out(1.5)), replace(DEFAULT, rm3=True, rocchio=True)),
+    Probe("feedback gated: both, mixed, only where dense and BM25 top 10 share 3",
+          gated_feedback(sides_agree(0.3)), replace(DEFAULT, rm3=True, rocchio=True)),
+    Probe("feedback gated: both, mixed, top 1 kept, only where the best stands 1.5 above the 10th",
+          gated_feedback(stands_out(1.5), 1), replace(DEFAULT, rm3=True, rocchio=True)),
 ]
 
 

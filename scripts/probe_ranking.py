@@ -70,10 +70,18 @@ def smoothing_rounds(rounds: int) -> Swap:
 
 def first_kept(n: int) -> Swap:
     """Feedback mixed as usual, then the first pass's top `n` put back on top, in order."""
+    return gated_feedback(lambda first: True, n)
+
+
+def gated_feedback(gate: Callable[[list[Fused]], bool], n: int = 0) -> Swap:
+    """Feedback mixed in only where `gate` finds the first pass reliable (the first pass
+    alone elsewhere), then the first pass's top `n` put back on top, in order."""
     def swap(setup: Setup) -> contextlib.AbstractContextManager:
         original = pipeline_module.mix
 
         def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:
+            if not gate(first):
+                return first
             mixed = original(first, second, share)
             keep = [f.id for f in first[:n]]
             top_score = max(f.score for f in mixed) if mixed else 0.0
@@ -82,6 +90,24 @@ def first_kept(n: int) -> Swap:
             return pinned + [f for f in mixed if f.id not in keep]
         return swapped(pipeline_module, "mix", mix)
     return swap
+
+
+def sides_agree(share: float, depth: int = 10) -> Callable[[list[Fused]], bool]:
+    """A query-performance predictor: the dense and BM25 top `depth` share at least
+    `share` of their passages."""
+    def gate(first: list[Fused]) -> bool:
+        tops = [{f.id for f in first if (s := f.sides.get(name)) and s.rank is not None and s.rank <= depth}
+                for name in ("dense", "lexical")]
+        return len(tops[0] & tops[1]) >= share * depth
+    return gate
+
+
+def stands_out(gap: float, depth: int = 10) -> Callable[[list[Fused]], bool]:
+    """A query-performance predictor: the first pass's best score is at least `gap`
+    fused units above its `depth`-th."""
+    def gate(first: list[Fused]) -> bool:
+        return len(first) >= depth and first[0].score - first[depth - 1].score >= gap
+    return gate
 
 
 def best_plus_second(share: float) -> Documents:

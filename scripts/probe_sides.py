@@ -289,3 +289,60 @@ def with_document(share: float) -> Swap:
         documents, doc_row = setup.cached("documents", build)
         return swapped(g, "lexical", WithDocument(g.lexical, documents, doc_row, share))
     return swap
+
+
+# --- query terms weighed by meaning -------------------------------------------------------
+
+
+class WeighedTerms:
+    """BM25 with each query term's weight times how much the query's meaning rests on it,
+    over the mean of its terms, to `power`. "left out": 1 - cos(query, query without the
+    term's words); "alone": cos(query, the term's words alone). For long queries, where
+    BM25 weighs a passing word like a key one."""
+
+    def __init__(self, base: LexicalIndex, embed: Callable[[list[str]], np.ndarray], kind: str,
+                 power: float) -> None:
+        self._base, self._embed, self._kind, self._power = base, embed, kind, power
+        self._seen: dict[str, dict[int, float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def term_weights(self, text: str) -> dict[int, float]:
+        if text not in self._seen:
+            self._seen[text] = self._weigh(text)
+        return self._seen[text]
+
+    def _weigh(self, text: str) -> dict[int, float]:
+        import re
+
+        counts = self._base.term_weights(text)
+        if len(counts) < 2:
+            return counts
+        words = list(re.finditer(r"(?u)\b\w\w+\b", text))
+        term_of = [self._term(m.group()) for m in words]
+        tids = list(counts)
+        if self._kind == "left out":
+            variants = [" ".join(m.group() for m, t in zip(words, term_of) if t != tid) for tid in tids]
+            vectors = self._embed([text, *variants])
+            importance = 1.0 - vectors[1:] @ vectors[0]
+        else:
+            alone = [" ".join(m.group() for m, t in zip(words, term_of) if t == tid) for tid in tids]
+            vectors = self._embed([text, *alone])
+            importance = vectors[1:] @ vectors[0]
+        importance = np.maximum(importance, 1e-3)
+        factor = (importance / importance.mean()) ** self._power
+        return {tid: counts[tid] * float(f) for tid, f in zip(tids, factor)}
+
+    def _term(self, word: str) -> int | None:
+        stems = self._base.analyze(word)
+        return self._base.vocab.get(stems[0]) if stems else None
+
+
+def weighed_terms(kind: str, power: float) -> Swap:
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        g = setup.pipeline.generation
+        embed = setup.pipeline._embedder().embed
+        weighed = setup.cached(("weighed", kind, power), lambda: WeighedTerms(g.lexical, embed, kind, power))
+        return swapped(g, "lexical", weighed)
+    return swap

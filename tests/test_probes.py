@@ -181,3 +181,40 @@ def test_with_document_mixes_in_the_whole_document_score() -> None:
     assert 0 not in whole.ids  # a passage matching no term stays out
     doc_scores = documents.scores(documents.term_weights("banana"))
     assert dict(zip(whole.ids, whole.scores)) == pytest.approx({1: doc_scores[0], 2: doc_scores[1]})
+
+
+def test_gated_feedback_mixes_only_where_the_gate_trusts_the_first_pass() -> None:
+    first = _fused([(7, 3.0), (8, 2.0), (9, 1.0)], {7: (1, 1), 8: (2, 2), 9: (3, 3)})
+    second = _fused([(9, 5.0), (8, 4.0), (7, 0.0)], {9: (1, 1), 8: (2, 2), 7: (3, 3)})
+    with probe_ranking.gated_feedback(lambda ranking: False)(None):
+        assert probe_ranking.pipeline_module.mix(first, second, 0.5) is first
+    with probe_ranking.gated_feedback(lambda ranking: True)(None):
+        assert probe_ranking.pipeline_module.mix(first, second, 0.5) == fusion.mix(first, second, 0.5)
+
+
+def test_the_gates_read_side_agreement_and_the_score_gap() -> None:
+    agreeing = _fused([(i, 10.0 - i) for i in range(10)], {i: (i + 1, i + 1) for i in range(10)})
+    apart = _fused([(i, 10.0 - i) for i in range(10)], {i: ((i + 1, None) if i < 5 else (None, i - 4)) for i in range(10)})
+    assert probe_ranking.sides_agree(0.5, depth=5)(agreeing)
+    assert not probe_ranking.sides_agree(0.2, depth=5)(apart)
+    assert probe_ranking.stands_out(9.0)(agreeing)  # 10 - 1 = 9 between the first and the 10th
+    assert not probe_ranking.stands_out(9.5)(agreeing)
+    assert not probe_ranking.stands_out(0.0, depth=11)(agreeing)  # fewer than 11 candidates
+
+
+def test_weighed_terms_scale_each_query_term_by_the_meaning_it_carries() -> None:
+    texts = ["glider wings lift", "glider cockpit", "wings of birds"]
+    base = LexicalIndex.build(texts)
+    glider, wings = base.vocab["glider"], base.vocab["wing"]
+
+    def embed(batch: list[str]) -> np.ndarray:  # "glider" carries the meaning, "wings" little
+        rows = [np.array([1.0, 0.1]) if "glider" in t and "wings" in t else
+                np.array([1.0, 0.0]) if "glider" in t else np.array([0.0, 1.0]) for t in batch]
+        return np.array([r / np.linalg.norm(r) for r in rows])
+
+    left_out = probe_sides.WeighedTerms(base, embed, "left out", 1.0).term_weights("glider wings")
+    assert left_out[glider] > left_out[wings] > 0
+    assert sum(left_out.values()) == pytest.approx(2.0)  # over the mean: the total stays
+    alone = probe_sides.WeighedTerms(base, embed, "alone", 1.0).term_weights("glider wings")
+    assert alone[glider] > alone[wings] > 0
+    assert probe_sides.WeighedTerms(base, embed, "alone", 1.0).term_weights("glider") == base.term_weights("glider")
