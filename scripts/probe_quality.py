@@ -133,11 +133,16 @@ def main() -> None:
     print("| probe | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     print("| **default** | " + " | ".join(_cell(s, base[s.name]) for s in setups) + " |")
+    notes: list[str] = []
     for probe in PROBES:
         if args.only and args.only not in probe.label:
             continue
         cells = [_cell(s, score(s, probe), base[s.name], args.rounds) for s in setups]
         print(f"| {probe.label} | " + " | ".join(cells) + " |", flush=True)
+        for name, answers in getattr(probe.swap, "passed", {}).items():
+            if answers:
+                notes.append(f"- {probe.label}: the gate passed {sum(answers)} of {len(answers)} {name} queries"
+                             f" ({sum(answers) / len(answers):.0%})")
     if not args.only:
         for label, probes in _bounds().items():
             cells = []
@@ -147,6 +152,8 @@ def main() -> None:
                         for m in runs[0]}
                 cells.append(_cell(s, best, base[s.name], args.rounds))
             print(f"| upper bound: {label} | " + " | ".join(cells) + " |", flush=True)
+    if notes:
+        print("\nWhere feedback ran:\n" + "\n".join(notes))
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 

@@ -70,18 +70,30 @@ def smoothing_rounds(rounds: int) -> Swap:
 
 def first_kept(n: int) -> Swap:
     """Feedback mixed as usual, then the first pass's top `n` put back on top, in order."""
-    return gated_feedback(lambda first: True, n)
+    return _feedback_mix(None, n)
 
 
 def gated_feedback(gate: Callable[[list[Fused]], bool], n: int = 0) -> Swap:
     """Feedback mixed in only where `gate` finds the first pass reliable (the first pass
-    alone elsewhere), then the first pass's top `n` put back on top, in order."""
+    alone elsewhere), then the first pass's top `n` put back on top, in order. The swap's
+    `passed` holds, per collection, the gate's answer for each query of its last run."""
+    return _feedback_mix(gate, n)
+
+
+def _feedback_mix(gate: Callable[[list[Fused]], bool] | None, n: int) -> Swap:
+    passed: dict[str, list[bool]] = {}
+
     def swap(setup: Setup) -> contextlib.AbstractContextManager:
         original = pipeline_module.mix
+        answers: list[bool] = []
+        if setup is not None:
+            passed[setup.name] = answers
 
         def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:
-            if not gate(first):
-                return first
+            if gate is not None:
+                answers.append(gate(first))
+                if not answers[-1]:
+                    return first
             mixed = original(first, second, share)
             keep = [f.id for f in first[:n]]
             top_score = max(f.score for f in mixed) if mixed else 0.0
@@ -89,6 +101,8 @@ def gated_feedback(gate: Callable[[list[Fused]], bool], n: int = 0) -> Swap:
             pinned = [replace(head[i], score=top_score + n - j) for j, i in enumerate(keep) if i in head]
             return pinned + [f for f in mixed if f.id not in keep]
         return swapped(pipeline_module, "mix", mix)
+    if gate is not None:
+        swap.passed = passed  # type: ignore[attr-defined]
     return swap
 
 

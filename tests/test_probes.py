@@ -190,6 +190,11 @@ def test_gated_feedback_mixes_only_where_the_gate_trusts_the_first_pass() -> Non
         assert probe_ranking.pipeline_module.mix(first, second, 0.5) is first
     with probe_ranking.gated_feedback(lambda ranking: True)(None):
         assert probe_ranking.pipeline_module.mix(first, second, 0.5) == fusion.mix(first, second, 0.5)
+    gated = probe_ranking.gated_feedback(lambda ranking: ranking[0].id == 7)
+    with gated(type("Named", (), {"name": "toy"})()):
+        probe_ranking.pipeline_module.mix(first, second, 0.5)
+        probe_ranking.pipeline_module.mix(second, first, 0.5)
+    assert gated.passed == {"toy": [True, False]}
 
 
 def test_the_gates_read_side_agreement_and_the_score_gap() -> None:
