@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -35,11 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_speed import machine  # noqa: E402
+from bench_speed import copy_from_shared, machine  # noqa: E402
 
 from hubsearch import ChunkingConfig, FeedbackConfig, FusionConfig, SearchConfig, evaluate_many  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "bench"
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi", ROOT / "bench" / "seed_questions.jsonl"]
 HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]
 HELD_OUT_NAMES = {p.stem for p in HELD_OUT}
@@ -193,12 +191,6 @@ def paired_difference(a: dict[str, float], b: dict[str, float], rounds: int) -> 
     both = [q for q in a if q in b]
     a, b = ({q: x[q] for q in both} for x in (a, b))
     return (sum(b[q] - a[q] for q in a) / len(a) if a else 0.0), paired_randomization(a, b, rounds)
-
-
-def copy_from_shared(folder: Path) -> None:
-    """Copy a BEIR collection from ../shared/bench into `folder` when it is missing there."""
-    if not folder.exists() and (SHARED / folder.name).exists():
-        shutil.copytree(SHARED / folder.name, folder)
 
 
 def _second(report: dict) -> str:

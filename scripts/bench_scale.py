@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_speed import CRANFIELD, SHARED, _synthetic_corpus, machine, synthetic  # noqa: E402
+from bench_speed import CRANFIELD, _synthetic_corpus, copy_from_shared, machine, synthetic  # noqa: E402
 
 
 def main() -> None:
@@ -37,10 +37,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--passages", type=int, default=100_000)
     args = parser.parse_args()
-    if not CRANFIELD.exists() and SHARED.exists():
-        import shutil
-
-        shutil.copytree(SHARED, CRANFIELD)
+    copy_from_shared(CRANFIELD)
     print(f"hubsearch scale-out benchmark, {time.strftime('%Y-%m-%d')}, {machine()}\n")
     ray_table(args.docs)
     qdrant_table(args.passages)

@@ -29,7 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 CRANFIELD = ROOT / "bench-data" / "cranfield"
-SHARED = ROOT.parent / "shared" / "bench" / "cranfield"
+SHARED = ROOT.parent / "shared" / "bench"
 QUERY = "Xuhui incubator size"
 
 BASELINE = """
@@ -62,8 +62,7 @@ def main() -> None:
                         help="another hubsearch checkout (e.g. a git worktree of an older commit) whose cold "
                              "query joins the table, run with PYTHONPATH=CHECKOUT")
     args = parser.parse_args()
-    if not CRANFIELD.exists() and SHARED.exists():
-        shutil.copytree(SHARED, CRANFIELD)
+    copy_from_shared(CRANFIELD)
 
     print(f"hubsearch speed benchmark, {time.strftime('%Y-%m-%d')}, {machine()}\n")
     if not args.skip_cold:
@@ -78,6 +77,12 @@ def main() -> None:
         quality()
     if not args.skip_scale:
         scale([int(n) for n in args.scale.split(",") if n])
+
+
+def copy_from_shared(folder: Path) -> None:
+    """Copy a BEIR collection from ../shared/bench into `folder` when it is missing there."""
+    if not folder.exists() and (SHARED / folder.name).exists():
+        shutil.copytree(SHARED / folder.name, folder)
 
 
 def machine() -> str:

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_quality import copy_from_shared, paired_difference  # noqa: E402
-from bench_speed import machine  # noqa: E402
+from bench_quality import paired_difference  # noqa: E402
+from bench_speed import copy_from_shared, machine  # noqa: E402
 import numpy as np  # noqa: E402
 from probe_ranking import (  # noqa: E402
     after_fusion, agreement_bonus, best_plus_second, first_kept, gated_feedback, sides_agree, smoothing_rounds,
