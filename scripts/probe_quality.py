@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Retrieval ideas that were tried and dropped, scored again against the current default.
 
-Usage: python scripts/probe_quality.py [--only TEXT] [--rounds 10000]
+Usage: python scripts/probe_quality.py [--only TEXT] [--grid] [--rounds 10000]
 
 Each probe (PROBES below; its swap comes from probe_sides.py or probe_ranking.py) swaps
 one stage of the real pipeline (the BM25 side, the vector search, the sentence ranking,
@@ -16,11 +16,16 @@ randomization test over queries, the MRR, then Recall@100 (or the highlight, ove
 questions whose top passage answers under both) with its difference and p-value. Its last
 rows are upper bounds, not methods: per query, with the judgements known, the best of
 several rankings.
+
+With --grid it runs, instead of the probes, every combination of the four main ranking
+settings around the default (GRID below): whether any setting of them together gains on
+every collection.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from dataclasses import replace
@@ -112,10 +117,25 @@ PROBES = [
           gated_feedback(stands_out(1.5), 1), replace(DEFAULT, rm3=True, rocchio=True)),
 ]
 
+GRID = {"alpha": (0.45, 0.5, 0.55, 0.6), "sentences": (0.25, 0.5, 0.75), "smoothing": (0.2, 0.3),
+        "smoothing_neighbours": (3, 5)}
+
+
+def grid() -> list[Probe]:
+    """A probe for every combination of GRID's values (alpha is the fusion's)."""
+    out = []
+    for alpha, share, weight, neighbours in itertools.product(*GRID.values()):
+        config = replace(DEFAULT, fusion=replace(DEFAULT.fusion, alpha=alpha), sentences=share, smoothing=weight,
+                         smoothing_neighbours=neighbours)
+        out.append(Probe(f"alpha {alpha}, sentence share {share}, smoothing {weight} over {neighbours} neighbours",
+                         config=config))
+    return out
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="run only the probes whose label contains this text")
+    parser.add_argument("--grid", action="store_true", help="run the grid of the main settings instead of the probes")
     parser.add_argument("--rounds", type=int, default=10_000, help="rounds of the randomization test")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -134,16 +154,21 @@ def main() -> None:
     print("|---|" + "---|" * len(names))
     print("| **default** | " + " | ".join(_cell(s, base[s.name]) for s in setups) + " |")
     notes: list[str] = []
-    for probe in PROBES:
+    gains: dict[str, dict[str, float]] = {}  # probe -> collection -> gain in its main figure
+    for probe in grid() if args.grid else PROBES:
         if args.only and args.only not in probe.label:
             continue
-        cells = [_cell(s, score(s, probe), base[s.name], args.rounds) for s in setups]
+        runs = {s.name: score(s, probe) for s in setups}
+        cells = [_cell(s, runs[s.name], base[s.name], args.rounds) for s in setups]
+        gains[probe.label] = {s.name: _gain(s, runs[s.name], base[s.name]) for s in setups}
         print(f"| {probe.label} | " + " | ".join(cells) + " |", flush=True)
         for name, answers in getattr(probe.swap, "passed", {}).items():
             if answers:
                 notes.append(f"- {probe.label}: the gate passed {sum(answers)} of {len(answers)} {name} queries"
                              f" ({sum(answers) / len(answers):.0%})")
-    if not args.only:
+    if len(gains) > 1:
+        _summary(gains, [s for s in setups if not s.questions], base)
+    if not args.only and not args.grid:
         for label, probes in _bounds().items():
             cells = []
             for s in setups:
@@ -203,6 +228,24 @@ def score(setup: Setup, probe: Probe) -> Values:
             ranking = setup.pipeline.rank(text, vector, probe.config, probe.config.fusion.depth).ranking
             run[qid] = probe.documents(ranking, setup.doc_of)
     return evaluation.per_query(run, setup.qrels)
+
+
+def _summary(gains: dict[str, dict[str, float]], beir: list[Setup], base: dict[str, Values]) -> None:
+    """Each BEIR collection's best probe, and the probe whose smaller BEIR gain is largest."""
+    print()
+    for s in beir:
+        label = max(gains, key=lambda g: gains[g][s.name])
+        best = evaluation.means(base[s.name])["ndcg@10"] + gains[label][s.name]
+        print(f"- {s.name}: at best {best:.3f} nDCG@10 ({gains[label][s.name]:+.3f}), with {label}")
+    label = max(gains, key=lambda g: min(gains[g][s.name] for s in beir))
+    print(f"- the largest gain on every BEIR collection at once: "
+          f"{min(gains[label][s.name] for s in beir):+.3f}, with {label}")
+
+
+def _gain(setup: Setup, values: Values, base: Values) -> float:
+    """The probe's mean gain in the collection's main figure (nDCG@10, or top1)."""
+    main = "top1" if setup.questions else "ndcg@10"
+    return evaluation.means(values)[main] - evaluation.means(base)[main]
 
 
 def _cell(setup: Setup, values: Values, base: Values | None = None, rounds: int = 0) -> str:

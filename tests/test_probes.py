@@ -223,3 +223,14 @@ def test_weighed_terms_scale_each_query_term_by_the_meaning_it_carries() -> None
     alone = probe_sides.WeighedTerms(base, embed, "alone", 1.0).term_weights("glider wings")
     assert alone[glider] > alone[wings] > 0
     assert probe_sides.WeighedTerms(base, embed, "alone", 1.0).term_weights("glider") == base.term_weights("glider")
+
+
+def test_the_grid_covers_every_combination_and_the_default_among_them(setup) -> None:
+    made, _ = setup
+    grid = probe_quality.grid()
+    assert len(grid) == np.prod([len(v) for v in probe_quality.GRID.values()])
+    assert len({p.config for p in grid}) == len(grid)
+    default = probe_quality.score(made, probes.Probe("default"))
+    at_default = [p for p in grid if p.config.fusion.alpha == 0.5 and p.config.sentences == 0.5
+                  and p.config.smoothing == 0.2 and p.config.smoothing_neighbours == 5]
+    assert len(at_default) == 1 and probe_quality.score(made, at_default[0]) == default
