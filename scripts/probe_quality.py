@@ -43,8 +43,8 @@ from probe_ranking import (  # noqa: E402
     stands_out, standout_weights,
 )
 from probe_sides import (  # noqa: E402
-    bm25, counted, hubness, mean_of_best, rescaled, sentences, softmax_mean, spread, weighed_terms,
-    with_document,
+    bm25, counted, hubness, mean_of_best, query_sentences, rescaled, saturated, sentences, softmax_mean,
+    spread, weighed_terms, with_document,
 )
 from probes import DEFAULT, Probe, Setup  # noqa: E402
 
@@ -71,12 +71,16 @@ PROBES = [
     Probe("BM25 scores logged before their z-scores", rescaled("lexical", np.log)),
     Probe("BM25 scores square-rooted before their z-scores", rescaled("lexical", np.sqrt)),
     Probe("cosines through arctanh before their z-scores", rescaled("vectors", np.arctanh)),
+    Probe("BM25 with a repeated query term counted once (Okapi k3 = 0)", saturated(0.0)),
+    Probe("BM25 with repeated query terms saturated (Okapi k3 = 8)", saturated(8.0)),
     Probe("BM25 query terms weighed by the meaning lost without them (power 0.5)", weighed_terms("left out", 0.5)),
     Probe("BM25 query terms weighed by the meaning lost without them (power 1)", weighed_terms("left out", 1.0)),
     Probe("BM25 query terms weighed by their own cosine to the query (power 1)", weighed_terms("alone", 1.0)),
     Probe("a document-level BM25 mixed into each passage's, 0.3", with_document(0.3)),
     Probe("a document-level BM25 mixed into each passage's, 0.5", with_document(0.5)),
     Probe("every side's scores spread over the 5 nearest passages of the index, 0.2", spread(0.2, 5)),
+    Probe("the query vector as the mean of its sentences' vectors, where it has 2 or more", query_sentences(2)),
+    Probe("the query vector as the mean of its sentences' vectors, where it has 4 or more", query_sentences(4)),
     Probe("hubness reduction: 0.25 x mean cosine to the 10 nearest", hubness(0.25, 10)),
     Probe("hubness reduction: 0.5 x mean cosine to the 50 nearest", hubness(0.5, 50)),
     Probe("hubness reduction: 1.0 x mean cosine to the 10 nearest", hubness(1.0, 10)),

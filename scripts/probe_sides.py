@@ -346,3 +346,49 @@ def weighed_terms(kind: str, power: float) -> Swap:
         weighed = setup.cached(("weighed", kind, power), lambda: WeighedTerms(g.lexical, embed, kind, power))
         return swapped(g, "lexical", weighed)
     return swap
+
+
+class SaturatedCounts:
+    """BM25 with the query's repeated terms saturated as Okapi's k3 does:
+    (k3 + 1) * qtf / (k3 + qtf); k3 = 0 counts each query term once."""
+
+    def __init__(self, base: LexicalIndex, k3: float) -> None:
+        self._base, self._k3 = base, k3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def term_weights(self, text: str) -> dict[int, float]:
+        k3 = self._k3
+        return {t: (k3 + 1) * n / (k3 + n) for t, n in self._base.term_weights(text).items()}
+
+
+def saturated(k3: float) -> Swap:
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        g = setup.pipeline.generation
+        return swapped(g, "lexical", SaturatedCounts(g.lexical, k3))
+    return swap
+
+
+def query_sentences(min_sentences: int = 2) -> Swap:
+    """The dense query vector of a query of at least `min_sentences` sentences: the mean of
+    its sentences' vectors, renormalised, instead of one vector of the whole text (which
+    the model, trained on short texts, pools over every token)."""
+    def swap(setup: Setup) -> contextlib.AbstractContextManager:
+        from hubsearch.chunking import sentence_spans
+
+        plain = setup.pipeline.encode
+
+        def encode(texts: Sequence[str]) -> np.ndarray:
+            out = np.array(plain(texts), dtype=np.float32, copy=True)
+            for i, text in enumerate(texts):
+                spans = sentence_spans(text, max_chars=2000)
+                if len(spans) >= min_sentences:
+                    mean = plain([text[a:b] for a, b in spans]).mean(axis=0)
+                    out[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            return out
+
+        if setup.questions:  # the search encodes each question itself
+            return swapped(setup.pipeline, "encode", encode)
+        return swapped(setup, "vectors", setup.cached(("query sentences", min_sentences), lambda: encode(setup.texts)))
+    return swap

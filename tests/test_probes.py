@@ -234,3 +234,28 @@ def test_the_grid_covers_every_combination_and_the_default_among_them(setup) -> 
     at_default = [p for p in grid if p.config.fusion.alpha == 0.5 and p.config.sentences == 0.5
                   and p.config.smoothing == 0.2 and p.config.smoothing_neighbours == 5]
     assert len(at_default) == 1 and probe_quality.score(made, at_default[0]) == default
+
+
+def test_saturated_counts_bend_a_repeated_query_term() -> None:
+    base = LexicalIndex.build(["apple banana", "cherry date", "apple apple"])
+    apple, banana = base.vocab["appl"], base.vocab["banana"]
+    query = "apple apple apple banana"
+    assert base.term_weights(query) == {apple: 3.0, banana: 1.0}
+    assert probe_sides.SaturatedCounts(base, 0.0).term_weights(query) == {apple: 1.0, banana: 1.0}
+    bent = probe_sides.SaturatedCounts(base, 8.0).term_weights(query)
+    assert bent[banana] == pytest.approx(1.0) and 1.0 < bent[apple] < 3.0
+
+
+def test_query_sentences_average_the_vectors_of_a_long_query(setup) -> None:
+    made, _ = setup
+    made.texts[0] = "Rising warm air lifts gliders. Wings."
+    plain = made.pipeline.encode([made.texts[0]])[0]
+    parts = made.pipeline.encode(["Rising warm air lifts gliders.", "Wings."]).mean(axis=0)
+    before = made.vectors
+    with probe_sides.query_sentences(2)(made):
+        assert made.vectors[0] == pytest.approx(parts / np.linalg.norm(parts), abs=1e-5)
+        assert made.vectors[1] == pytest.approx(before[1])  # one sentence: as it was
+    assert made.vectors is before
+    with probe_sides.query_sentences(3)(made):  # two sentences: the whole text's vector
+        assert made.vectors[0] == pytest.approx(plain, abs=1e-5)
+    assert not np.allclose(plain, parts / np.linalg.norm(parts))  # the two differ
