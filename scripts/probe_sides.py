@@ -5,12 +5,14 @@ aggregates, and scores spread over a neighbour graph of the whole index."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from probes import Setup, Swap, swapped
 
+from hubsearch.highlight import split
 from hubsearch.lexical import LexicalIndex, top
 from hubsearch.ranking import Ranked
 from hubsearch.settings import LexicalConfig
@@ -314,8 +316,6 @@ class WeighedTerms:
         return self._seen[text]
 
     def _weigh(self, text: str) -> dict[int, float]:
-        import re
-
         counts = self._base.term_weights(text)
         if len(counts) < 2:
             return counts
@@ -342,8 +342,8 @@ class WeighedTerms:
 def weighed_terms(kind: str, power: float) -> Swap:
     def swap(setup: Setup) -> contextlib.AbstractContextManager:
         g = setup.pipeline.generation
-        embed = setup.pipeline._embedder().embed
-        weighed = setup.cached(("weighed", kind, power), lambda: WeighedTerms(g.lexical, embed, kind, power))
+        weighed = setup.cached(("weighed", kind, power),
+                               lambda: WeighedTerms(g.lexical, setup.pipeline.encode, kind, power))
         return swapped(g, "lexical", weighed)
     return swap
 
@@ -375,14 +375,12 @@ def query_sentences(min_sentences: int = 2) -> Swap:
     its sentences' vectors, renormalised, instead of one vector of the whole text (which
     the model, trained on short texts, pools over every token)."""
     def swap(setup: Setup) -> contextlib.AbstractContextManager:
-        from hubsearch.chunking import sentence_spans
-
         plain = setup.pipeline.encode
 
         def encode(texts: Sequence[str]) -> np.ndarray:
             out = np.array(plain(texts), dtype=np.float32, copy=True)
             for i, text in enumerate(texts):
-                spans = sentence_spans(text, max_chars=2000)
+                spans = split(text)
                 if len(spans) >= min_sentences:
                     mean = plain([text[a:b] for a, b in spans]).mean(axis=0)
                     out[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)

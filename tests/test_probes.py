@@ -78,7 +78,7 @@ def test_every_probe_runs_and_puts_back_what_it_swapped(setup) -> None:
         assert set(values["ndcg@10"]) == set(made.qids), probe.label
         changed += values != default
         assert (generation.lexical, generation.vectors, generation.sentences) == before, probe.label
-        assert not {"fuse", "smooth"} & set(vars(made.pipeline)), probe.label
+        assert not {"fuse", "smooth", "encode"} & set(vars(made.pipeline)), probe.label
         assert probe_ranking.pipeline_module.mix is fusion.mix, probe.label
     assert probe_quality.score(made, probes.Probe("default")) == default
     assert changed > 0  # the swaps reach the ranking
@@ -106,6 +106,7 @@ def test_question_sets_are_probed_through_the_search_that_highlights(tmp_path: P
     for probe in probe_quality.PROBES:
         values = probe_quality.score(made, probe)
         assert set(values["top1"]) == set(made.qids), probe.label
+        assert "encode" not in vars(made.pipeline), probe.label  # the search encodes as before
     index.close()
 
 
