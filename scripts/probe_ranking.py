@@ -85,9 +85,7 @@ def _feedback_mix(gate: Callable[[list[Fused]], bool] | None, n: int) -> Swap:
 
     def swap(setup: Setup) -> contextlib.AbstractContextManager:
         original = pipeline_module.mix
-        answers: list[bool] = []
-        if setup is not None:
-            passed[setup.name] = answers
+        answers = passed[setup.name] = []
 
         def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:
             if gate is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from probes import Setup, Swap, swapped
+from probes import Setup, Swap, Wrapped, swapped
 
 from hubsearch.highlight import split
 from hubsearch.lexical import LexicalIndex, top
@@ -90,15 +90,12 @@ def counted(model: str, parameter: float = 0.0) -> Swap:
     return swap
 
 
-class Rescaled:
+class Rescaled(Wrapped):
     """A side's search with its scores passed through `f` (monotone) before fusion, so
     that their z-scores rest on another shape of distribution."""
 
     def __init__(self, base: Any, f: Callable[[np.ndarray], np.ndarray]) -> None:
         self._base, self._f = base, f
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
 
     def search(self, query: Any, depth: int, allowed: np.ndarray | None = None) -> Ranked:
         found = self._base.search(query, depth, allowed)
@@ -116,14 +113,11 @@ def rescaled(part: str, f: Callable[[np.ndarray], np.ndarray]) -> Swap:
 # --- the meaning sides ------------------------------------------------------------------
 
 
-class Penalised:
+class Penalised(Wrapped):
     """Exact cosine search minus a per-passage penalty."""
 
     def __init__(self, store: Any, vectors: np.ndarray, penalty: np.ndarray) -> None:
-        self._store, self._vectors, self.penalty = store, vectors, penalty
-
-    def __getattr__(self, name: str) -> Any:  # count, dimension, vectors: the store's own
-        return getattr(self._store, name)
+        self._base, self._vectors, self.penalty = store, vectors, penalty
 
     def search(self, query: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> Ranked:
         assert allowed is None, "probes run without filters"
@@ -138,28 +132,19 @@ def hubness(share: float, neighbours: int) -> Swap:
     def swap(setup: Setup) -> contextlib.AbstractContextManager:
         vectors = setup.passage_vectors()
 
-        def mean_nearest() -> np.ndarray:
-            sims = vectors @ vectors.T
-            np.fill_diagonal(sims, -np.inf)
-            k = max(min(neighbours, len(vectors) - 1), 1)
-            return -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
-
-        penalty = share * setup.cached(("hub", neighbours), mean_nearest)
+        penalty = share * setup.cached(("hub", neighbours), lambda: nearest(vectors, neighbours)[1].mean(axis=1))
         generation = setup.pipeline.generation
         return swapped(generation, "vectors", Penalised(generation.vectors, vectors, penalty))
     return swap
 
 
-class Aggregated:
+class Aggregated(Wrapped):
     """The sentence ranking with another aggregate of a passage's sentence cosines."""
 
     def __init__(self, base: Any, reduce: Callable[[np.ndarray], float]) -> None:
         self._base, self._reduce = base, reduce
         self._ids = np.asarray(base.spans[:, 0])
         self._vectors = read_rows(base.vectors, np.arange(len(self._ids)))
-
-    def __getattr__(self, name: str) -> Any:  # what the highlight reads: the base's own
-        return getattr(self._base, name)
 
     def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
         wanted = np.asarray(passages, dtype=np.int64)
@@ -189,31 +174,35 @@ def softmax_mean(temperature: float) -> Callable[[np.ndarray], float]:
 # --- scores spread over the whole index ---------------------------------------------------
 
 
+def nearest(vectors: np.ndarray, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's `neighbours` nearest other passages by cosine (fewer in a smaller
+    index): their ids and their cosines, a row per passage."""
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    k = max(min(neighbours, len(vectors) - 1), 1)
+    near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return near, np.take_along_axis(sims, near, axis=1)
+
+
 def neighbour_graph(vectors: np.ndarray, neighbours: int) -> Any:
     """Each passage's `neighbours` nearest passages by cosine, as a sparse row-stochastic
     matrix weighted by their (positive) cosines."""
     import scipy.sparse as sp
 
-    sims = vectors @ vectors.T
-    np.fill_diagonal(sims, -np.inf)
-    k = max(min(neighbours, len(vectors) - 1), 1)
-    near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    weights = np.maximum(np.take_along_axis(sims, near, axis=1), 0.0)
+    near, sims = nearest(vectors, neighbours)
+    weights = np.maximum(sims, 0.0)
     weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
-    rows = np.repeat(np.arange(len(vectors)), k)
+    rows = np.repeat(np.arange(len(vectors)), near.shape[1])
     return sp.csr_matrix((weights.ravel(), (rows, near.ravel())), shape=(len(vectors), len(vectors)))
 
 
-class Spread:
+class Spread(Wrapped):
     """One side with every passage's score mixed with its neighbours' before retrieval:
     `(1 - share) * own + share * graph @ scores`, over all passages (Diaz's score
     regularisation over the collection, not over the candidates)."""
 
     def __init__(self, base: Any, full: Callable[[Any], np.ndarray], graph: Any, share: float) -> None:
         self._base, self._full, self._graph, self._share = base, full, graph, share
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
 
     def search(self, query: Any, depth: int, allowed: np.ndarray | None = None) -> Ranked:
         assert allowed is None, "probes run without filters"
@@ -224,15 +213,12 @@ class Spread:
         return Ranked(order.tolist(), scores[order].tolist())
 
 
-class SpreadSentences:
+class SpreadSentences(Wrapped):
     """The sentence ranking with each passage's best-sentence cosine spread the same way."""
 
     def __init__(self, base: Any, graph: Any, share: float) -> None:
         self._base, self._graph, self._share = base, graph, share
         self._all = np.arange(graph.shape[0])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
 
     def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
         own = self._base.best_of(self._all, query).astype(np.float64)
@@ -255,15 +241,12 @@ def spread(share: float, neighbours: int) -> Swap:
     return swap
 
 
-class WithDocument:
+class WithDocument(Wrapped):
     """BM25 with each passage's score mixed with its whole document's BM25 score."""
 
     def __init__(self, base: LexicalIndex, documents: LexicalIndex, doc_row: np.ndarray, share: float) -> None:
         self._base, self._documents, self._doc_row, self._share = base, documents, doc_row, share
         self._terms = {i: t for t, i in base.vocab.items()}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
 
     def search(self, weights: dict[int, float], depth: int, allowed: np.ndarray | None = None) -> Ranked:
         own = self._base.scores(weights).astype(np.float64)
@@ -296,7 +279,7 @@ def with_document(share: float) -> Swap:
 # --- query terms weighed by meaning -------------------------------------------------------
 
 
-class WeighedTerms:
+class WeighedTerms(Wrapped):
     """BM25 with each query term's weight times how much the query's meaning rests on it,
     over the mean of its terms, to `power`. "left out": 1 - cos(query, query without the
     term's words); "alone": cos(query, the term's words alone). For long queries, where
@@ -306,9 +289,6 @@ class WeighedTerms:
                  power: float) -> None:
         self._base, self._embed, self._kind, self._power = base, embed, kind, power
         self._seen: dict[str, dict[int, float]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
 
     def term_weights(self, text: str) -> dict[int, float]:
         if text not in self._seen:
@@ -348,15 +328,12 @@ def weighed_terms(kind: str, power: float) -> Swap:
     return swap
 
 
-class SaturatedCounts:
+class SaturatedCounts(Wrapped):
     """BM25 with the query's repeated terms saturated as Okapi's k3 does:
     (k3 + 1) * qtf / (k3 + qtf); k3 = 0 counts each query term once."""
 
     def __init__(self, base: LexicalIndex, k3: float) -> None:
         self._base, self._k3 = base, k3
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
 
     def term_weights(self, text: str) -> dict[int, float]:
         k3 = self._k3

@@ -85,6 +85,17 @@ class Probe:
     documents: Documents = best_passage
 
 
+class Wrapped:
+    """A stand-in for one part of an open index, kept in `self._base` by the subclass:
+    whatever the subclass does not define (counts, vectors, what the highlight reads) is
+    the part's own."""
+
+    _base: Any
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
 @contextlib.contextmanager
 def swapped(owner: Any, attribute: str, value: Any) -> Iterator[None]:
     """`owner.attribute` is `value` inside the block, and as it was after it (a method

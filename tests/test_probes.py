@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +131,13 @@ def _fused(ids_scores: list[tuple[int, float]], ranks: dict[int, tuple[int | Non
     ]
 
 
+TOY = SimpleNamespace(name="toy")  # the one thing the feedback swaps read of a collection
+
+
 def test_first_kept_puts_the_first_pass_top_back_on_top() -> None:
     first = _fused([(7, 3.0), (8, 2.0), (9, 1.0)], {7: (1, 1), 8: (2, 2), 9: (3, 3)})
     second = _fused([(9, 5.0), (8, 4.0), (7, 0.0)], {9: (1, 1), 8: (2, 2), 7: (3, 3)})
-    with probe_ranking.first_kept(2)(None):
+    with probe_ranking.first_kept(2)(TOY):
         mixed = probe_ranking.pipeline_module.mix(first, second, 0.5)
     assert [f.id for f in mixed[:2]] == [7, 8]
     assert [f.id for f in fusion.mix(first, second, 0.5)][0] == 9  # what plain mixing would do
@@ -187,12 +191,12 @@ def test_with_document_mixes_in_the_whole_document_score() -> None:
 def test_gated_feedback_mixes_only_where_the_gate_trusts_the_first_pass() -> None:
     first = _fused([(7, 3.0), (8, 2.0), (9, 1.0)], {7: (1, 1), 8: (2, 2), 9: (3, 3)})
     second = _fused([(9, 5.0), (8, 4.0), (7, 0.0)], {9: (1, 1), 8: (2, 2), 7: (3, 3)})
-    with probe_ranking.gated_feedback(lambda ranking: False)(None):
+    with probe_ranking.gated_feedback(lambda ranking: False)(TOY):
         assert probe_ranking.pipeline_module.mix(first, second, 0.5) is first
-    with probe_ranking.gated_feedback(lambda ranking: True)(None):
+    with probe_ranking.gated_feedback(lambda ranking: True)(TOY):
         assert probe_ranking.pipeline_module.mix(first, second, 0.5) == fusion.mix(first, second, 0.5)
     gated = probe_ranking.gated_feedback(lambda ranking: ranking[0].id == 7)
-    with gated(type("Named", (), {"name": "toy"})()):
+    with gated(TOY):
         probe_ranking.pipeline_module.mix(first, second, 0.5)
         probe_ranking.pipeline_module.mix(second, first, 0.5)
     assert gated.passed == {"toy": [True, False]}
@@ -200,7 +204,8 @@ def test_gated_feedback_mixes_only_where_the_gate_trusts_the_first_pass() -> Non
 
 def test_the_gates_read_side_agreement_and_the_score_gap() -> None:
     agreeing = _fused([(i, 10.0 - i) for i in range(10)], {i: (i + 1, i + 1) for i in range(10)})
-    apart = _fused([(i, 10.0 - i) for i in range(10)], {i: ((i + 1, None) if i < 5 else (None, i - 4)) for i in range(10)})
+    apart = _fused([(i, 10.0 - i) for i in range(10)],
+                   {i: ((i + 1, None) if i < 5 else (None, i - 4)) for i in range(10)})
     assert probe_ranking.sides_agree(0.5, depth=5)(agreeing)
     assert not probe_ranking.sides_agree(0.2, depth=5)(apart)
     assert probe_ranking.stands_out(9.0)(agreeing)  # 10 - 1 = 9 between the first and the 10th
