@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_speed import copy_from_shared, machine  # noqa: E402
 
 from hubsearch import ChunkingConfig, FeedbackConfig, FusionConfig, SearchConfig, evaluate_many  # noqa: E402
+from hubsearch.evaluation import means  # noqa: E402
 
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi", ROOT / "bench" / "seed_questions.jsonl"]
 HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]
@@ -128,10 +129,6 @@ def _runner(tmp: Path):
     return run
 
 
-def _main_metric(report: dict) -> str:
-    return "ndcg@10" if report["kind"] == "beir" else "top1"
-
-
 def _name(report: dict) -> str:
     return Path(report["collection"]).stem
 
@@ -165,25 +162,31 @@ def _compare(title: str, default: dict, variants: dict[str, Callable[[], dict]],
           f"(question sets, over the questions both top passages answer) with its difference and p-value.\n")
     print("| setting | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    base = {_name(r): r for r in default["collections"]}
-    row = [f"{_fig(r, 'hybrid')} (MRR {_mrr(r, 'hybrid'):.3f}{_second(r)})" for r in default["collections"]]
+    base = {_name(r): r["per_query"]["hybrid"] for r in default["collections"]}
+    row = [cell(r["kind"] == "questions", base[_name(r)]) for r in default["collections"]]
     print("| **default** | " + " | ".join(row) + " |")
     for label, score in variants.items():
-        other = score()
-        cells = []
-        for report in other["collections"]:
-            ref = base[_name(report)]
-            diff, p = _paired(ref, report, _main_metric(report), rounds)
-            cell = f"{_fig(report, 'hybrid')} ({diff:+.3f}, p={p:.3f}; MRR {_mrr(report, 'hybrid'):.3f}"
-            diff, p = _paired(ref, report, "recall@100" if report["kind"] == "beir" else "highlight", rounds)
-            cell += f"{_second(report)} {diff:+.3f}, p={p:.3f}"
-            cells.append(cell + ")")
+        cells = [cell(r["kind"] == "questions", r["per_query"]["hybrid"], base[_name(r)], rounds)
+                 for r in score()["collections"]]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
-def _paired(ref: dict, report: dict, metric: str, rounds: int) -> tuple[float, float]:
-    """`paired_difference` of `metric` (hybrid mode) between two reports."""
-    return paired_difference(ref["per_query"]["hybrid"][metric], report["per_query"]["hybrid"][metric], rounds)
+Values = dict[str, dict[str, float]]  # metric -> query -> value
+
+
+def cell(questions: bool, values: Values, base: Values | None = None, rounds: int = 0) -> str:
+    """One collection's cell of a comparison table, from per-query figures: the main figure
+    (nDCG@10, or top1 for a question set), the MRR, then the Recall@100 (or the highlight,
+    over the questions whose top passage answers); with `base`, the main and the last
+    figure each with its difference from it and the p-value of a paired randomization test."""
+    main, second, mrr = ("top1", "highlight", "mrr@10") if questions else ("ndcg@10", "recall@100", "mrr")
+    label = "highlight" if questions else "R@100"
+    mean = means(values)
+    if base is None:
+        return f"{mean[main]:.3f} (MRR {mean[mrr]:.3f}; {label} {mean[second]:.3f})"
+    tests = {m: paired_difference(base[m], values[m], rounds) for m in (main, second)}
+    return (f"{mean[main]:.3f} ({tests[main][0]:+.3f}, p={tests[main][1]:.3f}; MRR {mean[mrr]:.3f}; "
+            f"{label} {mean[second]:.3f} {tests[second][0]:+.3f}, p={tests[second][1]:.3f})")
 
 
 def paired_difference(a: dict[str, float], b: dict[str, float], rounds: int) -> tuple[float, float]:
@@ -191,21 +194,6 @@ def paired_difference(a: dict[str, float], b: dict[str, float], rounds: int) -> 
     both = [q for q in a if q in b]
     a, b = ({q: x[q] for q in both} for x in (a, b))
     return (sum(b[q] - a[q] for q in a) / len(a) if a else 0.0), paired_randomization(a, b, rounds)
-
-
-def _second(report: dict) -> str:
-    """Recall@100 for a BEIR collection, the highlight for a question set."""
-    m = report["results"]["hybrid"]
-    return f"; R@100 {m['recall@100']:.3f}" if report["kind"] == "beir" else f"; highlight {m['highlight']:.3f}"
-
-
-def _fig(report: dict, mode: str) -> str:
-    return f"{report['results'][mode][_main_metric(report)]:.3f}"
-
-
-def _mrr(report: dict, mode: str) -> float:
-    m = report["results"][mode]
-    return m["mrr"] if report["kind"] == "beir" else m["mrr@10"]
 
 
 def paired_randomization(a: dict[str, float], b: dict[str, float], rounds: int, seed: int = 1) -> float:

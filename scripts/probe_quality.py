@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_quality import paired_difference  # noqa: E402
+from bench_quality import Values, cell  # noqa: E402
 from bench_speed import copy_from_shared, machine  # noqa: E402
 import numpy as np  # noqa: E402
 from probe_ranking import (  # noqa: E402
@@ -56,7 +56,6 @@ COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi"]
 QUESTION_SETS = [ROOT / "bench" / "seed_questions.jsonl"]
 HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]
 KEPT = ROOT / "bench-data" / "probe-index"
-Values = dict[str, dict[str, float]]  # metric -> query -> value
 
 PROBES = [
     Probe("Anserini's BM25 parameters (k1 0.9, b 0.4)", bm25(LexicalConfig(k1=0.9, b=0.4))),
@@ -156,14 +155,14 @@ def main() -> None:
     names = [s.name + (" (held out: check)" if s.name in held_out else "") for s in setups]
     print("| probe | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    print("| **default** | " + " | ".join(_cell(s, base[s.name]) for s in setups) + " |")
+    print("| **default** | " + " | ".join(cell(bool(s.questions), base[s.name]) for s in setups) + " |")
     notes: list[str] = []
     gains: dict[str, dict[str, float]] = {}  # probe -> collection -> gain in its main figure
     for probe in grid() if args.grid else PROBES:
         if args.only and args.only not in probe.label:
             continue
         runs = {s.name: score(s, probe) for s in setups}
-        cells = [_cell(s, runs[s.name], base[s.name], args.rounds) for s in setups]
+        cells = [cell(bool(s.questions), runs[s.name], base[s.name], args.rounds) for s in setups]
         gains[probe.label] = {s.name: _gain(s, runs[s.name], base[s.name]) for s in setups}
         print(f"| {probe.label} | " + " | ".join(cells) + " |", flush=True)
         for name, answers in getattr(probe.swap, "passed", {}).items():
@@ -179,7 +178,7 @@ def main() -> None:
                 runs = [score(s, p) for p in probes]
                 best = {m: {q: max(r[m][q] for r in runs if q in r[m]) for q in set().union(*(r[m] for r in runs))}
                         for m in runs[0]}
-                cells.append(_cell(s, best, base[s.name], args.rounds))
+                cells.append(cell(bool(s.questions), best, base[s.name], args.rounds))
             print(f"| upper bound: {label} | " + " | ".join(cells) + " |", flush=True)
     if notes:
         print("\nWhere feedback ran:\n" + "\n".join(notes))
@@ -250,19 +249,6 @@ def _gain(setup: Setup, values: Values, base: Values) -> float:
     """The probe's mean gain in the collection's main figure (nDCG@10, or top1)."""
     main = "top1" if setup.questions else "ndcg@10"
     return evaluation.means(values)[main] - evaluation.means(base)[main]
-
-
-def _cell(setup: Setup, values: Values, base: Values | None = None, rounds: int = 0) -> str:
-    """As bench_quality writes them: the main figure (difference, p; MRR; the second
-    figure, difference, p)."""
-    main, second, mrr = ("top1", "highlight", "mrr@10") if setup.questions else ("ndcg@10", "recall@100", "mrr")
-    label = "highlight" if setup.questions else "R@100"
-    mean = evaluation.means(values)
-    if base is None:
-        return f"{mean[main]:.3f} (MRR {mean[mrr]:.3f}; {label} {mean[second]:.3f})"
-    tests = {m: paired_difference(base[m], values[m], rounds) for m in (main, second)}
-    return (f"{mean[main]:.3f} ({tests[main][0]:+.3f}, p={tests[main][1]:.3f}; MRR {mean[mrr]:.3f}; "
-            f"{label} {mean[second]:.3f} {tests[second][0]:+.3f}, p={tests[second][1]:.3f})")
 
 
 if __name__ == "__main__":
