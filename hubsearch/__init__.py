@@ -24,6 +24,7 @@ from .errors import (
     SourceError,
 )
 from .settings import (
+    BuildOptions,
     ChunkingConfig,
     FeedbackConfig,
     FusionConfig,
@@ -37,27 +38,28 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Index": "index",
-    "Hit": "passages",
-    "Trace": "pipeline",
-    "BuildReport": "indexing",
-    "build": "lifecycle",
-    "open_or_build": "lifecycle",
-    "rebuild": "lifecycle",
-    "update": "lifecycle",
-    "watch": "lifecycle",
-    "evaluate": "evaluation",
-    "evaluate_many": "questions",
-    "evaluate_questions": "questions",
+    "build": "index",
+    "open_or_build": "index",
+    "rebuild": "index",
+    "update": "index",
+    "watch": "index",
+    "SearchRequest": "request",
+    "SearchResponse": "request",
+    "Hit": "records",
+    "BuildReport": "records",
+    "Trace": "query.pipeline",
+    "evaluate": "evaluate.beir",
+    "evaluate_many": "evaluate.questions",
+    "evaluate_questions": "evaluate.questions",
 }
 
 if TYPE_CHECKING:
-    from .evaluation import evaluate
-    from .index import Index
-    from .indexing import BuildReport
-    from .lifecycle import build, open_or_build, rebuild, update, watch
-    from .passages import Hit
-    from .pipeline import Trace
-    from .questions import evaluate_many, evaluate_questions
+    from .evaluate.beir import evaluate
+    from .evaluate.questions import evaluate_many, evaluate_questions
+    from .index import Index, build, open_or_build, rebuild, update, watch
+    from .query.pipeline import Trace
+    from .records import BuildReport, Hit
+    from .request import SearchRequest, SearchResponse
 
 
 def __getattr__(name: str) -> Any:
@@ -71,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackendError",
+    "BuildOptions",
     "BuildReport",
     "ChunkingConfig",
     "DocumentNotFoundError",
@@ -89,6 +92,8 @@ __all__ = [
     "ModelMismatchError",
     "NoDocumentsError",
     "SearchConfig",
+    "SearchRequest",
+    "SearchResponse",
     "SourceError",
     "Trace",
     "VectorBackend",

@@ -1,58 +1,41 @@
-"""The `Index` facade: what a library user calls.
+"""The facade a library user calls: the `Index` class and the writes that make one.
 
     from hubsearch import Index
     idx = Index.build(["seeds/"], path="index/")
     for hit in idx.search("Xuhui incubator size", k=5):
         print(hit.rank, hit.score, hit.doc_id, hit.text)
 
-It only delegates: `generation` opens and verifies the files, `pipeline` ranks,
-`explain` describes, `lifecycle` writes. Nothing here prints or exits; failures raise
-`HubsearchError` subclasses.
+It only delegates: `retrieval.generation` opens and verifies the files, `query.pipeline`
+ranks, `query.explain` describes, `indexer` writes. Nothing here prints or exits;
+failures raise `HubsearchError` subclasses.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from .errors import ModelMismatchError
-from .generation import Generation, open_live
-from .manifest import Manifest
-from .models import ModelRef, resolve_model
-from .passages import Hit
-from .settings import (
-    DEFAULT_SOURCES,
-    ChunkingConfig,
-    SearchConfig,
-    VectorBackend,
-    default_index_dir,
-    validate_k,
-    validate_query,
+from .embed.models import check_model, resolve_model
+from .errors import (
+    DocumentNotFoundError,
+    HubsearchError,
+    IndexNotFoundError,
+    SourceError,
 )
+from .records import BuildReport, DocumentText, Hit, ModelRef, ProgressCallback
+from .request import SearchRequest, SearchResponse, validate_k, validate_query
+from .retrieval.generation import Generation, open_live
+from .settings import DEFAULT_SOURCES, BuildOptions, SearchConfig, default_index_dir
+from .store.manifest import Manifest
 
 if TYPE_CHECKING:
-    from .embedding import Embedder
-    from .indexing import BuildReport, ProgressCallback
-    from .pipeline import Pipeline, Trace
+    from .embed.base import Embedder
+    from .query.pipeline import Pipeline, Trace
 
-@dataclass(frozen=True)
-class DocumentText:
-    """An indexed document: its text and the (chunk_id, start, end) of its passages."""
-
-    doc_id: str
-    source: str
-    title: str | None
-    date: str | None
-    text: str
-    passages: list[tuple[int, int, int]]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "source": self.source, "title": self.title, "date": self.date,
-                "text": self.text,
-                "passages": [{"chunk_id": c, "start": a, "end": b} for c, a, b in self.passages]}
+PathLike = str | os.PathLike[str]
 
 
 class Index:
@@ -66,7 +49,6 @@ class Index:
         self._generation = generation
         self._embedder = embedder
         self._pipeline: Pipeline | None = None
-        self.report: BuildReport | None = None
 
     @property
     def path(self) -> Path:
@@ -88,45 +70,30 @@ class Index:
     # --- construction -------------------------------------------------------------------
 
     @classmethod
-    def build(
-        cls, paths: Sequence[str | os.PathLike[str]] = DEFAULT_SOURCES, path: str | os.PathLike[str] | None = None,
-        *, model: str | os.PathLike[str] | None = None, chunking: ChunkingConfig | None = None,
-        index_type: str = "auto", precision: str = "auto", embedder: Embedder | None = None,
-        progress: ProgressCallback | None = None, wait: float = 0.0, reuse: bool = True,
-        backend: VectorBackend | None = None, engine: str = "local", ray_address: str | None = None,
-    ) -> "Index":
-        """Index the documents under `paths` into the folder `path`, replacing what is there.
+    def build(cls, paths: Sequence[PathLike] = DEFAULT_SOURCES, path: PathLike | None = None,
+              options: BuildOptions | None = None, *, embedder: Embedder | None = None,
+              progress: ProgressCallback | None = None) -> "Index":
+        """Index the documents under `paths` into the folder `path`, replacing what is
+        there, and open the result. `build` does the same and returns its `BuildReport`.
 
         Args:
             paths: Folders (searched recursively) or files to index.
             path: The index folder.
-            model: A local sentence-transformers folder; default all-MiniLM-L6-v2.
-            chunking: Passage settings.
-            index_type: FAISS index type, or "auto" to choose from the corpus size.
-            precision: Embedding precision: "auto" (bf16 where the CPU has AMX or
-                AVX-512 BF16, else fp32), "fp32", "bf16" or "int8".
-            embedder: An embedder to use instead of loading `model` (tests pass a fake).
+            options: How to build; see `BuildOptions`.
+            embedder: An embedder to use instead of loading the model (tests pass a fake).
             progress: Called as work advances; see `ProgressCallback`.
-            wait: Seconds to wait for another writer to finish.
-            reuse: Take the vectors of passages embedded before (same model, precision and
-                text) from the index being replaced instead of embedding them again.
-            backend: Where the vectors are served from: FAISS files (default) or Qdrant.
-            engine: "local", or "ray" to embed on a Ray cluster (`ray_address`, or a local Ray).
 
         Raises:
             HubsearchError: Bad paths, no documents, a model that cannot load, a busy index.
         """
-        from .lifecycle import build
+        from .indexer.lifecycle import build as write
 
-        return build(paths, path, model=model, chunking=chunking, index_type=index_type, precision=precision,
-                     embedder=embedder, progress=progress, wait=wait, reuse=reuse, backend=backend,
-                     engine=engine, ray_address=ray_address)
+        written = write(paths, _folder(path), options or BuildOptions(), embedder=embedder, progress=progress)
+        return cls.open(written.report.index, embedder=written.query_embedder)
 
     @classmethod
-    def open(
-        cls, path: str | os.PathLike[str] | None = None, *, model: str | os.PathLike[str] | None = None,
-        embedder: Embedder | None = None,
-    ) -> "Index":
+    def open(cls, path: PathLike | None = None, *, model: PathLike | None = None,
+             embedder: Embedder | None = None) -> "Index":
         """Open an existing index. The manifest decides which model embeds queries.
 
         Args:
@@ -139,20 +106,12 @@ class Index:
             IndexDamagedError: Files are missing, truncated, corrupt or inconsistent.
             ModelMismatchError: `model` or `embedder` differs from the index's model.
         """
-        index = cls(open_live(Path(path) if path is not None else default_index_dir()), embedder)
+        index = cls(open_live(_folder(path)), embedder)
         if model is not None:
             check_model(index.path, index.model, resolve_model(model))
         if embedder is not None:
             check_model(index.path, index.model, embedder.ref)
         return index
-
-    def rebuild(self, *, model: str | os.PathLike[str] | None = None, embedder: Embedder | None = None,
-                progress: ProgressCallback | None = None, wait: float = 0.0) -> "Index":
-        """Build the index again from the sources and settings in its manifest (see
-        `lifecycle.rebuild`); `model` replaces the recorded model."""
-        from .lifecycle import rebuild
-
-        return rebuild(self.path, model=model, embedder=embedder, progress=progress, wait=wait)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -160,7 +119,7 @@ class Index:
     def embedder(self) -> Embedder:
         """The query embedder for this index's model, loaded on first use."""
         if self._embedder is None:
-            from .onnxpath import query_embedder
+            from .embed.factory import query_embedder
 
             self._embedder = query_embedder(self.model)
         return self._embedder
@@ -168,10 +127,15 @@ class Index:
     @property
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
-            from .pipeline import Pipeline
+            from .query.pipeline import Pipeline
 
             self._pipeline = Pipeline(self._generation, lambda: self.embedder)
         return self._pipeline
+
+    def answer(self, request: SearchRequest) -> SearchResponse:
+        """What every front door calls: the hits for one validated request."""
+        hits = self.search(request.q, request.k, config=request.config, explain=request.explain)
+        return SearchResponse(request.q, hits)
 
     def search(self, query: str, k: int = 5, *, config: SearchConfig | None = None, mode: str | None = None,
                explain: bool = False) -> list[Hit]:
@@ -185,12 +149,13 @@ class Index:
             explain: Attach each side's rank and score, and the fusion, to every hit.
 
         Raises:
-            InvalidInputError: The query is empty, k is below 1, or the mode is unknown.
+            InvalidInputError: The query is empty or too long, k is out of range, or the
+                mode is unknown.
         """
         hits, trace = self.trace(query, k, config=config, mode=mode)
         if not explain:
             return hits
-        from .explain import explain_hits
+        from .query.explain import explain_hits
 
         return [replace(hit, explain=e) for hit, e in zip(hits, explain_hits(trace, [h.chunk_id for h in hits]))]
 
@@ -209,10 +174,7 @@ class Index:
             DocumentNotFoundError: The index holds no such document.
             SourceError: Its file is gone or changed since it was indexed.
         """
-        from pathlib import PurePosixPath
-
-        from .errors import DocumentNotFoundError, SourceError
-        from .sources import SourceFile, read_documents
+        from .ingest.files import SourceFile, read_document
 
         record = next((s for s in self.manifest.sources if s.doc_id == doc_id), None)
         if record is None:
@@ -223,14 +185,14 @@ class Index:
             raise SourceError(f"the index at {self.path} was built by hubsearch eval and keeps no document files")
         root = Path(record.root)
         path = root.joinpath(*PurePosixPath(record.source).parts)
-        found = next(read_documents([SourceFile(path, root)]))
-        if getattr(found, "sha256", None) != record.sha256:
+        found = read_document(SourceFile(path, root))
+        if found is None or found.sha256 != record.sha256:
             raise SourceError(
                 f"{path} is gone or changed since it was indexed; bring the index up to date with: "
                 f"hubsearch index update --index {self.path}"
             )
         passages = [(p.id, p.start, p.end) for p in self._generation.passages.doc_passages(doc_id)]
-        return DocumentText(doc_id, record.source, record.title, record.date, found.text, passages)  # type: ignore[union-attr]
+        return DocumentText(doc_id, record.source, record.title, record.date, found.text, passages)
 
     def passage_documents(self) -> list[str]:
         """The doc_id of every passage, indexed by passage id (`Hit.chunk_id`)."""
@@ -242,13 +204,13 @@ class Index:
         Cheap: files whose size and modification time match the manifest are not read;
         the others are hashed, so a touched but unchanged file does not count.
         """
-        from .sources import compare_sources
+        from .ingest.files import compare_sources
 
         return compare_sources(self.manifest.corpus, self.manifest.sources, self.manifest.skipped)
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built, as plain data."""
-        from .storage import unfinished
+        from .store.generations import unfinished
 
         m = self.manifest.to_dict()
         keys = ("corpus", "model", "chunking", "vector_index", "built", "versions", "skipped")
@@ -265,11 +227,102 @@ class Index:
         self.close()
 
 
-def check_model(index_dir: Path, recorded: ModelRef, requested: ModelRef) -> None:
-    """Raises ModelMismatchError unless `requested` is the model the index was built with."""
-    if recorded.sha256 != requested.sha256:
-        raise ModelMismatchError(
-            f"index at {index_dir} was built with model {recorded.name} ({recorded.path}), "
-            f"not {requested.name} ({requested.path}); query without --model, or rebuild with: "
-            f"hubsearch index rebuild --model {requested.path} --index {index_dir}"
-        )
+def _folder(path: PathLike | None) -> Path:
+    return Path(path) if path is not None else default_index_dir()
+
+
+# --- writes ---------------------------------------------------------------------------
+
+
+def build(paths: Sequence[PathLike] = DEFAULT_SOURCES, path: PathLike | None = None,
+          options: BuildOptions | None = None, *, embedder: Embedder | None = None,
+          progress: ProgressCallback | None = None) -> BuildReport:
+    """Index the documents under `paths` into the folder `path`, replacing what is there
+    once the new index is complete. Arguments as for `Index.build`.
+
+    Returns:
+        What the build did; `Index.open(report.index)` searches the result.
+    """
+    from .indexer.lifecycle import build as write
+
+    return write(paths, _folder(path), options or BuildOptions(), embedder=embedder, progress=progress).report
+
+
+def rebuild(path: PathLike | None = None, *, model: PathLike | None = None, precision: str | None = None,
+            reuse: bool = True, engine: str = "local", ray_address: str | None = None, wait: float = 0.0,
+            embedder: Embedder | None = None, progress: ProgressCallback | None = None) -> BuildReport:
+    """Rebuild the index at `path` from the sources and settings its manifest records.
+
+    Every document is read and cut into passages again; passages whose embedded text is
+    unchanged keep their vectors unless `reuse` is False. Works on a damaged index too,
+    as long as its manifest (or the record of its sources) can be read. `model` and
+    `precision` replace the recorded ones.
+
+    Raises:
+        IndexNotFoundError: There is no index, or no record of its sources survives.
+    """
+    from .indexer import lifecycle
+
+    overrides = {"precision": precision, "reuse": reuse, "engine": engine, "ray_address": ray_address,
+                 "wait": wait, **({"model": str(model)} if model is not None else {})}
+    return lifecycle.rebuild(_folder(path), overrides, embedder=embedder, progress=progress).report
+
+
+def update(path: PathLike | None = None, paths: Sequence[PathLike] | None = None, *, engine: str = "local",
+           ray_address: str | None = None, wait: float = 0.0, embedder: Embedder | None = None,
+           progress: ProgressCallback | None = None) -> BuildReport:
+    """Bring the index at `path` up to date with its sources.
+
+    Documents are compared by SHA-256 with the manifest: new and changed ones are cut into
+    passages and embedded, unchanged ones keep their passages and vectors, removed ones
+    are dropped, on the dense and the lexical side alike. The model, precision, chunking
+    and index type are the recorded ones.
+
+    Args:
+        paths: The folders or files to index; default: the recorded roots.
+
+    Raises:
+        IndexNotFoundError: There is no index yet (build one first).
+    """
+    from .indexer import lifecycle
+
+    return lifecycle.update(_folder(path), paths, engine=engine, ray_address=ray_address, wait=wait,
+                            embedder=embedder, progress=progress).report
+
+
+def watch(path: PathLike | None = None, paths: Sequence[PathLike] | None = None, *,
+          embedder: Embedder | None = None, debounce_ms: int = 800, stop_event: Any = None,
+          progress: ProgressCallback | None = None) -> Iterator[BuildReport | HubsearchError]:
+    """Update the index at `path` now and after every change under its sources.
+
+    Yields the report of each update, or the `HubsearchError` that stopped one (the
+    watch goes on). Stops when `stop_event` (a threading.Event) is set.
+
+    Args:
+        paths: Folders or files to watch and index; default: the recorded roots.
+        debounce_ms: Changes within this window are handled as one update.
+    """
+    from .indexer import lifecycle
+
+    return lifecycle.watch(_folder(path), paths, embedder=embedder, debounce_ms=debounce_ms, stop_event=stop_event,
+                           progress=progress)
+
+
+def open_or_build(path: PathLike | None = None, *, sources: Sequence[PathLike] = DEFAULT_SOURCES,
+                  model: PathLike | None = None,
+                  progress: ProgressCallback | None = None) -> tuple[Index, BuildReport | None]:
+    """Open the index at `path`; if there is none and `sources` exist, build it first.
+
+    Returns:
+        The index, and the report of the build (None when it was only opened).
+    """
+    try:
+        return Index.open(path, model=model), None
+    except IndexNotFoundError:
+        if not all(Path(s).exists() for s in sources):
+            raise
+    from .indexer.lifecycle import build as write
+
+    options = BuildOptions(model=str(model) if model is not None else None)
+    written = write(sources, _folder(path), options, progress=progress)
+    return Index.open(written.report.index, embedder=written.query_embedder), written.report

@@ -145,13 +145,10 @@ class FusionConfig(_Record):
             for more hits). Weighted fusion normalises each side over its own
             candidates, and a passage one side did not return gets that side's lowest
             value, so a shallow list overstates the gap between a side's candidates and
-            the rest: 100 cost Cranfield 0.004 nDCG@10 (p=0.02) and CISI 0.008 (p=0.16)
-            against 400 (see the README's quality section).
+            the rest.
         normalise: How "weighted" puts each side's scores on one scale: "zscore"
             (subtract the candidates' mean, divide by their standard deviation) or
-            "minmax" (0 for the lowest candidate, 1 for the highest). z-scores won 0.012
-            nDCG@10 on CISI (p=0.003) while smoothing covered 100 candidates; over 400,
-            the two are within noise of each other on every collection.
+            "minmax" (0 for the lowest candidate, 1 for the highest).
     """
 
     method: str = "weighted"
@@ -187,7 +184,7 @@ class FeedbackConfig(_Record):
             focused sample of the collection; below this many passages both are skipped.
         mix: Share of the second pass in the final score; the rest is the first
             pass's, so that feedback reorders the first pass instead of replacing it
-            (1 replaces it). 0.5 beat replacement on Cranfield and CISI alike.
+            (1 replaces it).
     """
 
     passages: int = 3
@@ -259,8 +256,7 @@ class SearchConfig(_Record):
 
     Hybrid mode, the default, fuses three rankings of the candidates (passage cosine,
     best-sentence cosine, BM25) and smooths the fused scores. Feedback is off unless
-    asked for: it helped Cranfield but cost nDCG@10 and MRR on collections it was not
-    tuned on. The dense and lexical modes show one retriever as it is (exact cosine,
+    asked for (docs/research.md says why). The dense and lexical modes show one retriever as it is (exact cosine,
     plain BM25); set `rm3`, `rocchio` or `smoothing` to refine them too.
 
     Attributes:
@@ -274,15 +270,15 @@ class SearchConfig(_Record):
             None: `SMOOTHING` (0.2) in hybrid mode, 0 otherwise.
         smoothing_neighbours: How many neighbours each candidate averages over.
         smoothing_candidates: How many of the top fused candidates are smoothed (as many
-            as each side gives by default, so that documents below the top 100 are smoothed
-            too: Recall@100 rose on both BEIR collections).
+            as each side gives by default, so that documents below the top 100 are
+            smoothed too).
         sentences: Share of the dense side's weight given to a third ranking in hybrid
             mode: the candidates by their best sentence's cosine to the query, so that
             the one sentence that answers counts. 0 turns it off.
         highlight_terms: How the highlight weighs the query's exact words in a sentence:
             "isf", by how few of the hit's sentences hold each (the question's subject,
             named all over the hit, then tells little), or "idf", by each word's IDF over
-            the index (the rule before 2026-11-26, kept for comparison).
+            the index.
         filters: Which passages may be returned; see `Filters`.
     """
 
@@ -347,33 +343,40 @@ class SearchConfig(_Record):
         return out if with_sentences else {k: v for k, v in out.items() if k != "sentences"}
 
 
-# --- query input ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BuildOptions:
+    """How `build` makes an index. Everything but `wait` is recorded in the manifest
+    (the Qdrant API key excepted), and updates and rebuilds keep it.
 
-
-def validate_query(query: object) -> str:
-    """The query to search for: NULs become spaces, ends are trimmed, and text past
-    `MAX_QUERY_CHARS` is dropped.
-
-    Raises:
-        InvalidInputError: The query is not text, or is empty.
+    Attributes:
+        model: A local sentence-transformers folder; None: the bundled all-MiniLM-L6-v2.
+        chunking: How documents are cut into passages.
+        index_type: FAISS index type, or "auto" to choose from the corpus size.
+        precision: "auto" (bf16 where the CPU has AMX or AVX-512 BF16, else fp32),
+            "fp32", "bf16" or "int8".
+        reuse: Take the vectors of passages embedded before (same model, precision and
+            text) from the index being replaced instead of embedding them again.
+        backend: Where the vectors are served from: FAISS files (default) or Qdrant.
+        engine: "local", or "ray" to embed on a Ray cluster (`ray_address`, or a local Ray).
+        wait: Seconds to wait for another writer to finish.
     """
-    if isinstance(query, str):
-        query = unicode_text(query).replace("\x00", " ").strip()
-    if not isinstance(query, str) or not query:
-        raise InvalidInputError('the query is empty; pass some words to search for, e.g. "incubator size"')
-    return query[:MAX_QUERY_CHARS]
 
+    model: str | None = None
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    index_type: str = "auto"
+    precision: str = "auto"
+    reuse: bool = True
+    backend: VectorBackend = field(default_factory=VectorBackend)
+    engine: str = "local"
+    ray_address: str | None = None
+    wait: float = 0.0
 
-def unicode_text(text: str) -> str:
-    """`text` with lone surrogates (a stray byte in a shell argument arrives as one)
-    replaced by U+FFFD, so that it can be encoded."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def validate_k(k: object) -> int:
-    """Raises InvalidInputError unless `k` is a whole number from 1 to `MAX_K`."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}; pass e.g. -k 5")
-    if k > MAX_K:
-        raise InvalidInputError(f"k must be at most {MAX_K}, got {k}; ask for fewer hits, e.g. -k 100")
-    return k
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            object.__setattr__(self, "model", str(self.model))
+        for name, value, allowed in (("engine", self.engine, ENGINES), ("precision", self.precision, PRECISIONS),
+                                     ("index type", self.index_type, INDEX_TYPES)):
+            if value not in allowed:
+                raise InvalidInputError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        if self.wait < 0:
+            raise InvalidInputError(f"wait must be 0 or more seconds, got {self.wait}")

@@ -36,8 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_speed import copy_from_shared, machine  # noqa: E402
 
-from hubsearch import ChunkingConfig, FeedbackConfig, FusionConfig, SearchConfig, evaluate_many  # noqa: E402
-from hubsearch.evaluation import means  # noqa: E402
+from hubsearch import (  # noqa: E402
+    ChunkingConfig,
+    FeedbackConfig,
+    FusionConfig,
+    SearchConfig,
+    evaluate_many,
+)
+from hubsearch.evaluate.beir import means  # noqa: E402
 
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi", ROOT / "bench" / "seed_questions.jsonl"]
 HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]

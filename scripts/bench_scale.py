@@ -29,7 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_speed import CRANFIELD, _synthetic_corpus, copy_from_shared, machine, synthetic  # noqa: E402
+from bench_speed import (  # noqa: E402
+    CRANFIELD,
+    _synthetic_corpus,
+    copy_from_shared,
+    machine,
+    synthetic,
+)
 
 
 def main() -> None:
@@ -45,9 +51,9 @@ def main() -> None:
 
 def ray_table(docs: int) -> None:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    from hubsearch.embedding import SentenceTransformerEmbedder
-    from hubsearch.models import resolve_model
-    from hubsearch.rayengine import RayEmbedder, shutdown
+    from hubsearch.embed.models import resolve_model
+    from hubsearch.embed.ray import RayEmbedder, shutdown
+    from hubsearch.embed.transformer import SentenceTransformerEmbedder
 
     with tempfile.TemporaryDirectory() as tmp:
         _synthetic_corpus(Path(tmp) / "c", docs)
@@ -77,7 +83,7 @@ def ray_table(docs: int) -> None:
 def qdrant_table(n: int) -> None:
     from qdrant_client import QdrantClient, models
 
-    from hubsearch.vectorindex import VectorIndex
+    from hubsearch.retrieval.vectors import VectorIndex
 
     x, q = synthetic(n)
     exact = np.argsort(-(q @ x.T), axis=1)[:, :10]

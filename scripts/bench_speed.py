@@ -108,7 +108,7 @@ def _time(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
 def cold_queries(runs: int, other: Path | None = None) -> None:
     """Median wall time of a fresh `hubsearch query` process against the plain way (and,
     with `other`, against another checkout of hubsearch), interleaved run by run."""
-    from hubsearch.models import bundled_model_dir
+    from hubsearch.embed.models import bundled_model_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         contenders = {}
@@ -165,9 +165,10 @@ def throughput(sample: int) -> None:
     import torch  # noqa: F401  (imported before timing, by all contenders alike)
     from sentence_transformers import SentenceTransformer
 
-    from hubsearch.embedding import SentenceTransformerEmbedder, cpu_has_fast_bf16
-    from hubsearch.onnxpath import Int8Embedder
-    from hubsearch.models import resolve_model
+    from hubsearch.embed.base import cpu_has_fast_bf16
+    from hubsearch.embed.models import resolve_model
+    from hubsearch.embed.onnx import Int8Embedder
+    from hubsearch.embed.transformer import SentenceTransformerEmbedder
 
     ref = resolve_model()
     texts = _passages(sample)
@@ -344,7 +345,7 @@ def scale(sizes: list[int]) -> None:
     """Latency, memory and recall@10 of each FAISS index type on synthetic vectors."""
     import faiss
 
-    from hubsearch.vectorindex import VectorIndex, choose_type
+    from hubsearch.retrieval.vectors import VectorIndex, choose_type
 
     print("### FAISS at scale (synthetic clustered 384-d unit vectors, 500 single-vector queries, k=10)\n")
     print("| passages | index type | auto picks | build | memory | p50 | p99 | recall@10 vs exact |")

@@ -1,3 +1,5 @@
+from hubsearch import BuildOptions
+
 """A writer or reader process for the crash and concurrency tests (uses the fake embedder).
 
     python tests/_worker.py build|update|read|hold CORPUS INDEX [SECONDS]
@@ -10,8 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hubsearch import HubsearchError, Index  # noqa: E402
-from hubsearch.api import SearchConfig, update  # noqa: E402
+from hubsearch import HubsearchError, Index, SearchConfig, update  # noqa: E402  # noqa: E402
 from tests.conftest import FakeEmbedder  # noqa: E402
 
 
@@ -23,14 +24,23 @@ def main() -> None:
     action, corpus, index_dir = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     wait = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
 
+    # The crash tests stretch one moment of a write, named by HUBSEARCH_TEST_PAUSE_AT, so that a
+    # kill lands inside it: the progress callback is the seam the library offers for that.
+    pause_at = os.environ.get("HUBSEARCH_TEST_PAUSE_AT")
+    pause = float(os.environ.get("HUBSEARCH_TEST_PAUSE_SECONDS", "0.5"))
+
     def progress(stage: str, done: int, total: int) -> None:
-        say(f"phase {stage}-done" if stage == "write" and total and done == total else f"phase {stage}")
+        finished = bool(total) and done == total
+        moment = {("write", True): "written", ("publish", False): "publish", ("publish", True): "published"}.get(
+            (stage, finished), stage)
+        say(f"phase {moment}")
+        if moment == pause_at and (stage != "embed" or done == 0):
+            time.sleep(pause)
 
     if action == "build":
         say("phase start")
         window = int(os.environ.get("HUBSEARCH_TEST_WINDOW", "64"))
-        Index.build([corpus], index_dir, embedder=FakeEmbedder(max_seq_length=window), progress=progress,
-                    reuse=False, wait=wait)
+        Index.build([corpus], index_dir, BuildOptions(reuse=False, wait=wait), embedder=FakeEmbedder(max_seq_length=window), progress=progress)
         say("done")
     elif action == "update":
         say("phase start")
@@ -55,9 +65,9 @@ def main() -> None:
         say(f"answered {answered}")
     elif action == "hold":
         # Take the writer lock and keep it until killed.
-        from hubsearch import storage
+        from hubsearch.store import generations
 
-        with storage.write_lock(index_dir, 0):
+        with generations.write_lock(index_dir, 0):
             say("locked")
             time.sleep(60)
 

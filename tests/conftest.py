@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hubsearch import embedding
-from hubsearch.models import ModelRef
+from hubsearch.embed import factory
+from hubsearch.records import ModelRef
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -26,6 +26,7 @@ class FakeEmbedder:
     get similar vectors, which is all the unit tests need."""
 
     precision = "fp32"
+    serves_queries = True
 
     def __init__(self, ref: ModelRef | None = None, dimension: int = 64, max_seq_length: int = 64) -> None:
         self.ref = ref or ModelRef("fake", "/nonexistent/fake-model", "f" * 64, max_seq_length)
@@ -50,6 +51,9 @@ class FakeEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
+    def prepare_queries(self) -> None:
+        """A fake has no faster query path to prepare."""
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +73,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
         made.append(FakeEmbedder(ref, max_seq_length=ref.max_seq_length))
         return made[-1]
 
-    monkeypatch.setattr(embedding, "load_embedder", load)
+    monkeypatch.setattr(factory, "load_embedder", load)
     return FakeEmbedder()
 
 

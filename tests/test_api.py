@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from hubsearch import (
+    BuildOptions,
     ChunkingConfig,
     FusionConfig,
     Index,
@@ -15,12 +16,13 @@ from hubsearch import (
     InvalidInputError,
     ModelMismatchError,
     NoDocumentsError,
-    storage,
+    SearchConfig,
+    build,
     update,
 )
-from hubsearch import manifest as manifest_io
-from hubsearch.api import SearchConfig
-from hubsearch.models import ModelRef
+from hubsearch.records import ModelRef
+from hubsearch.store import generations
+from hubsearch.store import manifest as manifest_io
 
 from .conftest import FakeEmbedder
 
@@ -29,7 +31,7 @@ SMALL = ChunkingConfig(max_tokens=40, overlap_tokens=8)
 
 @pytest.fixture
 def built(corpus: Path, tmp_path: Path) -> Index:
-    return Index.build([corpus], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+    return Index.build([corpus], tmp_path / "idx", BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
 
 
 def test_search_returns_typed_hits_with_exact_offsets(built: Index, corpus: Path) -> None:
@@ -63,7 +65,7 @@ def test_faiss_ranking_equals_brute_force_cosine(tmp_path: Path) -> None:
         (root / f"doc{n:03}.txt").write_text(body + ".", encoding="utf-8")
     fake = FakeEmbedder()
     config = ChunkingConfig(max_tokens=40, overlap_tokens=8, title_prefix=False)
-    index = Index.build([root], tmp_path / "idx", chunking=config, embedder=fake)
+    index = Index.build([root], tmp_path / "idx", BuildOptions(chunking=config), embedder=fake)
     passages = sorted(index._generation.passages.get(range(index.manifest.corpus.passages)).values(),
                       key=lambda r: r.chunk_id)
     matrix = np.load(index.generation / "embeddings.npy")
@@ -82,7 +84,7 @@ def test_faiss_ranking_equals_brute_force_cosine(tmp_path: Path) -> None:
         assert len({h.chunk_id for h in hits}) == 10
 
 
-def test_manifest_records_what_decides_the_index(built: Index, corpus: Path) -> None:
+def test_manifest_records_what_decides_the_index(built: Index, corpus: Path, tmp_path: Path) -> None:
     m = json.loads((built.generation / "manifest.json").read_text(encoding="utf-8"))
     assert manifest_io.Manifest.from_dict(m) == built.manifest  # the typed manifest is the stored one
     assert m["format_version"] == manifest_io.FORMAT_VERSION
@@ -97,7 +99,9 @@ def test_manifest_records_what_decides_the_index(built: Index, corpus: Path) -> 
     assert m["vector_index"]["backend"] == "faiss"
     assert m["lexical"]["library"] == "bm25s" and m["lexical"]["stemmer"] == "english"
     assert "faiss-cpu" in m["versions"] and "numpy" in m["versions"]
-    assert built.report.documents == 3 and built.report.passages == m["corpus"]["passages"]
+    report = build([corpus], tmp_path / "again", BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
+    assert report.documents == 3 and report.passages == m["corpus"]["passages"]
+    assert report.index == str(tmp_path / "again") and (tmp_path / "again" / report.generation).is_dir()
 
 
 def test_open_reuses_the_built_index(built: Index) -> None:
@@ -108,7 +112,10 @@ def test_open_reuses_the_built_index(built: Index) -> None:
 
 def test_rebuild_replaces_the_generation_and_removes_the_old_one(built: Index, corpus: Path) -> None:
     (corpus / "new.txt").write_text("Volcanoes erupt lava.", encoding="utf-8")
-    fresh = built.rebuild(embedder=FakeEmbedder())
+    from hubsearch import rebuild
+
+    rebuild(built.path, embedder=FakeEmbedder())
+    fresh = Index.open(built.path, embedder=FakeEmbedder())
     assert fresh.generation != built.generation
     assert not built.generation.exists()
     assert fresh.search("volcano lava erupt", k=1)[0].doc_id == "new"
@@ -132,9 +139,9 @@ def test_k_larger_than_corpus_returns_everything(built: Index) -> None:
     assert len(hits) == built.manifest.corpus.passages
 
 
-def test_nul_bytes_and_huge_queries_are_answered(built: Index) -> None:
+def test_nul_bytes_and_the_longest_queries_are_answered(built: Index) -> None:
     assert built.search("apples\x00orchards", k=1)[0].doc_id == "apples"
-    assert len(built.search("apples " * 20000, k=2)) == 2
+    assert len(built.search("apples " * 1428, k=2)) == 2  # 9,996 characters: under the limit
 
 
 def test_open_missing_index(tmp_path: Path) -> None:
@@ -170,7 +177,7 @@ def test_failed_build_leaves_previous_index_untouched(built: Index, corpus: Path
 
     (corpus / "new.txt").write_text("Something that must be embedded.", encoding="utf-8")
     with pytest.raises(RuntimeError, match="power cut"):
-        Index.build([corpus], built.path, chunking=SMALL, embedder=Exploding())
+        Index.build([corpus], built.path, BuildOptions(chunking=SMALL), embedder=Exploding())
     again = Index.open(built.path, embedder=FakeEmbedder())
     assert again.generation == built.generation
     assert again.search("apples", k=1)[0].doc_id == "apples"
@@ -235,11 +242,12 @@ def test_rebuild_repairs_a_damaged_index(built: Index, how: str) -> None:
     from hubsearch import rebuild
 
     embedder = FakeEmbedder()
-    fixed = rebuild(built.path, embedder=embedder)
-    assert fixed.report.reused == 0  # nothing is taken from a damaged index
-    assert fixed.report.embedded == fixed.manifest.corpus.passages
-    assert embedder.embedded == fixed.report.embedded + fixed.report.sentences
-    assert fixed.report.unchanged == 3  # what changed is still reported against the old sources
+    report = rebuild(built.path, embedder=embedder)
+    fixed = Index.open(built.path, embedder=FakeEmbedder())
+    assert report.reused == 0  # nothing is taken from a damaged index
+    assert report.embedded == fixed.manifest.corpus.passages
+    assert embedder.embedded == report.embedded + report.sentences
+    assert report.unchanged == 3  # what changed is still reported against the old sources
     assert fixed.search("apples", k=1)[0].doc_id == "apples"
 
 
@@ -257,8 +265,8 @@ def test_index_dir_defaults_to_environment(corpus: Path, tmp_path: Path) -> None
 
 def test_unchanged_files_are_not_hashed_again_but_edits_are_caught(built: Index, monkeypatch) -> None:
     calls = []
-    real = storage.file_sha256
-    monkeypatch.setattr(storage, "file_sha256", lambda p: calls.append(p.name) or real(p))
+    real = generations.file_sha256
+    monkeypatch.setattr(generations, "file_sha256", lambda p: calls.append(p.name) or real(p))
     Index.open(built.path, embedder=FakeEmbedder()).close()
     assert calls == []  # verified when the build opened it; nothing moved since
     path = built.generation / "vectors.faiss"
@@ -272,9 +280,9 @@ def test_unchanged_files_are_not_hashed_again_but_edits_are_caught(built: Index,
 
 def test_an_unknown_engine_is_refused_before_any_work(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown engine 'rya'; choose one of local, ray"):
-        Index.build([corpus], tmp_path / "new", engine="rya")
+        Index.build([corpus], tmp_path / "new", BuildOptions(engine="rya"))
     assert not (tmp_path / "new").exists()
-    built = Index.build([corpus], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+    built = Index.build([corpus], tmp_path / "idx", BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
     built.close()
     with pytest.raises(InvalidInputError, match="unknown engine"):
         update(tmp_path / "idx", engine="rya")
@@ -287,7 +295,7 @@ def test_the_highlight_rule_is_a_search_setting(tmp_path: Path) -> None:
     root.mkdir()
     text = "Ding Kuiling spoke today. He warned of grave risks. Ding Kuiling left early."
     (root / "talk.txt").write_text(text, encoding="utf-8")
-    index = Index.build([root], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+    index = Index.build([root], tmp_path / "idx", BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
     words_only = SearchConfig(fusion=FusionConfig(alpha=0.0))
 
     def marked(config: SearchConfig) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hubsearch import Index
-from hubsearch.models import bundled_model_dir
+from hubsearch.embed.models import bundled_model_dir
 
 from .conftest import ROOT, SEEDS
 

@@ -3,9 +3,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubsearch.chunking import chunk_text, covers, sentence_spans
-from hubsearch.embedding import load_token_offsets
-from hubsearch.models import bundled_model_dir
+from hubsearch.embed.base import load_token_offsets
+from hubsearch.embed.models import bundled_model_dir
+from hubsearch.ingest.chunking import chunk_text, covers, sentence_spans
 
 from .conftest import SEEDS, FakeEmbedder
 

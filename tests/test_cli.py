@@ -239,8 +239,7 @@ def test_eval_scores_the_split_asked_for(fake, tmp_path: Path) -> None:
 
 def _feedback_index(tmp_path: Path) -> Any:
     """An index, built with the fake embedder, big enough for feedback to run."""
-    from hubsearch import Index
-    from hubsearch.api import SearchConfig
+    from hubsearch import Index, SearchConfig
 
     from .conftest import FakeEmbedder
 
@@ -275,7 +274,7 @@ def test_explain_reports_the_feedback_that_ran(fake, tmp_path: Path) -> None:
 
 def _large_index(tmp_path: Path) -> Path:
     """Build, through the CLI, an index big enough for feedback and smoothing to run."""
-    from hubsearch.api import SearchConfig
+    from hubsearch import SearchConfig
 
     root = tmp_path / "c"
     root.mkdir()
@@ -289,7 +288,7 @@ def _large_index(tmp_path: Path) -> Path:
 
 
 def test_explain_shows_smoothing_and_it_can_be_turned_off(fake, tmp_path: Path) -> None:
-    from hubsearch.api import SMOOTHING
+    from hubsearch.settings import SMOOTHING
 
     _large_index(tmp_path)
     result = run("query", "topic3 rivers", "--index", str(tmp_path / "i"), "--explain", "--json", "-k", "3")
@@ -322,8 +321,8 @@ def test_smoothing_reaches_as_deep_as_smoothing_candidates(fake, tmp_path: Path)
 
 
 def test_rm3_feedback_passages_count_by_their_first_pass_score(fake, tmp_path: Path, monkeypatch) -> None:
-    from hubsearch import feedback
-    from hubsearch.api import SearchConfig
+    from hubsearch import SearchConfig
+    from hubsearch.query import feedback
 
     index = _feedback_index(tmp_path)
     seen: list[list[float]] = []

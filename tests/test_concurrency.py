@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hubsearch import Index, IndexBusyError
+from hubsearch import BuildOptions, Index, IndexBusyError
 
 from .conftest import FakeEmbedder
 from .test_crash import WORKER, check, write_version
@@ -32,7 +32,7 @@ def test_readers_keep_answering_while_the_index_is_replaced(tmp_path: Path) -> N
     while time.monotonic() < deadline:
         writes += 1
         write_version(corpus, writes)
-        Index.build([corpus], index_dir, embedder=FakeEmbedder(), reuse=writes % 2 == 0, wait=10)
+        Index.build([corpus], index_dir, BuildOptions(reuse=writes % 2 == 0, wait=10), embedder=FakeEmbedder())
     for reader in readers:
         out, err = reader.communicate(timeout=60)
         assert reader.returncode == 0, out + err
@@ -47,14 +47,14 @@ def test_second_writer_fails_fast_or_waits_and_never_corrupts(tmp_path: Path) ->
     holder = worker("hold", str(corpus), str(index_dir))
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(IndexBusyError, match="another hubsearch process is writing"):
-        Index.build([corpus], index_dir, embedder=FakeEmbedder(), wait=0)
+        Index.build([corpus], index_dir, BuildOptions(wait=0), embedder=FakeEmbedder())
     # The holder dies without releasing anything: the OS drops its lock, and a waiting
     # writer goes ahead.
     started = time.monotonic()
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     versions.append(write_version(corpus, 1))
-    Index.build([corpus], index_dir, embedder=FakeEmbedder(), wait=10)
+    Index.build([corpus], index_dir, BuildOptions(wait=10), embedder=FakeEmbedder())
     assert time.monotonic() - started < 10
     assert check(index_dir, versions) == 1
 

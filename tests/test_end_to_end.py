@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hubsearch import Index
-from hubsearch.api import SearchConfig
-from hubsearch.models import bundled_model_dir
+from hubsearch import Index, SearchConfig
+from hubsearch.embed.models import bundled_model_dir
 
 from .conftest import SEEDS
 

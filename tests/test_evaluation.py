@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from hubsearch import ChunkingConfig
-from hubsearch.api import evaluate
+from hubsearch import ChunkingConfig, evaluate
 from hubsearch.errors import SourceError
-from hubsearch.evaluation import evaluate_run, load_beir
+from hubsearch.evaluate.beir import evaluate_run, load_beir
 
 from .conftest import FakeEmbedder
 
@@ -103,7 +102,7 @@ def test_evaluate_scores_every_mode_and_reuses_a_named_index(tmp_path: Path) -> 
 
 
 def test_passage_judgements_take_their_documents_grade() -> None:
-    from hubsearch.evaluation import passage_qrels as _passage_qrels
+    from hubsearch.evaluate.beir import passage_qrels as _passage_qrels
 
     doc_of = ["a", "b", "a", "c", "a"]
     qrels = {"1": {"a": 2, "c": 0}, "2": {"b": 1, "gone": 3}}

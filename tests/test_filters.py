@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hubsearch import Index, InvalidInputError, SearchConfig
+from hubsearch import BuildOptions, Index, InvalidInputError, SearchConfig
 from hubsearch.cli import cli
 from hubsearch.settings import Filters
 
@@ -34,7 +34,7 @@ def dated(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("index_type", ["flat", "hnsw"])
 def test_filters_apply_before_ranking_so_k_hits_come_back(dated: Path, tmp_path: Path, index_type: str) -> None:
-    index = Index.build([dated], tmp_path / "i", embedder=FakeEmbedder(), index_type=index_type)
+    index = Index.build([dated], tmp_path / "i", BuildOptions(index_type=index_type), embedder=FakeEmbedder())
     plain = index.search("river water flows", k=5)
     assert all(h.doc_id.startswith("river") for h in plain)  # the kites are nowhere near the top
     only = SearchConfig(filters=Filters(doc_ids=("news/kite1",)))

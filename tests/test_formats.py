@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from hubsearch import Index
-from hubsearch.api import SearchConfig
-from hubsearch.sources import load_documents
+from hubsearch import Index, SearchConfig
+from hubsearch.ingest.files import load_documents
 
 from .conftest import FakeEmbedder
 
@@ -103,7 +102,7 @@ def test_reading_a_broken_pdf_prints_nothing(tmp_path: Path) -> None:
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf \x00\x01\x02")
     (tmp_path / "ok.txt").write_text("Glaciers retreat in warm summers.", encoding="utf-8")
     probe = (
-        "import sys; from hubsearch.sources import load_documents; "
+        "import sys; from hubsearch.ingest.files import load_documents; "
         "docs, skipped = load_documents(sys.argv[1:]); print(skipped[0].reason)"
     )
     result = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=60)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from hubsearch.errors import InvalidInputError
-from hubsearch.fusion import Fused, FusionConfig, Ranked, fuse, smooth
-from hubsearch.ranking import SideScore, Smoothed
+from hubsearch.query.fusion import Fused, FusionConfig, Ranked, fuse, smooth
+from hubsearch.retrieval.ranked import SideScore, Smoothed
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -105,7 +105,7 @@ def _pass(*scored: tuple[int, float]) -> list[Fused]:
 
 
 def test_mix_keeps_the_first_pass_in_the_score() -> None:
-    from hubsearch.fusion import mix
+    from hubsearch.query.fusion import mix
 
     first = _pass((1, 1.0), (2, 0.8), (3, 0.2))
     second = _pass((4, 1.0), (2, 0.9), (1, 0.1))
@@ -122,7 +122,7 @@ def test_mix_keeps_the_first_pass_in_the_score() -> None:
 
 
 def test_mix_counts_a_missing_candidate_at_that_pass_lowest_score() -> None:
-    from hubsearch.fusion import mix
+    from hubsearch.query.fusion import mix
 
     # z-scored passes: 0 is an average candidate, so a missing one must not count as 0.
     first = _pass((1, 1.5), (2, -0.5), (3, -1.0))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import Stemmer
 
-from hubsearch.feedback import rm3
-from hubsearch.lexical import LexicalConfig, LexicalIndex
+from hubsearch.query.feedback import rm3
+from hubsearch.retrieval.lexical import LexicalConfig, LexicalIndex
 from hubsearch.settings import FeedbackConfig
 
 from .conftest import SEEDS

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER = (
     "import sys\n"
     "from tests.conftest import FakeEmbedder\n"
-    "from hubsearch import embedding\n"
-    "embedding.load_embedder = lambda ref, precision='fp32': FakeEmbedder(ref)\n"
+    "from hubsearch.embed import factory\n"
+    "factory.load_embedder = lambda ref, precision='fp32': FakeEmbedder(ref)\n"
     "from hubsearch.cli import main\n"
     "sys.argv = ['hubsearch', 'mcp', '--index', sys.argv[1]]\n"
     "main()\n"

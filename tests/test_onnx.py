@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hubsearch import Index
-from hubsearch.api import SearchConfig
-from hubsearch.embedding import SentenceTransformerEmbedder
-from hubsearch.onnxpath import OnnxEmbedder, export_onnx, onnx_folder
-from hubsearch.models import bundled_model_dir, resolve_model
+from hubsearch import BuildOptions, Index, SearchConfig
+from hubsearch.embed.models import bundled_model_dir, resolve_model
+from hubsearch.embed.onnx import OnnxEmbedder, export_onnx, onnx_folder
+from hubsearch.embed.transformer import SentenceTransformerEmbedder
 
 from .conftest import SEEDS
 
@@ -100,7 +99,7 @@ def test_missing_export_falls_back_with_a_notice(tmp_path: Path, caplog) -> None
 
 
 def test_damaged_export_is_not_used(st_embedder, tmp_path: Path) -> None:
-    from hubsearch.onnxpath import load_query_embedder
+    from hubsearch.embed.onnx import load_query_embedder
 
     os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
     folder = export_onnx(st_embedder)
@@ -112,7 +111,7 @@ def test_damaged_export_is_not_used(st_embedder, tmp_path: Path) -> None:
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch) -> None:
-    from hubsearch import embedding
+    from hubsearch.embed import base as embedding
     from hubsearch.errors import InvalidInputError
 
     monkeypatch.setattr(embedding, "cpu_has_fast_bf16", lambda: True)
@@ -129,8 +128,8 @@ def test_reduced_precision_builds_are_recorded_and_close_to_fp32(
     st_embedder, tmp_path: Path, precision: str, min_cosine: float
 ) -> None:
     os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
-    fp32 = Index.build([SEEDS], tmp_path / "fp32", precision="fp32")
-    reduced = Index.build([SEEDS], tmp_path / precision, precision=precision)
+    fp32 = Index.build([SEEDS], tmp_path / "fp32", BuildOptions(precision="fp32"))
+    reduced = Index.build([SEEDS], tmp_path / precision, BuildOptions(precision=precision))
     assert reduced.manifest.model.precision == precision
     assert fp32.manifest.model.precision == "fp32"
     a = np.load(fp32.generation / "embeddings.npy")
@@ -140,7 +139,7 @@ def test_reduced_precision_builds_are_recorded_and_close_to_fp32(
 
 
 def test_queries_use_the_memory_mapped_export_and_survive_its_damage(st_embedder, tmp_path: Path) -> None:
-    from hubsearch.onnxpath import MAPPED_FILE, MAPPED_WEIGHTS, ONNX_FILE
+    from hubsearch.embed.onnx import MAPPED_FILE, MAPPED_WEIGHTS, ONNX_FILE
 
     os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
     folder = export_onnx(st_embedder)
@@ -158,7 +157,7 @@ def test_queries_use_the_memory_mapped_export_and_survive_its_damage(st_embedder
 
 
 def test_an_older_export_gains_the_memory_mapped_graph(st_embedder, tmp_path: Path) -> None:
-    from hubsearch.onnxpath import MAPPED_FILE, MAPPED_WEIGHTS
+    from hubsearch.embed.onnx import MAPPED_FILE, MAPPED_WEIGHTS
 
     os.environ["HUBSEARCH_CACHE"] = str(tmp_path / "cache")
     folder = export_onnx(st_embedder)

@@ -7,11 +7,21 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from hubsearch import BuildOptions
+
 pytest.importorskip("qdrant_client")
 
-from hubsearch import BackendError, Index, IndexDamagedError, SearchConfig, VectorBackend, rebuild, update  # noqa: E402
+from hubsearch import (  # noqa: E402
+    BackendError,
+    Index,
+    IndexDamagedError,
+    SearchConfig,
+    VectorBackend,
+    rebuild,
+    update,
+)
 from hubsearch.cli import cli  # noqa: E402
-from hubsearch.qdrantstore import client  # noqa: E402
+from hubsearch.retrieval.qdrant import client  # noqa: E402
 from hubsearch.settings import Filters  # noqa: E402
 
 from .conftest import SEEDS, FakeEmbedder, cranfield_files  # noqa: E402
@@ -21,9 +31,8 @@ QUERIES = ["Xuhui incubator size", "Who is the Party secretary of Yangpu?", "Ope
 
 
 def _pair(corpus: Path, tmp_path: Path) -> tuple[Index, Index]:
-    faiss = Index.build([corpus], tmp_path / "faiss", embedder=FakeEmbedder(), index_type="flat")
-    qdrant = Index.build([corpus], tmp_path / "qdrant", embedder=FakeEmbedder(),
-                         backend=VectorBackend(kind="qdrant", path=str(tmp_path / "qdrant-data")))
+    faiss = Index.build([corpus], tmp_path / "faiss", BuildOptions(index_type="flat"), embedder=FakeEmbedder())
+    qdrant = Index.build([corpus], tmp_path / "qdrant", BuildOptions(backend=VectorBackend(kind="qdrant", path=str(tmp_path / "qdrant-data"))), embedder=FakeEmbedder())
     return faiss, qdrant
 
 
@@ -70,11 +79,12 @@ def test_filters_run_inside_qdrant_so_k_hits_come_back(tmp_path: Path) -> None:
 
 def test_update_writes_a_new_collection_and_drops_old_ones(seeds_copy: Path, tmp_path: Path) -> None:
     backend = VectorBackend(kind="qdrant", path=str(tmp_path / "data"))
-    first = Index.build([seeds_copy], tmp_path / "idx", embedder=FakeEmbedder(), backend=backend)
+    first = Index.build([seeds_copy], tmp_path / "idx", BuildOptions(backend=backend), embedder=FakeEmbedder())
     collections = [first.manifest.vector_index.qdrant["collection"]]
     for n in range(3):
         (seeds_copy / f"new{n}.txt").write_text(f"Kites number {n} fly over the river.", encoding="utf-8")
-        index = update(tmp_path / "idx", embedder=FakeEmbedder())
+        update(tmp_path / "idx", embedder=FakeEmbedder())
+        index = Index.open(tmp_path / "idx", embedder=FakeEmbedder())
         collections.append(index.manifest.vector_index.qdrant["collection"])
         assert index.search("kites river", k=1, config=SearchConfig(mode="lexical"))[0].doc_id.startswith("new")
     qdrant = client(backend)
@@ -86,22 +96,23 @@ def test_update_writes_a_new_collection_and_drops_old_ones(seeds_copy: Path, tmp
 
 
 def test_a_killed_build_leaves_the_old_collection_serving(seeds_copy: Path, tmp_path: Path, monkeypatch) -> None:
-    from hubsearch import storage
+    from hubsearch.store import generations
 
     backend = VectorBackend(kind="qdrant", path=str(tmp_path / "data"))
-    Index.build([seeds_copy], tmp_path / "idx", embedder=FakeEmbedder(), backend=backend).close()
+    Index.build([seeds_copy], tmp_path / "idx", BuildOptions(backend=backend), embedder=FakeEmbedder()).close()
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # the process dies after Qdrant took the new points, before publishing
 
-    monkeypatch.setattr(storage.GenerationWriter, "publish", killed)
+    monkeypatch.setattr(generations.GenerationWriter, "publish", killed)
     (seeds_copy / "new.txt").write_text("Kites fly over the river.", encoding="utf-8")
     with pytest.raises(KeyboardInterrupt):
         update(tmp_path / "idx", embedder=FakeEmbedder())
     monkeypatch.undo()
     index = Index.open(tmp_path / "idx", embedder=FakeEmbedder())
     assert index.search("Xuhui incubator size", k=1)[0].doc_id == "004_151d86a0f29a9671"
-    rebuilt = rebuild(tmp_path / "idx", embedder=FakeEmbedder())  # the next write drops the orphan
+    rebuild(tmp_path / "idx", embedder=FakeEmbedder())  # the next write drops the orphan
+    rebuilt = Index.open(tmp_path / "idx", embedder=FakeEmbedder())
     names = {c.name for c in client(backend).get_collections().collections}
     assert rebuilt.manifest.vector_index.qdrant["collection"] in names and len(names) == 2
 

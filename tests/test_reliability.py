@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hubsearch import Index, IndexBusyError, IndexWriteError, InvalidInputError
 from hubsearch.cli import cli
-from hubsearch.settings import MAX_K
+from hubsearch.request import MAX_K
 
 from .conftest import FakeEmbedder
 from .test_crash import WORKER, write_version

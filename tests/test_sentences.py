@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hubsearch import SearchConfig
-from hubsearch.highlight import SentenceVectors
+from hubsearch.store.sentences import SentenceVectors
 
 
 def test_best_of_takes_each_passages_best_sentence() -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from hubsearch import BuildOptions
+
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -96,11 +98,12 @@ def test_unknown_or_escaping_doc_ids_get_404_and_read_nothing(client, path: str)
         ({"q": ""}, 422, "the query is empty"),
         ({"q": "tea", "k": 0}, 422, "k must be a whole number of at least 1"),
         ({"q": "tea", "k": 5000}, 422, "k must be at most 1000"),
-        ({"q": "tea", "k": "many"}, 422, "k: "),
+        ({"q": "tea", "k": "many"}, 422, "k must be a number, got 'many'"),
         ({"q": "tea", "mode": "psychic"}, 422, "unknown mode"),
         ({"q": "tea", "since": "2020-13-40"}, 422, "--since must be a date"),
-        ({"q": "x" * 10_001}, 422, "longer than 10000 characters"),
-        ({}, 422, "q: "),
+        ({"q": "x" * 10_001}, 422, "the query is 10,001 characters long"),
+        ({}, 422, "the field 'q' (the question) is missing"),
+        ({"q": "tea", "kk": 3}, 422, "unknown field 'kk'"),
     ],
 )
 def test_bad_input_gets_a_4xx_with_one_line(client, params: dict, status: int, message: str) -> None:
@@ -161,7 +164,7 @@ def test_the_server_follows_new_generations_without_failing_a_request(tmp_path: 
             t.start()
         for version in range(1, 6):
             write_version(corpus, version)
-            Index.build([corpus], index_dir, embedder=FakeEmbedder(), wait=10).close()
+            Index.build([corpus], index_dir, BuildOptions(wait=10), embedder=FakeEmbedder()).close()
         stop.set()
         for t in threads:
             t.join()
@@ -189,8 +192,8 @@ def test_serve_answers_on_loopback(fake, corpus: Path, tmp_path: Path) -> None:
     probe = (
         "import sys\n"
         "from tests.conftest import FakeEmbedder\n"
-        "from hubsearch import embedding\n"
-        "embedding.load_embedder = lambda ref, precision='fp32': FakeEmbedder(ref)\n"
+        "from hubsearch.embed import factory\n"
+        "factory.load_embedder = lambda ref, precision='fp32': FakeEmbedder(ref)\n"
         "from hubsearch.cli import main\n"
         f"sys.argv = ['hubsearch', 'serve', '--index', {str(built)!r}, '--port', '{port}']\n"
         "main()\n"
@@ -213,8 +216,10 @@ def test_serve_answers_on_loopback(fake, corpus: Path, tmp_path: Path) -> None:
         assert sock.is_socket() and (sock.stat().st_mode & 0o777) == 0o600
         # The CLI answers through the socket, without loading numpy, FAISS or onnxruntime.
         cli_probe = (
-            "import sys, json\n"
+            "import os, sys, json\n"
             "from hubsearch.cli import main\n"
+            "def leave(code):\n    raise SystemExit(code)\n"
+            "os._exit = leave  # main skips the teardown after a query; the probe must still print\n"
             f"sys.argv = ['hubsearch', 'query', 'apples', '-k', '1', '--json', '--index', {str(built)!r}]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(json.dumps(sorted(m for m in ('numpy', 'faiss', 'onnxruntime') if m in sys.modules)), "
@@ -253,30 +258,32 @@ def test_a_stale_socket_is_ignored(fake, corpus: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["query", "apples", "--index", str(index), "--json", "-k", "1"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["results"][0]["doc_id"] == "apples"
-    from hubsearch.server.local import bind
+    from hubsearch.server.socket import bind
 
     replaced = bind(index)  # a new server takes the stale socket's place
     assert replaced is not None and (index / "serve.sock").is_socket()
     replaced.close()
 
 
-def test_the_search_body_and_the_cli_options_map_through_one_function() -> None:
+def test_the_request_and_the_cli_options_map_through_one_function() -> None:
+    import dataclasses
     import inspect
 
-    from hubsearch.server.http import SearchBody
+    from hubsearch.request import FIELDS, SearchRequest
     from hubsearch.settings import FusionConfig, SearchConfig
 
     parameters = inspect.signature(SearchConfig.from_options).parameters
-    options = set(parameters)
-    assert set(SearchBody.model_fields) - {"q", "k", "explain"} == options
-    defaults = SearchBody(q="x").model_dump()
-    for name, parameter in parameters.items():  # the body repeats the defaults its schema shows
+    names = [f.name for f in dataclasses.fields(SearchRequest) if f.init]
+    assert set(names) - {"q", "k", "explain"} == set(parameters) and set(names) == set(FIELDS)
+    defaults = SearchRequest("x").to_dict()
+    for name, parameter in parameters.items():  # the request repeats the defaults its schema shows
         default = parameter.default
         assert defaults[name] == (list(default) if isinstance(default, tuple) else default), name
-    body = SearchBody(q="x", mode="lexical", fusion="rrf", rrf_k=30, feedback=True, smoothing=0.1, doc_ids=["a"],
-                      since="2024-01-01", min_score=0.5)
-    config = SearchConfig.from_options(**body.model_dump(exclude={"q", "k", "explain"}))
+    request = SearchRequest.parse({"q": "x", "mode": "lexical", "fusion": "rrf", "rrf_k": 30, "feedback": True,
+                                   "smoothing": 0.1, "doc_ids": ["a"], "since": "2024-01-01", "min_score": 0.5})
+    config = request.config
     assert (config.mode, config.fusion.method, config.fusion.rrf_k) == ("lexical", "rrf", 30)
     assert config.rm3 and config.rocchio and config.smoothing == 0.1
     assert (config.filters.doc_ids, config.filters.since, config.filters.min_score) == (("a",), "2024-01-01", 0.5)
+    assert SearchRequest.parse(request.to_dict()) == request
     assert SearchConfig.from_options() == SearchConfig() and SearchConfig().fusion == FusionConfig()

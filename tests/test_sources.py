@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from hubsearch.errors import NoDocumentsError, SourceError
-from hubsearch.sources import extract_date, extract_title, load_documents
+from hubsearch.ingest.files import load_documents
+from hubsearch.ingest.metadata import extract_date, extract_title
 
 from .conftest import SEEDS
 

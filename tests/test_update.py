@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hubsearch import ChunkingConfig, Index, rebuild
-from hubsearch.api import SearchConfig, update, watch
+from hubsearch import (
+    BuildOptions,
+    ChunkingConfig,
+    Index,
+    SearchConfig,
+    build,
+    rebuild,
+    update,
+    watch,
+)
 from hubsearch.cli import cli
 
 from .conftest import FakeEmbedder
@@ -30,7 +38,7 @@ def setup(tmp_path: Path):
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
     fake = FakeEmbedder()
-    index = Index.build([corpus], tmp_path / "idx", chunking=SMALL, embedder=fake)
+    index = Index.build([corpus], tmp_path / "idx", BuildOptions(chunking=SMALL), embedder=fake)
     return corpus, tmp_path / "idx", index
 
 
@@ -41,8 +49,8 @@ def test_update_embeds_only_new_and_changed_documents(setup) -> None:
     (corpus / "doc05.txt").unlink()
     (corpus / "new.txt").write_text("Brand new text about kayaks.", encoding="utf-8")
     fake = FakeEmbedder()
-    index = update(idx, embedder=fake)
-    r = index.report
+    r = update(idx, embedder=fake)
+    index = Index.open(idx, embedder=FakeEmbedder())
     assert (r.new, r.changed, r.unchanged, r.removed) == (1, 1, 10, 1)
     assert r.embedded == 2  # one passage each for the two short documents
     assert fake.embedded == r.embedded + r.sentences  # and their sentences, nothing else
@@ -58,9 +66,10 @@ def test_update_embeds_only_new_and_changed_documents(setup) -> None:
 def test_update_with_nothing_changed_embeds_nothing(setup) -> None:
     _, idx, first = setup
     fake = FakeEmbedder()
-    index = update(idx, embedder=fake)
+    report = update(idx, embedder=fake)
+    index = Index.open(idx, embedder=FakeEmbedder())
     assert fake.embedded == 0
-    assert (index.report.unchanged, index.report.reused) == (12, first.manifest.corpus.passages)
+    assert (report.unchanged, report.reused) == (12, first.manifest.corpus.passages)
     assert index.search("topic7", k=1, config=LEXICAL)[0].doc_id == "doc07"
 
 
@@ -68,33 +77,35 @@ def test_rebuild_reuses_vectors_by_content(setup) -> None:
     _, idx, first = setup
     fake = FakeEmbedder()
     again = rebuild(idx, embedder=fake)
-    assert fake.embedded == 0 and again.report.reused == first.manifest.corpus.passages
+    assert fake.embedded == 0 and again.reused == first.manifest.corpus.passages
     fresh = FakeEmbedder()
-    rebuild(idx, embedder=fresh, reuse=False)
-    assert fresh.embedded == first.manifest.corpus.passages + first.report.sentences
+    report = rebuild(idx, embedder=fresh, reuse=False)
+    assert report.embedded == first.manifest.corpus.passages
+    assert fresh.embedded == report.embedded + report.sentences
 
 
 def test_new_chunking_embeds_only_passages_whose_text_changed(setup) -> None:
     corpus, idx, first = setup
     (corpus / "short.txt").write_text("Short\nOne short sentence.", encoding="utf-8")
-    Index.build([corpus], idx, chunking=SMALL, embedder=FakeEmbedder())
+    Index.build([corpus], idx, BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
     fake = FakeEmbedder()
     # A larger budget regroups the sentences of the long documents; the short one is unchanged.
-    index = Index.build([corpus], idx, chunking=ChunkingConfig(max_tokens=56, overlap_tokens=8), embedder=fake)
-    assert index.report.reused >= 1
-    assert index.report.embedded > 0
-    assert index.report.embedded == index.manifest.corpus.passages - index.report.reused
-    assert fake.embedded == index.report.embedded + index.report.sentences
+    report = build([corpus], idx, BuildOptions(chunking=ChunkingConfig(max_tokens=56, overlap_tokens=8)),
+                   embedder=fake)
+    assert report.reused >= 1
+    assert report.embedded > 0
+    assert report.embedded == report.passages - report.reused
+    assert fake.embedded == report.embedded + report.sentences
 
 
 def test_other_model_reuses_nothing(setup) -> None:
-    from hubsearch.models import ModelRef
+    from hubsearch.records import ModelRef
 
     corpus, idx, _ = setup
     other = FakeEmbedder(ModelRef("other", "/x", "1" * 64, 64))
-    index = Index.build([corpus], idx, chunking=SMALL, embedder=other)
-    assert index.report.reused == 0 and index.report.embedded == index.manifest.corpus.passages
-    assert other.embedded == index.report.embedded + index.report.sentences
+    report = build([corpus], idx, BuildOptions(chunking=SMALL), embedder=other)
+    assert report.reused == 0 and report.embedded == report.passages
+    assert other.embedded == report.embedded + report.sentences
 
 
 def test_changes_detects_edits_but_not_touches(setup) -> None:
@@ -115,7 +126,7 @@ def test_changes_sees_nested_folders_and_single_file_roots_as_the_build_does(cor
     single = tmp_path / "elsewhere" / "note.txt"
     single.parent.mkdir()
     single.write_text("A note kept in another folder.", encoding="utf-8")
-    index = Index.build([corpus, single], tmp_path / "idx", chunking=SMALL, embedder=FakeEmbedder())
+    index = Index.build([corpus, single], tmp_path / "idx", BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
     assert str(corpus / "broken.pdf") in {s.path for s in index.manifest.skipped}
     assert index.changes() == {"new": 0, "changed": 0, "removed": 0}
     (corpus / "sub" / "rockets.md").write_text("# Rockets, rewritten", encoding="utf-8")
@@ -130,7 +141,7 @@ def test_changes_sees_nested_folders_and_single_file_roots_as_the_build_does(cor
 
 
 def test_update_hashes_the_model_folder_once(fake, tmp_path: Path, monkeypatch) -> None:
-    from hubsearch import models
+    from hubsearch.embed import models
 
     corpus = tmp_path / "corpus"
     write_corpus(corpus, 4)
@@ -139,7 +150,7 @@ def test_update_hashes_the_model_folder_once(fake, tmp_path: Path, monkeypatch) 
     real = models.folder_sha256
     monkeypatch.setattr(models, "folder_sha256", lambda folder: hashed.append(folder) or real(folder))
     (corpus / "doc00.txt").write_text("Title 0\nNow about gliders.", encoding="utf-8")
-    assert update(tmp_path / "i").report.embedded > 0
+    assert update(tmp_path / "i").embedded > 0
     assert len(hashed) == 1  # finding the recorded model hashes its folder (about 90 MB): once
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hubsearch.errors import InvalidInputError
-from hubsearch.vectorindex import EXACT_LIMIT, VectorIndex, choose_type
+from hubsearch.retrieval.vectors import EXACT_LIMIT, VectorIndex, choose_type
 
 
 def clustered(n: int, d: int = 64, seed: int = 3) -> np.ndarray:
@@ -64,7 +64,7 @@ def test_unknown_type_is_refused() -> None:
 
 
 def test_exact_store_ranks_as_the_flat_faiss_index(data) -> None:
-    from hubsearch.vectorindex import ExactVectors
+    from hubsearch.retrieval.vectors import ExactVectors
 
     x, q = data
     flat, exact = VectorIndex.build(x, "flat"), ExactVectors(x)

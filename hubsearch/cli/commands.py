@@ -18,15 +18,13 @@ import click
 
 from .. import __version__
 from ..errors import HubsearchError, InvalidInputError
+from ..request import SearchRequest, SearchResponse
 from ..settings import (
     DEFAULT_SOURCES,
     MODES,
     PRECISIONS,
     SearchConfig,
     default_index_dir,
-    unicode_text,
-    validate_k,
-    validate_query,
 )
 from . import render
 from .index_commands import index_group
@@ -48,9 +46,14 @@ from .progress import progress_bars, report_build
 from .serve_commands import mcp_cmd, serve_cmd
 
 EXIT_USAGE = 2
-# Set once a read-only command (query) has finished its output; `main` may then skip
-# the interpreter's teardown.
-read_only_done = False
+
+
+class ReadOnly:
+    """What a command returns when it wrote nothing and printed all it had to: `main` may
+    then skip the interpreter's teardown."""
+
+
+READ_ONLY = ReadOnly()
 
 
 def fail(message: str) -> None:
@@ -64,7 +67,7 @@ class HubsearchGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
         kwargs["standalone_mode"] = False
         try:
-            return super().main(*args, **kwargs)
+            return super().main(*args, **kwargs)  # what the command returned
         except click.exceptions.NoArgsIsHelpError as exc:  # a bare group shows its help
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
@@ -86,7 +89,6 @@ class HubsearchGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(1)
-        sys.exit(0)
 
 
 @click.group(cls=HubsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,8 +118,9 @@ def cli() -> None:
 @filter_options
 @index_option
 @model_option("Check that the index was built with this model folder; refuse if not.")
-@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
-              help="hybrid fuses dense (meaning) and lexical (BM25, exact words) rankings.")
+@click.option("--mode", metavar="[" + "|".join(MODES) + "]", default="hybrid", show_default=True,
+              help="hybrid fuses dense (meaning) and lexical (BM25, exact words) rankings. Checked by the "
+                   "search itself, so that every front door (CLI, HTTP, MCP) refuses a bad one alike.")
 @click.option("--explain", is_flag=True, help="Show each hit's rank and score on each side and how they were fused.")
 @fusion_option
 @normalise_option
@@ -166,41 +169,38 @@ def query(
       hubsearch query "who leads the consortium" -k 3 --json | jq '.results[0].doc_id'
       hubsearch query "OpenMMLab" --mode lexical --explain
     """
-    validate_query(text)
-    validate_k(k)
-    text = unicode_text(text)  # as given, but encodable for --json
     fmt = "json" if as_json else fmt
-    options = {"mode": mode, "since": since, "until": until, "doc_ids": list(doc_ids), "path": path,
-               "min_score": min_score, "fusion": fusion, "normalise": normalise, "alpha": alpha, "rrf_k": rrf_k,
-               "feedback": feedback, "smoothing": smoothing, "sentences": sentences}
-    config = SearchConfig.from_options(**options)  # checks every option before a server is asked
-    body = {"q": text, "k": k, "explain": explain, **options}
+    request = SearchRequest(
+        text, k, mode, explain, since, until, doc_ids, path, min_score, fusion, normalise, alpha, rrf_k, feedback,
+        smoothing, sentences,
+    )  # every option is checked here, before a server is asked
     # --format files needs each document's folder, which only the index itself knows.
     target = index_dir or default_index_dir()
-    served = _ask_server(target, body, model) if fmt != "files" else None
+    served = _ask_server(target, request) if fmt != "files" and model is None else None
     if served is not None:
         if not no_stale_check:
-            from ..server.local import changes
+            from .remote import changes
 
             _warn_if_stale(changes(target), index_dir)
-        _print_hits(text, served, fmt, full, {})
-        return
+        _print_hits(served, fmt, full, {})
+        return READ_ONLY
 
-    from .. import Index, open_or_build
+    from ..index import Index, open_or_build
 
     with progress_bars() as progress:
         if index_dir is None:  # the default index is built from ./seeds on first use
             index, built = open_or_build(default_index_dir(), sources=DEFAULT_SOURCES, model=model, progress=progress)
         else:
-            index, built = Index.open(index_dir, model=model), False
-    if built:
-        report_build(index, "no index yet; built one from seeds/:")
+            index, built = Index.open(index_dir, model=model), None
+    if built is not None:
+        report_build(built, "no index yet; built one from seeds/:")
     elif not no_stale_check:
         _warn_if_stale(index.changes(), index_dir)
     with index:
-        hits = index.search(text, k=k, config=config, explain=explain)
+        response = index.answer(request)
         roots = {s.doc_id: s.root for s in index.manifest.sources}
-    _print_hits(text, hits, fmt, full, roots)
+    _print_hits(response, fmt, full, roots)
+    return READ_ONLY
 
 
 def _warn_if_stale(stale: dict[str, int] | None, index_dir: Path | None) -> None:
@@ -214,14 +214,12 @@ def _warn_if_stale(stale: dict[str, int] | None, index_dir: Path | None) -> None
         )
 
 
-def _ask_server(index_dir: Path, body: dict[str, Any], model: str | None) -> list[Any] | None:
-    """The hits from a `hubsearch serve` of this index, or None to answer in-process
-    (no server, a stale socket, or a server-side failure). Imports no numeric library."""
-    if model is not None:
-        return None  # the model check needs the index itself
-    from ..server.local import ask
+def _ask_server(index_dir: Path, request: SearchRequest) -> SearchResponse | None:
+    """The answer of a `hubsearch serve` of this index, or None to answer in-process (no
+    server, a stale socket, or a server-side failure). Imports no numeric library."""
+    from .remote import ask
 
-    answer = ask(index_dir, body)
+    answer = ask(index_dir, request.to_dict())
     if answer is None:
         return None
     status, data = answer
@@ -229,16 +227,13 @@ def _ask_server(index_dir: Path, body: dict[str, Any], model: str | None) -> lis
         raise InvalidInputError(str(data.get("error", data)))
     if status != 200:
         return None
-    from ..passages import Hit
-
-    return [Hit.from_dict(result) for result in data["results"]]
+    return SearchResponse.from_dict(data)
 
 
-def _print_hits(text: str, hits: list[Any], fmt: str, full: bool, roots: dict[str, str]) -> None:
-    global read_only_done
-    read_only_done = True
+def _print_hits(response: SearchResponse, fmt: str, full: bool, roots: dict[str, str]) -> None:
+    hits = response.hits
     if fmt != "text":
-        out = render.hits_as(fmt, text, hits, roots)
+        out = render.hits_as(fmt, response, roots)
         if out:
             click.echo(out)
         return

@@ -9,7 +9,15 @@ from typing import Any
 import click
 
 from ..errors import HubsearchError, InvalidInputError
-from ..settings import BACKENDS, DEFAULT_SOURCES, ENGINES, INDEX_TYPES, PRECISIONS, VectorBackend
+from ..settings import (
+    BACKENDS,
+    DEFAULT_SOURCES,
+    ENGINES,
+    INDEX_TYPES,
+    PRECISIONS,
+    BuildOptions,
+    VectorBackend,
+)
 from . import render
 from .options import chunking_config, chunking_options, index_option, model_option
 from .progress import changes_line, echo_skipped, progress_bars, report_build
@@ -70,19 +78,19 @@ def build_cmd(
     The new index replaces the old one only once it is complete, so an interrupted build
     leaves the previous index intact.
     """
-    from .. import Index
+    from ..index import build
 
-    config = chunking_config(max_tokens, overlap, no_title_prefix)
     if backend == "faiss" and (qdrant_url or qdrant_path):
         raise InvalidInputError("--qdrant-url and --qdrant-path need --backend qdrant")
+    options = BuildOptions(
+        model=model, chunking=chunking_config(max_tokens, overlap, no_title_prefix), index_type=index_type,
+        precision=precision, backend=VectorBackend(kind=backend, url=qdrant_url, path=qdrant_path,
+                                                   api_key=qdrant_api_key),
+        engine=engine, ray_address=ray_address, wait=wait,
+    )
     with progress_bars() as progress:
-        index = Index.build(
-            list(paths) or list(DEFAULT_SOURCES), index_dir, model=model, chunking=config,
-            index_type=index_type, precision=precision, progress=progress, wait=wait,
-            backend=VectorBackend(kind=backend, url=qdrant_url, path=qdrant_path, api_key=qdrant_api_key),
-            engine=engine, ray_address=ray_address,
-        )
-    report_build(index, "indexed")
+        report = build(list(paths) or list(DEFAULT_SOURCES), index_dir, options, progress=progress)
+    report_build(report, "indexed")
 
 
 @index_group.command("rebuild")
@@ -103,12 +111,12 @@ def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None
     after changing hubsearch, or when an index is reported as damaged (a damaged index's
     vectors are never reused).
     """
-    from .. import rebuild
+    from ..index import rebuild
 
     with progress_bars() as progress:
-        index = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait, reuse=not no_cache,
-                        engine=engine, ray_address=ray_address)
-    report_build(index, "rebuilt")
+        report = rebuild(index_dir, model=model, precision=precision, progress=progress, wait=wait,
+                         reuse=not no_cache, engine=engine, ray_address=ray_address)
+    report_build(report, "rebuilt")
 
 
 @index_group.command("update")
@@ -131,15 +139,13 @@ def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, w
       hubsearch index update            prints e.g. 1 new, 2 changed, 40 unchanged, 0 removed
       hubsearch index update --json
     """
-    from .. import update
+    from ..index import update
 
     with progress_bars() as progress:
-        index = update(index_dir, list(paths) or None, progress=progress, wait=wait, engine=engine,
-                       ray_address=ray_address)
-    report = index.report
-    assert report is not None
+        report = update(index_dir, list(paths) or None, progress=progress, wait=wait, engine=engine,
+                        ray_address=ray_address)
     if as_json:
-        click.echo(json.dumps({"index": str(index.path), **report.to_dict()}))
+        click.echo(json.dumps(report.to_dict()))
         return
     echo_skipped(report)
     click.echo(changes_line(report))
@@ -157,7 +163,7 @@ def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) ->
     or .pdf file under PATHS (default: the recorded sources). Each update replaces the
     index atomically, so queries keep working meanwhile.
     """
-    from .. import watch
+    from ..index import watch
 
     click.echo("hubsearch: watching for changes; press Ctrl-C to stop", err=True)
     for outcome in watch(index_dir, list(paths) or None, debounce_ms=debounce):
@@ -173,7 +179,7 @@ def watch_cmd(paths: tuple[Path, ...], index_dir: Path | None, debounce: int) ->
 @click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
 def info_cmd(index_dir: Path | None, as_json: bool) -> None:
     """Describe the index: corpus, model, chunking, build time and library versions."""
-    from .. import Index
+    from ..index import Index
 
     with Index.open(index_dir) as index:
         info = index.info()

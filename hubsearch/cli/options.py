@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from ..settings import FUSION_METHODS, NORMALISATIONS, SENTENCES, SMOOTHING, ChunkingConfig, FusionConfig
+from ..settings import (
+    FUSION_METHODS,
+    NORMALISATIONS,
+    SENTENCES,
+    SMOOTHING,
+    ChunkingConfig,
+    FusionConfig,
+)
 
 
 def index_option(func: Any) -> Any:

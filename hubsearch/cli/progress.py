@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from ..records import BuildReport
+
 _LABELS = {"embed": "embedding passages", "sentences": "embedding sentences", "write": "writing index",
            "eval": "scoring modes"}
 
@@ -32,6 +34,8 @@ def progress_bars() -> Iterator[Any]:
         if stage == "read":
             click.echo(f"hubsearch: read {done} documents", err=True)
             return
+        if stage == "publish":
+            return  # a moment, not a stage worth a bar
         if stage in bars and bars[stage] is None:
             return  # already finished and drawn
         if stage not in bars:
@@ -61,12 +65,12 @@ def progress_bars() -> Iterator[Any]:
             close(stage)
 
 
-def echo_skipped(report: Any) -> None:
+def echo_skipped(report: BuildReport) -> None:
     for skipped in report.skipped:
         click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
 
 
-def changes_line(report: Any) -> str:
+def changes_line(report: BuildReport) -> str:
     embedded = f"{report.embedded} passage{'' if report.embedded == 1 else 's'}"
     return (
         f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, {report.removed} removed "
@@ -74,12 +78,9 @@ def changes_line(report: Any) -> str:
     )
 
 
-def report_build(index: Any, verb: str) -> None:
+def report_build(report: BuildReport, verb: str) -> None:
     """The skipped files, then one line: what the index now holds and what changed."""
-    report = index.report
-    if report:
-        echo_skipped(report)
-    m = index.manifest
-    line = (f"hubsearch: {verb} {m.corpus.documents} documents, {m.corpus.passages} passages "
-            f"into {index.path} in {m.built.seconds:.1f}s")
-    click.echo(line + (f": {changes_line(report)}" if report else ""), err=True)
+    echo_skipped(report)
+    line = (f"hubsearch: {verb} {report.documents} documents, {report.passages} passages "
+            f"into {report.index} in {report.seconds:.1f}s")
+    click.echo(f"{line}: {changes_line(report)}", err=True)

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from ..request import SearchResponse
+
 _MARK_ON, _MARK_OFF = "\ue000", "\ue001"
 _MARKS = re.compile(f"([{_MARK_ON}{_MARK_OFF}])")
 
@@ -22,15 +24,12 @@ FORMATS = ("text", "json", "jsonl", "csv", "md", "files")
 _CSV_FIELDS = ("rank", "score", "doc_id", "source", "chunk_id", "start", "end", "title", "date", "text")
 
 
-def hits_json(query: str, hits: list[Any]) -> str:
-    return json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False)
-
-
-def hits_as(fmt: str, query: str, hits: list[Any], roots: dict[str, str]) -> str:
-    """Hits in a machine format: json, jsonl, csv, md, or files (each matching file's
-    path once, best first)."""
+def hits_as(fmt: str, response: SearchResponse, roots: dict[str, str]) -> str:
+    """Hits in a machine format: json (the response object every front door returns),
+    jsonl, csv, md, or files (each matching file's path once, best first)."""
+    query, hits = response.query, response.hits
     if fmt == "json":
-        return hits_json(query, hits)
+        return json.dumps(response.to_dict(), ensure_ascii=False)
     if fmt == "jsonl":
         return "\n".join(json.dumps(h.to_dict(), ensure_ascii=False) for h in hits)
     if fmt == "csv":

@@ -61,7 +61,7 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
     import contextlib
     import signal
 
-    from ..server.local import bind, socket_path
+    from ..server.socket import bind, socket_path
 
     path = index_dir or default_index_dir()
     app = create_app(path, token=token, cors=list(cors) or None, host=host)

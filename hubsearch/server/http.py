@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
@@ -32,15 +34,7 @@ from ..errors import (
     InvalidInputError,
     ModelError,
 )
-from ..settings import (
-    MAX_K,
-    MAX_QUERY_CHARS,
-    MODES,
-    SENTENCES,
-    FusionConfig,
-    SearchConfig,
-    unicode_text,
-)
+from ..request import FIELDS, SearchRequest
 from .live import LiveIndex
 
 MAX_BODY_BYTES = 64 * 1024
@@ -48,25 +42,45 @@ _PAGE = Path(__file__).with_name("static") / "index.html"
 log = logging.getLogger("hubsearch")
 
 
-class SearchBody(BaseModel):
-    """The body of POST /search."""
+def query_fields(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """A query string's fields as `SearchRequest.parse` takes them: numbers and booleans
+    read from their text, `doc` (or `doc_ids`) repeated for several documents."""
+    data: dict[str, Any] = {}
+    for name, text in items:
+        name = "doc_ids" if name == "doc" else name
+        kinds = FIELDS.get(name, ((str,), ""))[0]
+        if list in kinds:
+            data.setdefault(name, []).append(text)
+        elif name in data:
+            raise InvalidInputError(f"{name} is given twice; give it once")
+        else:
+            data[name] = _typed(name, text, kinds)
+    return data
 
-    q: str = Field(description="The question.")
-    k: int = Field(5, description=f"How many passages (1 to {MAX_K}).")
-    mode: str = Field("hybrid", description=f"One of {', '.join(MODES)}.")
-    since: str | None = Field(None, description="Only documents dated on or after (YYYY-MM-DD).")
-    until: str | None = Field(None, description="Only documents dated on or before (YYYY-MM-DD).")
-    doc_ids: list[str] = Field(default_factory=list, description="Only these documents.")
-    path: str | None = Field(None, description="Only documents whose path matches this glob.")
-    min_score: float | None = Field(None, description="Drop hits scoring below this.")
-    explain: bool = Field(False, description="Attach how each hit's score came about.")
-    fusion: str = Field(FusionConfig.method, description="weighted or rrf.")
-    normalise: str = Field(FusionConfig.normalise, description="zscore or minmax (weighted fusion).")
-    alpha: float = Field(FusionConfig.alpha, description="Weight of meaning against BM25 in hybrid mode.")
-    rrf_k: int = Field(FusionConfig.rrf_k, description="RRF's damping constant.")
-    feedback: bool = Field(False, description="A second pass with pseudo-relevance feedback.")
-    smoothing: float | None = Field(None, description="Score smoothing weight; default by mode.")
-    sentences: float = Field(SENTENCES, description="Share of the meaning weight for the sentence ranking.")
+
+def _typed(name: str, text: str, kinds: tuple[type, ...]) -> Any:
+    if bool in kinds:
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise InvalidInputError(f"{name} must be true or false, got {text!r}")
+    try:
+        if int in kinds and float not in kinds:
+            return int(text)
+        if float in kinds:
+            return float(text)
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a number, got {text!r}") from None
+    return text
+
+
+_QUERY_PARAMETERS = [
+    {"name": "doc" if name == "doc_ids" else name, "in": "query", "required": name == "q", "description": text,
+     "schema": {"type": "array", "items": {"type": "string"}} if list in kinds else
+               {"type": {str: "string", int: "integer", bool: "boolean"}.get(kinds[-1], "number")}}
+    for name, (kinds, text) in FIELDS.items()
+]
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -150,24 +164,23 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
         log.exception("request %s failed", request.url.path)
         return _error(500, "internal error; the server log has the details")
 
-    def search(body: SearchBody) -> dict[str, Any]:
-        if len(body.q) > MAX_QUERY_CHARS:
-            raise InvalidInputError(f"the query is longer than {MAX_QUERY_CHARS} characters; shorten it")
-        config = SearchConfig.from_options(**body.model_dump(exclude={"q", "k", "explain"}))
-        hits = live.current().search(body.q, k=body.k, config=config, explain=body.explain)
-        return {"query": unicode_text(body.q), "results": [h.to_dict() for h in hits]}
+    def search(data: dict[str, Any]) -> dict[str, Any]:
+        return live.current().answer(SearchRequest.parse(data)).to_dict()
 
-    @app.get("/search", summary="Ranked passages for a question (the object `hubsearch query --json` prints).")
-    def search_get(
-        q: str, k: int = 5, mode: str = "hybrid", since: str | None = None, until: str | None = None,
-        doc: list[str] = Query(default_factory=list), path: str | None = None, min_score: float | None = None,
-    ) -> dict[str, Any]:
-        return search(SearchBody(q=q, k=k, mode=mode, since=since, until=until, doc_ids=doc, path=path,
-                                 min_score=min_score))
+    @app.get("/search", summary="Ranked passages for a question (the object `hubsearch query --json` prints).",
+             openapi_extra={"parameters": _QUERY_PARAMETERS})
+    def search_get(request: Request) -> dict[str, Any]:
+        return search(query_fields(request.query_params.multi_items()))
 
-    @app.post("/search", summary="The same as GET /search, with a JSON body.")
-    def search_post(body: SearchBody) -> dict[str, Any]:
-        return search(body)
+    @app.post("/search", summary="The same as GET /search, with a JSON object of the same fields.")
+    async def search_post(request: Request) -> dict[str, Any]:
+        try:
+            data = json.loads(await request.body() or b"null")
+        except ValueError as exc:
+            raise InvalidInputError(f"the body is not JSON ({exc}); send an object such as {{\"q\": \"...\"}}")
+        if not isinstance(data, dict):
+            raise InvalidInputError('the body must be a JSON object such as {"q": "..."}')
+        return await run_in_threadpool(search, data)
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:

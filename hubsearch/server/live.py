@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import storage
 from ..errors import HubsearchError
 from ..index import Index
+from ..store import generations
 
 
 class LiveIndex:
@@ -32,7 +32,7 @@ class LiveIndex:
 
     def current(self) -> Index:
         """The newest verified generation; the one in use if the new one cannot open yet."""
-        pointer = storage.pointer(self.path)
+        pointer = generations.pointer(self.path)
         if pointer is not None and pointer != self._index.generation.name:
             with self._lock:
                 if pointer != self._index.generation.name:

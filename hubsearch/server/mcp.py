@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubsearchError
-from ..settings import Filters, SearchConfig
+from ..request import SearchRequest
 from .live import LiveIndex
 
 INSTRUCTIONS = (
@@ -31,18 +31,20 @@ def create_mcp(index: Path | LiveIndex, embedder: Any = None) -> Any:
         "Find the passages of the indexed documents that best answer `query`, best first. "
         "k: how many (1 to 1000, default 5). mode: 'hybrid' (default: meaning and exact words), "
         "'dense' (meaning only) or 'lexical' (BM25, exact words only). since / until: only "
-        "documents dated within these days (YYYY-MM-DD). doc_ids: only these documents. "
+        "documents dated within these days (YYYY-MM-DD). doc_ids: only these documents. path: only "
+        "documents whose path matches this glob. min_score: drop hits scoring below this. "
         "Each result has rank, score, doc_id, source, chunk_id, start, end, text, title, date "
         "and highlight (the offsets of the sentence that best matches)."
     ))
     def search(query: str, k: int = 5, mode: str = "hybrid", since: str | None = None,
-               until: str | None = None, doc_ids: list[str] | None = None) -> dict[str, Any]:
+               until: str | None = None, doc_ids: list[str] | None = None, path: str | None = None,
+               min_score: float | None = None) -> dict[str, Any]:
+        data = {"q": query, "k": k, "mode": mode, "since": since, "until": until, "doc_ids": doc_ids or [],
+                "path": path, "min_score": min_score}
         try:
-            filters = Filters(since=since, until=until, doc_ids=tuple(doc_ids or ()))
-            hits = live.current().search(query, k=k, config=SearchConfig(mode=mode, filters=filters))
+            return live.current().answer(SearchRequest.parse(data)).to_dict()
         except HubsearchError as exc:  # the agent gets the one-line message, with its fix
             raise ToolError(str(exc)) from exc
-        return {"query": query, "results": [h.to_dict() for h in hits]}
 
     @server.tool(description=(
         "Read one indexed document by its doc_id (as `search` returns it): its text, title, date, "

@@ -1,0 +1,74 @@
+"""Which embedder to use: for a build (sentence-transformers, or ONNX int8), for a small
+update (loaded only if something must be embedded) and for queries (the ONNX export)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..records import ModelRef
+from .base import Embedder, Progress, load_token_offsets, resolve_precision
+from .models import find_model_folder
+
+
+def load_embedder(ref: ModelRef, precision: str = "fp32") -> Embedder:
+    """The embedder hubsearch builds indexes with for the model `ref`.
+
+    Args:
+        precision: "fp32" or "bf16" (sentence-transformers), or "int8" (the ONNX export
+            with dynamic int8 quantisation); "auto" picks with `resolve_precision`.
+    """
+    from .transformer import SentenceTransformerEmbedder
+
+    precision = resolve_precision(precision)
+    if precision == "int8":
+        from .onnx import Int8Embedder
+
+        return Int8Embedder(SentenceTransformerEmbedder(ref))
+    return SentenceTransformerEmbedder(ref, precision=precision)
+
+
+class LazyEmbedder:
+    """Stands in for the build embedder of a recorded model, loading it (and torch) only
+    when something has to be embedded. Cutting passages needs just the tokenizer, so an
+    update with nothing new never pays for the import."""
+
+    def __init__(self, ref: ModelRef, precision: str, dimension: int) -> None:
+        self.ref = ref
+        self.precision = resolve_precision(precision)
+        self.dimension = dimension
+        self.token_offsets = load_token_offsets(ref.path)
+        self._real: Embedder | None = None
+
+    def _load(self) -> Embedder:
+        if self._real is None:
+            self._real = load_embedder(self.ref, self.precision)
+        return self._real
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._load().embed(texts, progress)
+
+    serves_queries = False  # queries go through the ONNX path, without torch
+
+    def prepare_queries(self) -> None:
+        """Export if the model was loaded (an earlier build exported it otherwise)."""
+        if self._real is not None:
+            self._real.prepare_queries()
+
+
+def query_embedder(ref: ModelRef) -> Embedder:
+    """The embedder that queries against an index of model `ref` use: the cached ONNX
+    export, else (with a notice) sentence-transformers from the model's folder."""
+    from .onnx import load_query_embedder, onnx_folder
+
+    found = load_query_embedder(ref)
+    if found is not None:
+        return found
+    logging.getLogger("hubsearch").warning(
+        "no ONNX export of %s in %s; loading sentence-transformers (slower)", ref.name, onnx_folder(ref))
+    folder = find_model_folder(ref)
+    return load_embedder(ModelRef(ref.name, str(folder), ref.sha256, ref.max_seq_length))

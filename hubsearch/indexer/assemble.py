@@ -1,0 +1,222 @@
+"""The passages of a new generation and their vectors: documents are cut into passages,
+and only text never embedded before goes through the model. Vectors of unchanged
+passages (and their sentences) come from the live generation when the model and
+precision match and its files check out."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..embed.base import Embedder
+from ..errors import HubsearchError
+from ..ingest.chunking import Chunk, chunk_text, passage_sentences
+from ..records import Document, Passage, ProgressCallback
+from ..settings import ChunkingConfig
+from ..store import generations
+from ..store import manifest as manifest_io
+from ..store.generations import EMBEDDINGS, PASSAGES
+from ..store.manifest import Manifest
+from ..store.passages import PassageStore
+from ..store.sentences import SentenceVectors
+
+log = logging.getLogger("hubsearch")
+
+
+def _passage_input(doc: Document, chunk: Chunk, config: ChunkingConfig) -> str:
+    """The text the model embeds for a passage: the passage, led by its title when the
+    passage does not already contain it."""
+    if not config.title_prefix or not doc.title:
+        return chunk.text
+    at = doc.text.find(doc.title, 0, 4000)
+    if at >= 0 and chunk.start <= at and at + len(doc.title) <= chunk.end:
+        return chunk.text
+    return f"{doc.title}\n{chunk.text}"
+
+
+def chunk_documents(
+    docs: Sequence[Document], embedder: Embedder, config: ChunkingConfig
+) -> list[tuple[Document, list[Chunk]]]:
+    """Cut each document into passages that, with their title, fit the model's window."""
+    window = min(config.max_tokens, embedder.ref.max_seq_length) - 2  # [CLS] and [SEP]
+    titles = [d.title or "" for d in docs] if config.title_prefix else []
+    title_tokens = [len(t) for t in embedder.token_offsets(titles)] if titles else [0] * len(docs)
+    out = []
+    for doc, reserve in zip(docs, title_tokens):
+        budget = max(16, window - (reserve + 1 if reserve else 0))
+        overlap = min(config.overlap_tokens, budget // 2 - 1)
+        out.append((doc, chunk_text(doc.text, embedder.token_offsets, budget, overlap)))
+    return out
+
+
+class Previous:
+    """The live generation, as a source of passages and vectors to reuse."""
+
+    def __init__(self, generation: Path, manifest: Manifest, doc_sha: dict[str, str]) -> None:
+        self.manifest = manifest
+        self.store = PassageStore(generation / PASSAGES)
+        self.vectors = np.load(generation / EMBEDDINGS, mmap_mode="r")
+        self.sentences = SentenceVectors.load(generation) if SentenceVectors.present(manifest) else None
+        self.doc_sha = doc_sha
+        self._by_input: dict[str, int] | None = None
+
+    def vector_for(self, input_sha: str) -> int | None:
+        if self._by_input is None:
+            self._by_input = self.store.input_index()
+        return self._by_input.get(input_sha)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def recorded_hashes(index_dir: Path) -> tuple[Path | None, Manifest | None, dict[str, str]]:
+    """The live generation, its manifest and its documents' hashes, or Nones and {}."""
+    try:
+        generation = generations.current_generation(index_dir)
+        manifest = manifest_io.read(index_dir, generation, check=False)
+    except HubsearchError:
+        return None, None, {}
+    return generation, manifest, {s.doc_id: s.sha256 for s in manifest.sources}
+
+
+def previous_generation(index_dir: Path, embedder: Embedder) -> tuple[Previous | None, dict[str, str]]:
+    """The previous generation if its vectors can be reused (same model, precision and
+    dimension, and intact files), and its documents' hashes in any case."""
+    generation, manifest, doc_sha = recorded_hashes(index_dir)
+    if generation is None or manifest is None:
+        return None, doc_sha
+    model = manifest.model
+    if (model.sha256, model.precision, model.dimension) != (
+        embedder.ref.sha256, embedder.precision, embedder.dimension
+    ):
+        return None, doc_sha
+    try:  # never reuse vectors from a damaged or hand-edited index
+        manifest_io.read(index_dir, generation, check=True)
+        generations.verify_files(index_dir, generation, manifest)
+        return Previous(generation, manifest, doc_sha), doc_sha
+    except Exception:
+        return None, doc_sha
+
+
+@dataclass
+class Assembled:
+    passages: list[Passage]
+    vectors: np.ndarray
+    sentences: SentenceVectors
+    embedded: int
+    reused: int
+    sentences_embedded: int
+
+
+def assemble(
+    docs: list[Document],
+    embedder: Embedder,
+    config: ChunkingConfig,
+    previous: Previous | None,
+    reuse_documents: bool,
+    progress: ProgressCallback | None,
+) -> Assembled:
+    """Passages of every document, their vectors and their sentences' vectors, embedding
+    only what is new.
+
+    An unchanged document (same hash, same chunking) keeps its previous passages when
+    `reuse_documents` is set; any passage whose embedded text was embedded before keeps
+    its vector and its sentences' vectors.
+    """
+    passages: list[Passage] = []
+    sources: list[int | None] = []  # previous row of each passage's vector, or None
+    inputs: dict[int, str] = {}  # passage id -> text to embed
+    kept = {
+        d.doc_id for d in docs
+        if reuse_documents and previous is not None and previous.doc_sha.get(d.doc_id) == d.sha256
+    }
+    chunked = {
+        doc.doc_id: chunks
+        for doc, chunks in chunk_documents([d for d in docs if d.doc_id not in kept], embedder, config)
+    }
+    for doc in docs:
+        if doc.doc_id in kept:
+            assert previous is not None
+            for old in previous.store.doc_passages(doc.doc_id):
+                passages.append(replace(old, id=len(passages)))
+                sources.append(old.id)
+            continue
+        for n, chunk in enumerate(chunked[doc.doc_id]):
+            text_in = _passage_input(doc, chunk, config)
+            input_sha = hashlib.sha256(text_in.encode("utf-8")).hexdigest()
+            text_sha = hashlib.sha256(chunk.text.encode("utf-8")).hexdigest()
+            old_id = previous.vector_for(input_sha) if previous is not None else None
+            if old_id is None:
+                inputs[len(passages)] = text_in
+            sources.append(old_id)
+            passages.append(Passage(len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, text_sha, input_sha))
+    total, done = len(inputs), 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embed", done, total)
+
+    if progress:
+        progress("embed", 0, total)
+    order = list(inputs)
+    fresh = embedder.embed([inputs[i] for i in order], progress=advance) if order else None
+    vectors = np.zeros((len(passages), embedder.dimension if fresh is None else fresh.shape[1]), dtype=np.float32)
+    if fresh is not None:
+        vectors[order] = fresh
+    reused = [(i, old) for i, old in enumerate(sources) if old is not None]
+    if reused:
+        assert previous is not None
+        new_ids, old_ids = zip(*reused)
+        vectors[list(new_ids)] = previous.vectors[list(old_ids)]
+    sentences, sentences_embedded = _sentence_vectors(passages, sources, previous, embedder, vectors.shape[1],
+                                                      progress)
+    try:
+        embedder.prepare_queries()
+    except Exception as exc:  # queries then fall back to sentence-transformers
+        log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
+    return Assembled(passages, vectors, sentences, len(order), len(reused), sentences_embedded)
+
+
+def _sentence_vectors(
+    passages: list[Passage], sources: list[int | None], previous: Previous | None, embedder: Embedder,
+    dimension: int, progress: ProgressCallback | None,
+) -> tuple[SentenceVectors, int]:
+    """Every passage's sentence spans and vectors: copied from the previous generation
+    for a reused passage, embedded otherwise (each distinct sentence once)."""
+    old = previous.sentences if previous is not None else None
+    spans: list[tuple[int, int, int]] = []
+    rows: list[np.ndarray | str] = []  # a copied vector, or the sentence text to embed
+    for passage, source in zip(passages, sources):
+        if source is not None and old is not None:
+            old_spans, old_vectors = old.of(source)
+            if old_spans:
+                spans += [(passage.id, s, e) for s, e in old_spans]
+                rows += list(old_vectors)
+                continue
+        for s, e in passage_sentences(passage.text):
+            spans.append((passage.id, s, e))
+            rows.append(passage.text[s:e])
+    texts = list(dict.fromkeys(r for r in rows if isinstance(r, str)))
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("sentences", done, len(texts))
+
+    if progress and texts:
+        progress("sentences", 0, len(texts))
+    fresh = embedder.embed(texts, progress=advance) if texts else np.zeros((0, dimension), dtype=np.float32)
+    at = {t: i for i, t in enumerate(texts)}
+    matrix = np.zeros((len(rows), dimension), dtype=np.float16)
+    for i, row in enumerate(rows):
+        matrix[i] = fresh[at[row]] if isinstance(row, str) else row
+    return SentenceVectors(np.asarray(spans, dtype=np.int32).reshape(-1, 3), matrix), len(texts)

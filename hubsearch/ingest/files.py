@@ -1,0 +1,264 @@
+"""Find and read the documents to index, hash them, and pull out a title and a date."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import NoDocumentsError, SourceError
+from ..records import Document, Skipped
+from .metadata import extract_date, extract_title
+
+TEXT_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
+PDF_SUFFIXES = (".pdf",)
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
+MAX_FILE_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to read: its absolute path and the root its relative names are taken from."""
+
+    path: Path
+    root: Path
+
+    @property
+    def source(self) -> str:
+        return self.path.relative_to(self.root).as_posix()
+
+    @property
+    def doc_id(self) -> str:
+        source = self.source
+        return source[: -len(self.path.suffix)] if self.path.suffix else source
+
+
+def check_exist(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Raises SourceError naming the first path that does not exist."""
+    for raw in paths:
+        if not Path(raw).expanduser().exists():
+            raise SourceError(f"{raw}: no such file or folder; check the path and try again")
+
+
+def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
+    """List the supported files under each path, recursively, in a stable order.
+
+    A path may be a folder (its files are named relative to it) or a single file (named
+    relative to its parent folder). Symbolic links to folders are not followed, so a link
+    loop cannot trap the walk.
+
+    Raises:
+        SourceError: A path does not exist.
+    """
+    check_exist(paths)
+    return [SourceFile(Path(full), root) for root, _, full in _listing(paths)]
+
+
+def _listing(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, str, str]]:
+    """(root, name relative to the root in POSIX form, absolute path) of every file
+    `discover` finds, in its order; plain strings, as the stale check runs per query."""
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        if path.is_file():
+            yield path.parent, path.name, str(path)
+            continue
+        base = str(path)
+        cut = len(base) if base.endswith(os.sep) else len(base) + 1
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            prefix = dirpath[cut:].replace(os.sep, "/") + "/" if len(dirpath) > len(base) else ""
+            for name in sorted(filenames):
+                if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
+                    continue
+                yield path, prefix + name, os.path.join(dirpath, name)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
+    """Read and extract each file. Unreadable files come back as `Skipped`, never raised."""
+    for item in files:
+        try:
+            info = item.path.stat()  # follows links; a link loop raises ELOOP here
+            if not stat.S_ISREG(info.st_mode):
+                yield Skipped(str(item.path), "not a regular file")
+                continue
+            if info.st_size > MAX_FILE_BYTES:
+                yield Skipped(str(item.path), f"larger than {MAX_FILE_BYTES // 2**20} MiB; split it into smaller files")
+                continue
+            data = item.path.read_bytes()
+        except OSError as exc:
+            yield Skipped(str(item.path), f"cannot read: {exc.strerror or exc}")
+            continue
+        suffix = item.path.suffix.lower()
+        try:
+            text, title, published = _extract(data, suffix)
+        except _Unreadable as exc:
+            yield Skipped(str(item.path), str(exc))
+            continue
+        if "\x00" in text:
+            yield Skipped(str(item.path), "contains NUL bytes, so it looks binary")
+            continue
+        if not text.strip():
+            yield Skipped(str(item.path), "empty (no text to index)")
+            continue
+        yield Document(
+            doc_id=item.doc_id,
+            source=item.source,
+            root=str(item.root),
+            text=text,
+            sha256=sha256_bytes(data),
+            title=title or extract_title(text, suffix),
+            date=published or extract_date(text),
+            size=info.st_size,
+            mtime_ns=info.st_mtime_ns,
+        )
+
+
+def read_document(item: SourceFile) -> Document | None:
+    """One file read as `read_documents` reads it, or None where it cannot be."""
+    found = next(read_documents([item]))
+    return found if isinstance(found, Document) else None
+
+
+class _Unreadable(Exception):
+    """Why a file's text could not be extracted."""
+
+
+def _extract(data: bytes, suffix: str) -> tuple[str, str | None, str | None]:
+    """(text, title, date) of a file's bytes; title and date None when not found."""
+    if suffix in HTML_SUFFIXES:
+        return _extract_html(data)
+    if suffix in PDF_SUFFIXES:
+        return _extract_pdf(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8") from None
+    return (text[1:] if text.startswith("\ufeff") else text), None, None
+
+
+def _extract_html(data: bytes) -> tuple[str, str | None, str | None]:
+    """Main text of a web page, without navigation, scripts or markup (trafilatura)."""
+    try:
+        import trafilatura
+    except ImportError:  # pragma: no cover - a core dependency
+        raise _Unreadable("HTML needs trafilatura; install it with: pip install trafilatura") from None
+    try:
+        # Only real publication metadata (<meta>, <time>, JSON-LD, the URL): the extensive
+        # search would read a footer's "Copyright 2024" as 2024-01-01.
+        found = trafilatura.bare_extraction(
+            data, with_metadata=True, include_comments=False, favor_recall=True,
+            date_extraction_params={"extensive_search": False, "original_date": True},
+        )
+    except Exception as exc:  # the extractor raises many kinds on broken input
+        raise _Unreadable(f"cannot extract text from HTML ({type(exc).__name__})") from None
+    if found is None:
+        raise _Unreadable("no main text found in the HTML")
+    get = found.get if isinstance(found, dict) else lambda key: getattr(found, key, None)
+    text = get("text") or ""
+    title = (get("title") or "").strip() or None
+    published = get("date")
+    return text, title, published if isinstance(published, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", published) else None
+
+
+def _extract_pdf(data: bytes) -> tuple[str, str | None, str | None]:
+    """Text of each page of a PDF, pages separated by a blank line (pypdf)."""
+    import io
+
+    try:
+        from pypdf import PdfReader
+    except ImportError:  # pragma: no cover - a core dependency
+        raise _Unreadable("PDF needs pypdf; install it with: pip install pypdf") from None
+    import logging
+
+    # pypdf logs what it repairs or gives up on ("EOF marker not found"); the reason a file
+    # is skipped is reported once, by the caller.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise _Unreadable("the PDF is encrypted; decrypt it first")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        meta = reader.metadata
+        title = (meta.title or "").strip() if meta and meta.title else None
+    except _Unreadable:
+        raise
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        raise _Unreadable(f"cannot read the PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
+    return "\n\n".join(p for p in pages if p), title, None
+
+
+def load_documents(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], list[Skipped]]:
+    """Discover and read every document under `paths`.
+
+    Raises:
+        SourceError: A path does not exist, or two files map to the same doc_id.
+        NoDocumentsError: Nothing readable was found.
+    """
+    files = discover(paths)
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    seen: dict[str, str] = {}
+    for item in read_documents(files):
+        if isinstance(item, Skipped):
+            skipped.append(item)
+            continue
+        where = os.path.join(item.root, item.source)
+        if item.doc_id in seen and seen[item.doc_id] != where:
+            raise SourceError(
+                f"two files share the document ID {item.doc_id!r}: {seen[item.doc_id]} and {where}; "
+                "rename one, or index their folders separately"
+            )
+        seen[item.doc_id] = where
+        docs.append(item)
+    if not docs:
+        shown = ", ".join(str(p) for p in paths)
+        detail = f" ({len(skipped)} unreadable)" if skipped else ""
+        raise NoDocumentsError(
+            f"no readable documents under {shown}{detail}; "
+            f"point hubsearch at a folder of UTF-8 text, Markdown, HTML or PDF files ({' '.join(SUPPORTED_SUFFIXES)})"
+        )
+    return docs, skipped
+
+
+# --- titles and dates -------------------------------------------------------------------
+
+def compare_sources(corpus: Any, recorded: Sequence[Any], skipped: Sequence[Skipped]) -> dict[str, int]:
+    """How the files under an index's roots differ from its records: {"new", "changed",
+    "removed"}. Files whose size and modification time match their record are not read;
+    the others are hashed, so a touched but unchanged file does not count.
+
+    Args:
+        corpus: The manifest's corpus record (roots, virtual).
+        recorded: The manifest's source records (root, source, sha256, bytes, mtime_ns).
+        skipped: Files the build skipped; finding one again is not news.
+    """
+    out = {"new": 0, "changed": 0, "removed": 0}
+    if corpus.virtual:
+        return out
+    records = {(s.root, s.source): s for s in recorded}
+    skipped_paths = {s.path for s in skipped}
+    roots = [r for r in corpus.roots if Path(r).exists()]
+    for root, source, full in _listing(roots):
+        meta = records.pop((str(root), source), None)
+        if meta is None:
+            out["new"] += full not in skipped_paths
+            continue
+        try:
+            info = os.stat(full)
+            if info.st_size == meta.bytes and info.st_mtime_ns == meta.mtime_ns:
+                continue
+            out["changed"] += sha256_bytes(Path(full).read_bytes()) != meta.sha256
+        except OSError:
+            out["changed"] += 1
+    out["removed"] = len(records)
+    return out

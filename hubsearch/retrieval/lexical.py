@@ -1,0 +1,147 @@
+"""The BM25 side: built and saved with `bm25s`, read back and scored with plain numpy.
+
+`bm25s` precomputes every (passage, term) BM25 score into a sparse matrix, so a query's
+scores are a sum of a few matrix columns. Reading the saved arrays directly keeps the
+query path free of bm25s' own import cost (it pulls in scipy and, where installed, numba).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HubsearchError
+from ..settings import LexicalConfig
+from .ranked import Ranked
+
+__all__ = ["LexicalConfig", "LexicalIndex", "top"]
+
+STOPWORDS_FILE = "stopwords.json"
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s' default token pattern
+
+
+class LexicalIndex:
+    """BM25 scores for every passage, as a column-compressed (passage x term) matrix."""
+
+    def __init__(
+        self,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        vocab: dict[str, int],
+        stopwords: frozenset[str],
+        config: LexicalConfig,
+        count: int,
+    ) -> None:
+        import Stemmer
+
+        self.data, self.indices, self.indptr = data, indices, indptr
+        self.vocab = vocab
+        self.stopwords = stopwords
+        self.config = config
+        self.count = count
+        self._stemmer = Stemmer.Stemmer(config.stemmer)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], config: LexicalConfig | None = None) -> "LexicalIndex":
+        """Index `texts` with bm25s; text i gets row i."""
+        import bm25s
+        import Stemmer
+        from bm25s.stopwords import STOPWORDS_EN
+
+        config = config or LexicalConfig()
+        if config.stopwords != "en":
+            raise HubsearchError(f"stopword list {config.stopwords!r} is not supported; use 'en'")
+        tokenized = bm25s.tokenize(
+            list(texts), lower=True, stopwords=config.stopwords,
+            stemmer=Stemmer.Stemmer(config.stemmer), show_progress=False,
+        )
+        retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
+        retriever.index(tokenized, show_progress=False)
+        scores = retriever.scores
+        return cls(
+            np.asarray(scores["data"]), np.asarray(scores["indices"]), np.asarray(scores["indptr"]),
+            dict(retriever.vocab_dict), frozenset(STOPWORDS_EN), config, int(scores["num_docs"]),
+        )
+
+    def save(self, folder: Path) -> list[Path]:
+        """Write the arrays in bm25s' own layout (loadable by `bm25s.BM25.load`)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "data.csc.index.npy", self.data)
+        np.save(folder / "indices.csc.index.npy", self.indices)
+        np.save(folder / "indptr.csc.index.npy", self.indptr)
+        (folder / "vocab.index.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        params = {
+            "k1": self.config.k1, "b": self.config.b, "delta": 0.5, "method": self.config.method,
+            "idf_method": self.config.method, "dtype": str(self.data.dtype),
+            "int_dtype": str(self.indices.dtype), "num_docs": self.count, "version": "0.3",
+            "backend": "numpy",
+        }
+        (folder / "params.index.json").write_text(json.dumps(params), encoding="utf-8")
+        (folder / STOPWORDS_FILE).write_text(json.dumps(sorted(self.stopwords)), encoding="utf-8")
+        return sorted(p for p in folder.iterdir())
+
+    @classmethod
+    def load(cls, folder: Path, config: LexicalConfig) -> "LexicalIndex":
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        return cls(
+            np.load(folder / "data.csc.index.npy"),
+            np.load(folder / "indices.csc.index.npy"),
+            np.load(folder / "indptr.csc.index.npy"),
+            json.loads((folder / "vocab.index.json").read_text(encoding="utf-8")),
+            frozenset(json.loads((folder / STOPWORDS_FILE).read_text(encoding="utf-8"))),
+            config,
+            int(params["num_docs"]),
+        )
+
+    def analyze(self, text: str) -> list[str]:
+        """Lower-case, split, drop stopwords and stem, exactly as bm25s.tokenize does."""
+        words = [w for w in _TOKEN.findall(text.lower()) if w not in self.stopwords]
+        return self._stemmer.stemWords(words) if words else []
+
+    def term_weights(self, text: str) -> dict[int, float]:
+        """Query term ids with their counts; terms absent from the corpus are dropped."""
+        counts = Counter(self.vocab[t] for t in self.analyze(text) if t in self.vocab)
+        return {tid: float(n) for tid, n in counts.items()}
+
+    def scores(self, weights: dict[int, float]) -> np.ndarray:
+        """BM25 score of every passage for a weighted bag of term ids."""
+        out = np.zeros(self.count, dtype=np.float32)
+        for tid, weight in weights.items():
+            lo, hi = self.indptr[tid], self.indptr[tid + 1]
+            np.add.at(out, self.indices[lo:hi], weight * self.data[lo:hi])
+        return out
+
+    def idf(self, term: int) -> float:
+        """Lucene's inverse document frequency of a term id over the passages."""
+        df = float(self.indptr[term + 1] - self.indptr[term])
+        return float(np.log1p((self.count - df + 0.5) / (df + 0.5)))
+
+    def search(self, weights: dict[int, float], depth: int, allowed: np.ndarray | None = None) -> Ranked:
+        """The `depth` best-scoring passages for a weighted bag of term ids, best first;
+        passages that match no term are left out, and so, with `allowed` (passage ids),
+        are all others."""
+        if not weights:
+            return Ranked([], [])
+        scores = self.scores(weights)
+        if allowed is not None:
+            keep = np.zeros(len(scores), dtype=bool)
+            keep[np.asarray(allowed, dtype=np.int64)] = True
+            scores = np.where(keep, scores, 0.0).astype(np.float32)
+        order = top(scores, depth)
+        order = order[scores[order] > 0]
+        return Ranked(order.tolist(), scores[order].tolist())
+
+
+def top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the `n` highest scores, best first (ties: lower index first)."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n]
+    return part[np.argsort(-scores[part], kind="stable")]

@@ -1,0 +1,246 @@
+"""The typed manifest of one index generation, read and written in this module only.
+
+The manifest records what decides how an index is read: the model (and so the query
+embedder), chunking and BM25 settings, the vector backend and its index type, every
+source's hash, and the size and SHA-256 of every file. It carries a checksum of its own
+content, so a hand-edited manifest is noticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import IndexDamagedError
+from ..records import ModelRef, Skipped
+from ..settings import ChunkingConfig, LexicalConfig
+
+FORMAT = "hubsearch-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+# Beside CURRENT: the sources and settings of the last build, so that `rebuild` works even
+# when the live generation's manifest or CURRENT itself is damaged.
+RECORD = "SOURCES.json"
+
+
+def rebuild_hint(index_dir: Path | str) -> str:
+    """The command that repairs a damaged index at `index_dir`: rebuild where the sources
+    are recorded, else a build from the paths (filled in when known)."""
+    if read_record(Path(index_dir)) is not None:
+        return f"rebuild it with: hubsearch index rebuild --index {index_dir}"
+    return f"build it again with: hubsearch index build PATHS --index {index_dir}"
+
+
+def damaged(index_dir: Path | str, why: str) -> IndexDamagedError:
+    return IndexDamagedError(f"index at {index_dir} is damaged ({why}); {rebuild_hint(index_dir)}")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model an index was built with, and how its vectors were made."""
+
+    name: str
+    path: str
+    sha256: str
+    max_seq_length: int
+    dimension: int
+    normalized: bool = True
+    precision: str = "fp32"
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.name, self.path, self.sha256, self.max_seq_length)
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    at: str
+    seconds: float
+    embedded: int = 0
+    reused: int = 0
+
+
+@dataclass(frozen=True)
+class VectorIndexInfo:
+    """The vector backend and its index: `type` is what was built, `requested` what was asked."""
+
+    type: str
+    requested: str
+    metric: str
+    count: int
+    backend: str = "faiss"
+    qdrant: dict[str, Any] | None = None  # url or path, collection, alias (backend "qdrant")
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    roots: list[str]
+    documents: int
+    passages: int
+    virtual: bool = False
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One indexed file, with what is needed to notice that it changed."""
+
+    doc_id: str
+    source: str
+    root: str
+    sha256: str
+    bytes: int
+    mtime_ns: int
+    title: str | None
+    date: str | None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything a generation records about itself. `files` and `checksum` are filled in
+    when the generation is published."""
+
+    built: BuildInfo
+    model: ModelInfo
+    chunking: ChunkingConfig
+    lexical: LexicalConfig
+    vector_index: VectorIndexInfo
+    corpus: CorpusInfo
+    sources: list[SourceRecord]
+    skipped: list[Skipped]
+    versions: dict[str, str]
+    files: dict[str, FileRecord] = field(default_factory=dict)
+    checksum: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as it is stored in manifest.json."""
+        data: dict[str, Any] = {
+            "built": asdict(self.built),
+            "model": asdict(self.model),
+            "chunking": self.chunking.to_dict(),
+            "lexical": {"library": "bm25s", **self.lexical.to_dict()},
+            "vector_index": asdict(self.vector_index),
+            "corpus": asdict(self.corpus),
+            "sources": [asdict(s) for s in self.sources],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "versions": dict(self.versions),
+            "format": FORMAT,
+            "format_version": self.format_version,
+        }
+        if self.files:
+            data["files"] = {name: asdict(f) for name, f in self.files.items()}
+        if self.checksum:
+            data["checksum"] = self.checksum
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
+        """Raises KeyError, TypeError or ValueError when a field is missing or malformed."""
+        vector_index = dict(data["vector_index"])
+        vector_index.setdefault("requested", "auto")
+        return cls(
+            built=BuildInfo(**data["built"]),
+            model=ModelInfo(**data["model"]),
+            chunking=ChunkingConfig.from_dict(data["chunking"]),
+            lexical=LexicalConfig.from_dict(data["lexical"]),
+            vector_index=VectorIndexInfo(**vector_index),
+            corpus=CorpusInfo(**data["corpus"]),
+            sources=[SourceRecord(**s) for s in data.get("sources", [])],
+            skipped=[Skipped(s["path"], s["reason"]) for s in data.get("skipped", [])],
+            versions=dict(data.get("versions", {})),
+            files={name: FileRecord(**f) for name, f in data.get("files", {}).items()},
+            checksum=str(data.get("checksum", "")),
+            format_version=int(data["format_version"]),
+        )
+
+
+def checksum(data: dict[str, Any]) -> str:
+    """SHA-256 of a stored manifest's content, its own checksum field left out."""
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def sealed(manifest: Manifest, files: dict[str, FileRecord]) -> dict[str, Any]:
+    """The stored form of `manifest` with its files and its own checksum filled in."""
+    data = replace(manifest, files=files, checksum="").to_dict()
+    data["checksum"] = checksum(data)
+    return data
+
+
+def read_raw(index_dir: Path, generation: Path, *, check: bool = True) -> dict[str, Any]:
+    """The generation's manifest.json as stored. With `check`, one whose checksum does not
+    match its content (edited by hand) is refused; rebuilding reads it without the check.
+
+    Raises:
+        IndexDamagedError: The file is missing, unreadable, foreign, too new or edited.
+    """
+    try:
+        data = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise damaged(index_dir, f"{MANIFEST} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged(index_dir, f"{MANIFEST} is unreadable: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise damaged(index_dir, f"{MANIFEST} is not a hubsearch manifest")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise IndexDamagedError(
+            f"index at {index_dir} has format version {version}, newer than this hubsearch reads "
+            f"({FORMAT_VERSION}); upgrade hubsearch, or {rebuild_hint(index_dir)}"
+        )
+    if check and data.get("checksum") != checksum(data):
+        raise damaged(index_dir, f"{MANIFEST} was edited after the index was written")
+    return data
+
+
+def read(index_dir: Path, generation: Path, *, check: bool = True) -> Manifest:
+    """The generation's manifest, typed. See `read_raw` for `check`.
+
+    Raises:
+        IndexDamagedError: As `read_raw`, or a field is missing or malformed.
+    """
+    data = read_raw(index_dir, generation, check=check)
+    try:
+        return Manifest.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise damaged(index_dir, f"manifest field missing or malformed: {exc}") from exc
+
+
+def write_record(index_dir: Path, manifest: Manifest) -> None:
+    """Record the sources and settings of `manifest` beside CURRENT, atomically."""
+    import os
+
+    data = {
+        "format": FORMAT, "roots": manifest.corpus.roots, "virtual": manifest.corpus.virtual,
+        "chunking": manifest.chunking.to_dict(), "model": asdict(manifest.model),
+        "index_type": manifest.vector_index.requested,
+        "backend": manifest.vector_index.backend, "qdrant": manifest.vector_index.qdrant,
+    }
+    part = index_dir / f"{RECORD}.{os.getpid()}.part"
+    with part.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(part, index_dir / RECORD)
+
+
+def read_record(index_dir: Path) -> dict[str, Any] | None:
+    """The record beside CURRENT, or None where there is none or it cannot be used."""
+    try:
+        data = json.loads((index_dir / RECORD).read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or not isinstance(data.get("roots"), list):
+            return None
+        ModelInfo(**data["model"])
+        ChunkingConfig.from_dict(data["chunking"])
+        return data
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

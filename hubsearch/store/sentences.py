@@ -1,0 +1,77 @@
+"""Every passage's sentence vectors, embedded once at build time and stored beside the
+passage vectors, so that a query highlights its hits with a few dot products."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .manifest import Manifest
+from .vectors import read_rows
+
+SENTENCES = "sentences.npy"
+
+
+SENTENCE_SPANS = "sentence_spans.npy"
+
+
+class SentenceVectors:
+    """Every passage's sentence spans and unit vectors (stored as float16).
+
+    Args:
+        spans: int32 rows of (passage id, start, end), offsets into the passage text,
+            sorted by passage id.
+        vectors: One row per span.
+    """
+
+    def __init__(self, spans: np.ndarray, vectors: np.ndarray) -> None:
+        self.spans = spans
+        self.vectors = vectors
+
+    @staticmethod
+    def present(manifest: Manifest) -> bool:
+        return SENTENCES in manifest.files and SENTENCE_SPANS in manifest.files
+
+    @classmethod
+    def load(cls, folder: Path) -> "SentenceVectors":
+        return cls(np.load(folder / SENTENCE_SPANS, mmap_mode="r"), np.load(folder / SENTENCES, mmap_mode="r"))
+
+    def save(self, folder: Path) -> list[str]:
+        np.save(folder / SENTENCE_SPANS, np.ascontiguousarray(self.spans, dtype=np.int32))
+        np.save(folder / SENTENCES, np.ascontiguousarray(self.vectors, dtype=np.float16))
+        return [SENTENCE_SPANS, SENTENCES]
+
+    def consistent(self, passages: int, dimension: int) -> bool:
+        """Whether these rows fit an index of `passages` passages of this dimension."""
+        if self.spans.ndim != 2 or self.spans.shape[1] != 3 or len(self.spans) != len(self.vectors):
+            return False
+        if len(self.spans) and (self.spans[0, 0] < 0 or self.spans[-1, 0] >= passages):
+            return False
+        return self.vectors.ndim == 2 and (len(self.vectors) == 0 or self.vectors.shape[1] == dimension)
+
+    def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
+        """Each given passage's best sentence cosine to the query (-1 for a passage
+        without sentences), reading only those passages' sentence vectors."""
+        ids = self.spans[:, 0]
+        wanted = np.asarray(passages, dtype=np.int64)
+        lo, hi = np.searchsorted(ids, wanted, "left"), np.searchsorted(ids, wanted, "right")
+        counts = hi - lo
+        rows = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        scores = np.einsum("ij,j->i", read_rows(self.vectors, rows), np.asarray(query, dtype=np.float32))
+        best = np.full(len(wanted), -1.0, dtype=np.float32)
+        owner = np.repeat(np.arange(len(wanted)), counts)
+        np.maximum.at(best, owner, scores)
+        return best
+
+    def rows(self, passage: int) -> slice:
+        """The rows of one passage's sentences."""
+        ids = self.spans[:, 0]
+        return slice(int(np.searchsorted(ids, passage, "left")), int(np.searchsorted(ids, passage, "right")))
+
+    def of(self, passage: int) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """One passage's sentence spans and their vectors (float32)."""
+        rows = self.rows(passage)
+        spans = [(int(s), int(e)) for _, s, e in self.spans[rows]]
+        return spans, np.asarray(self.vectors[rows], dtype=np.float32)
