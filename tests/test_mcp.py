@@ -23,6 +23,7 @@ SERVER = (
     "from hubsearch.embed import factory\n"
     "factory.load_embedder = lambda ref, precision='fp32': FakeEmbedder(ref)\n"
     "from hubsearch.cli import main\n"
+    "import os\ndef leave(code):\n    raise SystemExit(code)\nos._exit = leave  # main skips the teardown after a query\n"
     "sys.argv = ['hubsearch', 'mcp', '--index', sys.argv[1]]\n"
     "main()\n"
 )

@@ -101,8 +101,7 @@ def _load(index_dir: Path, path: Path) -> Generation:
             f"{vectors.count} vectors of dimension {vectors.dimension}, {stored} passages, "
             f"{lexical.count} lexical rows, manifest says {expected} of dimension {dimension}",
         )
-    check = getattr(vectors, "check", None)
-    problem = check(expected) if check is not None else None
+    problem = vectors.check(expected)
     if problem:
         raise damaged(index_dir, problem)
     if sentences is not None and not sentences.consistent(expected, dimension):

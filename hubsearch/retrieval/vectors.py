@@ -43,6 +43,10 @@ class VectorStore(Protocol):
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored unit vectors of these passages, in the order given (float32)."""
 
+    def check(self, expected: int) -> str | None:
+        """What is wrong with the store beyond its count (which the caller checks), or
+        None. A store outside the index folder (Qdrant) compares itself with it here."""
+
 
 def choose_type(count: int, dimension: int) -> str:
     """Pick an index type from the corpus size: exact when small, graph search when large."""
@@ -150,6 +154,10 @@ class VectorIndex:
         keep = ids[0] >= 0
         return Ranked(ids[0][keep].tolist(), scores[0][keep].tolist())
 
+    def check(self, expected: int) -> str | None:
+        """Nothing beyond the count: the files were checked against the manifest."""
+        return None
+
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return read_rows(self.exact, ids)
 
@@ -205,6 +213,10 @@ class ExactVectors:
         scores = np.einsum("ij,j->i", matrix, np.asarray(query, dtype=np.float32))
         order = top(scores, depth)
         return Ranked((order if rows is None else rows[order]).tolist(), scores[order].tolist())
+
+    def check(self, expected: int) -> str | None:
+        """Nothing beyond the count: the files were checked against the manifest."""
+        return None
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return read_rows(self.exact, ids)
