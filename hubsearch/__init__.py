@@ -49,6 +49,8 @@ _LAZY = {
     "BuildReport": "records",
     "Trace": "query.pipeline",
     "evaluate": "evaluate.beir",
+    "EvalReport": "evaluate.report",
+    "CollectionReport": "evaluate.report",
     "evaluate_many": "evaluate.questions",
     "evaluate_questions": "evaluate.questions",
 }
@@ -56,6 +58,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .evaluate.beir import evaluate
     from .evaluate.questions import evaluate_many, evaluate_questions
+    from .evaluate.report import CollectionReport, EvalReport
     from .index import Index, build, open_or_build, rebuild, update, watch
     from .query.pipeline import Trace
     from .records import BuildReport, Hit
@@ -76,7 +79,9 @@ __all__ = [
     "BuildOptions",
     "BuildReport",
     "ChunkingConfig",
+    "CollectionReport",
     "DocumentNotFoundError",
+    "EvalReport",
     "FeedbackConfig",
     "FusionConfig",
     "Hit",

@@ -43,7 +43,7 @@ from hubsearch import (  # noqa: E402
     SearchConfig,
     evaluate_many,
 )
-from hubsearch.evaluate.beir import means  # noqa: E402
+from hubsearch.evaluate.report import CollectionReport, EvalReport, means  # noqa: E402
 
 COLLECTIONS = [ROOT / "bench-data" / "cranfield", ROOT / "bench-data" / "cisi", ROOT / "bench" / "seed_questions.jsonl"]
 HELD_OUT = [ROOT / "bench" / "seed_questions_heldout.jsonl"]
@@ -111,7 +111,7 @@ def main() -> None:
         run = _runner(Path(tmp))
         default = run(DEFAULT, ("hybrid", "dense", "lexical"))
         print(f"Retrieval quality, {time.strftime('%Y-%m-%d')}, {machine()}\n")
-        _defaults_table(default["collections"])
+        _defaults_table(default.collections)
         if args.variants:
             _compare("Candidate settings against the default (hybrid)", default,
                      {label: partial(run, config) for label, config in VARIANTS.items()}, args.rounds)
@@ -125,7 +125,7 @@ def main() -> None:
 
 
 def _runner(tmp: Path):
-    def run(config: SearchConfig, modes: tuple[str, ...] = ("hybrid",), chunking: ChunkingConfig | None = None) -> dict:
+    def run(config: SearchConfig, modes: tuple[str, ...] = ("hybrid",), chunking: ChunkingConfig | None = None) -> EvalReport:
         # Each passage setting keeps its own indexes, so that the default's are built once.
         root = tmp if chunking is None else tmp / "passages-{max_tokens}-{overlap_tokens}-{title_prefix}".format(
             **chunking.to_dict())
@@ -135,11 +135,11 @@ def _runner(tmp: Path):
     return run
 
 
-def _name(report: dict) -> str:
-    return Path(report["collection"]).stem
+def _name(report: CollectionReport) -> str:
+    return Path(report.collection).stem
 
 
-def _defaults_table(reports: list[dict]) -> None:
+def _defaults_table(reports: tuple[CollectionReport, ...]) -> None:
     print("Every mode at its defaults (BEIR: documents ranked by their best passage; question set: "
           "share of questions answered by the top passage, the top 3, and the highlighted sentence; "
           f"{', '.join(p.stem for p in HELD_OUT)}: held out, never used to choose a setting):\n")
@@ -149,31 +149,32 @@ def _defaults_table(reports: list[dict]) -> None:
         name = _name(report)
         for label, (ndcg, recall, mrr) in REFERENCE.get(name, {}).items():
             print(f"| {name} | reference: {label} | {ndcg:.3f} | {recall:.3f} | {mrr:.3f} | - |")
-        for mode, m in report["results"].items():
-            if report["kind"] == "beir":
+        for mode, result in report.results.items():
+            m = result.metrics
+            if report.kind == "beir":
                 print(f"| {name} | hubsearch {mode} | {m['ndcg@10']:.3f} | {m['recall@100']:.3f} | {m['mrr']:.3f} | - |")
             else:
                 print(f"| {name} | hubsearch {mode} | {m['top1']:.3f} | {m['top3']:.3f} | {m['mrr@10']:.3f} "
                       f"| {m['highlight']:.3f} |")
-        print(f"| {name} | ({report['documents']} documents, {report['passages']} passages, "
-              f"{report['queries']} queries) | | | | |")
+        print(f"| {name} | ({report.documents} documents, {report.passages} passages, "
+              f"{report.queries} queries) | | | | |")
 
 
-def _compare(title: str, default: dict, variants: dict[str, Callable[[], dict]], rounds: int) -> None:
+def _compare(title: str, default: EvalReport, variants: dict[str, Callable[[], EvalReport]], rounds: int) -> None:
     """One row per variant (label: a function that scores it), each cell against the default."""
-    names = [_name(r) + (" (held out: check)" if _name(r) in HELD_OUT_NAMES else "") for r in default["collections"]]
+    names = [_name(r) + (" (held out: check)" if _name(r) in HELD_OUT_NAMES else "") for r in default.collections]
     print(f"\n{title}. Each cell: the main figure (nDCG@10, or top1 for the question set), its "
           f"difference from the default, and the two-sided p-value of a paired randomization test "
           f"over queries ({rounds:,} rounds), then the MRR, and the Recall@100 (BEIR) or the highlight "
           f"(question sets, over the questions both top passages answer) with its difference and p-value.\n")
     print("| setting | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    base = {_name(r): r["per_query"]["hybrid"] for r in default["collections"]}
-    row = [cell(r["kind"] == "questions", base[_name(r)]) for r in default["collections"]]
+    base = {_name(r): r.results["hybrid"].per_query for r in default.collections}
+    row = [cell(r.kind == "questions", base[_name(r)]) for r in default.collections]
     print("| **default** | " + " | ".join(row) + " |")
     for label, score in variants.items():
-        cells = [cell(r["kind"] == "questions", r["per_query"]["hybrid"], base[_name(r)], rounds)
-                 for r in score()["collections"]]
+        cells = [cell(r.kind == "questions", r.results["hybrid"].per_query, base[_name(r)], rounds)
+                 for r in score().collections]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

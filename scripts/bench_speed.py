@@ -307,8 +307,7 @@ def quality() -> None:
                  "--index", str(Path(tmp) / precision)],
                 check=True, capture_output=True, text=True,
             )
-            report = json.loads(out.stdout)
-            rows.append((precision, report))
+            rows.append((precision, json.loads(out.stdout)["collections"][0]))
     print("### Quality of auto precision (Cranfield, full pipeline)\n")
     print("| index precision | build time | hybrid nDCG@10 | dense nDCG@10 | lexical nDCG@10 |")
     print("|---|---|---|---|---|")

@@ -89,13 +89,14 @@ def test_evaluate_scores_every_mode_and_reuses_a_named_index(tmp_path: Path) -> 
     folder = _beir(tmp_path / "beir")
     fake = FakeEmbedder()
     report = evaluate(folder, path=tmp_path / "idx", embedder=fake)
-    assert set(report["results"]) == {"hybrid", "dense", "lexical"}
-    assert report["queries"] == 2
-    for metrics in report["results"].values():
+    assert set(report.results) == {"hybrid", "dense", "lexical"}
+    assert report.queries == 2
+    for result in report.results.values():
+        metrics = result.metrics
         assert metrics["mrr"] == pytest.approx(1.0)
         assert metrics["recall@100"] == pytest.approx(1.0)
         # One passage per document here, so the passage ranking scores the same.
-        assert metrics["passages"] == pytest.approx({k: v for k, v in metrics.items() if k != "passages"})
+        assert result.passages == pytest.approx(metrics)
     embedded = fake.embedded
     evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("dense",))
     assert fake.embedded - embedded == 2  # only the two judged queries; the corpus is reused
@@ -124,24 +125,25 @@ def _long_beir(folder: Path) -> Path:
 def test_evaluate_scores_passages_of_long_documents(tmp_path: Path) -> None:
     folder = _long_beir(tmp_path / "beir")
     report = evaluate(folder, embedder=FakeEmbedder(), modes=("lexical",))
-    assert report["passages"] > 3
-    metrics = report["results"]["lexical"]
+    assert report.passages > 3
+    metrics = report.results["lexical"].metrics
+    passages = report.results["lexical"].passages
     assert metrics["ndcg@10"] == pytest.approx(1.0)
     # Every passage of "a" is relevant and all of them outrank the tea passage.
-    assert metrics["passages"]["recall@100"] == pytest.approx(1.0)
-    assert metrics["passages"]["ndcg@10"] == pytest.approx(1.0)
+    assert passages["recall@100"] == pytest.approx(1.0)
+    assert passages["ndcg@10"] == pytest.approx(1.0)
 
 
 def test_evaluate_cuts_passages_as_asked_and_rebuilds_a_kept_index_when_that_changes(tmp_path: Path) -> None:
     folder = _long_beir(tmp_path / "beir")
     fake = FakeEmbedder()
     default = evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",))
-    assert default["chunking"] == ChunkingConfig().to_dict()
+    assert default.chunking == ChunkingConfig()
     short = ChunkingConfig(max_tokens=24, overlap_tokens=0)
     shorter = evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",), chunking=short)
-    assert shorter["chunking"] == short.to_dict()
-    assert shorter["passages"] > default["passages"]  # the kept index was rebuilt, not reused
+    assert shorter.chunking == short
+    assert shorter.passages > default.passages  # the kept index was rebuilt, not reused
     embedded = fake.embedded
     again = evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",), chunking=short)
-    assert again["passages"] == shorter["passages"]
+    assert again.passages == shorter.passages
     assert fake.embedded - embedded == 1  # reused: only the judged query was embedded

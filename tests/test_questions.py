@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from hubsearch import (
     ChunkingConfig,
+    EvalReport,
     InvalidInputError,
     SearchConfig,
     SourceError,
@@ -73,12 +74,12 @@ def test_malformed_question_files_are_refused_with_the_fix(tmp_path: Path, text:
 
 def test_evaluate_questions_counts_answers_in_the_top_passages(tmp_path: Path, corpus: Path) -> None:
     report = evaluate_questions(_question_file(tmp_path, corpus), embedder=FakeEmbedder(), modes=("lexical",))
-    assert report["kind"] == "questions" and report["queries"] == 4
-    per = report["per_query"]["lexical"]
+    assert report.kind == "questions" and report.queries == 4
+    per = report.results["lexical"].per_query
     # The two exact-word questions are answered first; the one with no answer anywhere never is.
     assert per["top1"]["1"] == per["top1"]["2"] == 1.0
     assert per["top1"]["3"] == per["top3"]["3"] == per["mrr@10"]["3"] == 0.0
-    m = report["results"]["lexical"]
+    m = report.results["lexical"].metrics
     assert m["top1"] == pytest.approx(np.mean(list(per["top1"].values())))
     assert m["top3"] >= m["top1"]
     assert set(per["highlight"]) <= {q for q, v in per["top1"].items() if v == 1.0}
@@ -89,12 +90,12 @@ def test_evaluate_many_reports_each_collection_and_their_mean(tmp_path: Path, co
     questions = _question_file(tmp_path, corpus)
     beir = _beir(tmp_path / "beir")
     report = evaluate_many([beir, questions], modes=("lexical",), embedder=FakeEmbedder(), index_root=tmp_path / "i")
-    kinds = [r["kind"] for r in report["collections"]]
+    kinds = [r.kind for r in report.collections]
     assert kinds == ["beir", "questions"]
     assert (tmp_path / "i" / "beir").is_dir() and (tmp_path / "i" / "questions").is_dir()
-    mean = report["mean"]["lexical"]
-    assert mean["ndcg@10"] == report["collections"][0]["results"]["lexical"]["ndcg@10"]
-    assert mean["top1"] == report["collections"][1]["results"]["lexical"]["top1"]
+    mean = report.mean["lexical"]
+    assert mean["ndcg@10"] == report.collections[0].results["lexical"].metrics["ndcg@10"]
+    assert mean["top1"] == report.collections[1].results["lexical"].metrics["top1"]
 
 
 def test_eval_command_takes_several_collections(fake, tmp_path: Path, corpus: Path) -> None:
@@ -200,7 +201,7 @@ def test_eval_takes_every_ranking_option_a_query_takes(monkeypatch, tmp_path: Pa
 
     def fake_many(collections, *, config, **options):
         seen["config"] = config
-        return {"collections": [], "mean": {}}
+        return EvalReport(())
 
     monkeypatch.setattr(hubsearch, "evaluate_many", fake_many)
     args = ["eval", str(_question_file(tmp_path, corpus)), "--json", "--alpha", "0.3", "--fusion", "rrf",
@@ -216,9 +217,9 @@ def test_evaluate_questions_cuts_passages_as_asked(tmp_path: Path, corpus: Path)
     path = _question_file(tmp_path, corpus)
     default = evaluate_questions(path, embedder=FakeEmbedder(), modes=("lexical",))
     short = ChunkingConfig(max_tokens=16, overlap_tokens=0)
-    report = evaluate_many([path], embedder=FakeEmbedder(), modes=("lexical",), chunking=short)["collections"][0]
-    assert report["chunking"] == short.to_dict() and default["chunking"] == ChunkingConfig().to_dict()
-    assert report["passages"] > default["passages"]
+    report = evaluate_many([path], embedder=FakeEmbedder(), modes=("lexical",), chunking=short).collections[0]
+    assert report.chunking == short and default.chunking == ChunkingConfig()
+    assert report.passages > default.passages
 
 
 def test_eval_command_cuts_passages_as_asked(fake, tmp_path: Path, corpus: Path) -> None:

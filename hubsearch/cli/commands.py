@@ -313,10 +313,7 @@ def eval_cmd(
             precision=precision, progress=progress, split=split, chunking=chunking,
         )
     if as_json:
-        if not per_query:
-            for collection in report["collections"]:
-                collection.pop("per_query", None)
-        click.echo(json.dumps(report, indent=1))
+        click.echo(json.dumps(report.to_dict(per_query=per_query), indent=1))
         return
     click.echo(render.eval_text(report))
 

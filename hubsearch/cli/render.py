@@ -6,11 +6,15 @@ import json
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..request import SearchResponse
+
+if TYPE_CHECKING:
+    from ..evaluate.report import EvalReport
+    from ..settings import ChunkingConfig
 
 _MARK_ON, _MARK_OFF = "\ue000", "\ue001"
 _MARKS = re.compile(f"([{_MARK_ON}{_MARK_OFF}])")
@@ -161,12 +165,12 @@ _BEIR = (("ndcg@10", "nDCG@10"), ("recall@100", "R@100"), ("mrr", "MRR"))
 _QUESTIONS = (("top1", "top1"), ("top3", "top3"), ("mrr@10", "MRR@10"), ("highlight", "highlight"))
 
 
-def eval_text(report: dict[str, Any]) -> str:
+def eval_text(report: EvalReport) -> str:
     """A multi-collection eval report as tables: one row per collection and mode, then
     the means over the collections."""
     out = []
     for kind, columns in (("beir", _BEIR), ("questions", _QUESTIONS)):
-        reports = [r for r in report["collections"] if r["kind"] == kind]
+        reports = [r for r in report.collections if r.kind == kind]
         if not reports:
             continue
         header = f"{'collection':<22}{'mode':<9}" + "".join(f"{label:>11}" for _, label in columns)
@@ -174,28 +178,26 @@ def eval_text(report: dict[str, Any]) -> str:
             header += "".join(f"{'p.' + label:>11}" for _, label in columns)
         out += [header, "-" * len(header)]
         for r in reports:
-            name = Path(r["collection"]).stem[:21]
-            for mode, m in r["results"].items():
-                row = f"{name:<22}{mode:<9}" + "".join(f"{m[key]:>11.4f}" for key, _ in columns)
-                if kind == "beir":
-                    row += "".join(f"{m['passages'][key]:>11.4f}" for key, _ in columns)
+            name = Path(r.collection).stem[:21]
+            for mode, m in r.results.items():
+                row = f"{name:<22}{mode:<9}" + "".join(f"{m.metrics[key]:>11.4f}" for key, _ in columns)
+                if m.passages is not None:
+                    row += "".join(f"{m.passages[key]:>11.4f}" for key, _ in columns)
                 out.append(row)
         out.append("")
-    for r in report["collections"]:
-        queries = "judged queries" if r["kind"] == "beir" else "questions"
-        out.append(f"{Path(r['collection']).stem}: {r['documents']} documents, {r['passages']} passages"
-                   f"{_cut(r.get('chunking'))}, {r['queries']} {queries}"
-                   + (f" (qrels/{r['split']}.tsv)" if r.get("split", "test") != "test" else ""))
-    if len(report["collections"]) > 1:
+    for r in report.collections:
+        queries = "judged queries" if r.kind == "beir" else "questions"
+        out.append(f"{Path(r.collection).stem}: {r.documents} documents, {r.passages} passages"
+                   f"{_cut(r.chunking)}, {r.queries} {queries}"
+                   + (f" (qrels/{r.split}.tsv)" if r.split not in (None, "test") else ""))
+    if len(report.collections) > 1:
         out += ["", "mean over the collections:"]
-        for mode, m in report["mean"].items():
-            out.append(f"  {mode:<9}" + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
+        for mode, means in report.mean.items():
+            out.append(f"  {mode:<9}" + ", ".join(f"{k} {v:.4f}" for k, v in means.items()))
     return "\n".join(out)
 
 
-def _cut(chunking: dict[str, Any] | None) -> str:
+def _cut(chunking: ChunkingConfig) -> str:
     """How the passages were cut, e.g. " (at most 256 tokens, overlap 32)"."""
-    if not chunking:
-        return ""
-    title = "" if chunking["title_prefix"] else ", no title prefix"
-    return f" (at most {chunking['max_tokens']} tokens, overlap {chunking['overlap_tokens']}{title})"
+    title = "" if chunking.title_prefix else ", no title prefix"
+    return f" (at most {chunking.max_tokens} tokens, overlap {chunking.overlap_tokens}{title})"

@@ -24,6 +24,7 @@ from ..errors import IndexDamagedError, ModelMismatchError, SourceError
 from ..index import Index
 from ..request import validate_query
 from ..settings import MODES, ChunkingConfig, SearchConfig
+from .report import CollectionReport, ModeResult, means, mode_result
 
 if TYPE_CHECKING:
     from ..embed.base import Embedder
@@ -122,11 +123,6 @@ def per_query(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str,
     return out
 
 
-def means(values: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """The mean of each metric's per-query values."""
-    return {metric: sum(v.values()) / len(v) if v else 0.0 for metric, v in values.items()}
-
-
 def evaluate_run(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
     """Mean nDCG@10, Recall@100 and MRR of ranked doc-id lists over the judged queries."""
     return means(per_query(run, qrels))
@@ -176,7 +172,7 @@ def evaluate(
     model: str | os.PathLike[str] | None = None, config: SearchConfig | None = None, precision: str = "auto",
     embedder: Embedder | None = None, progress: ProgressCallback | None = None, split: str = "test",
     chunking: ChunkingConfig | None = None,
-) -> dict[str, Any]:
+) -> CollectionReport:
     """Index a BEIR-layout collection and score each retrieval mode on the queries that
     `qrels/<split>.tsv` judges.
 
@@ -187,11 +183,8 @@ def evaluate(
     (default: `ChunkingConfig()`, as `hubsearch index build` does).
 
     Returns:
-        {"collection", "kind": "beir", "split", "queries", "documents", "passages", "index",
-        "precision", "chunking" (the passage settings),
-        "results": {mode: metrics}, "per_query": {mode: {metric: {qid: value}}}}, where
-        metrics holds "ndcg@10", "recall@100", "mrr" and "passages" (the same three over
-        the passage ranking).
+        A `CollectionReport` whose results hold, per mode, ndcg@10, recall@100 and mrr over
+        the documents, the same three over the passages, and every query's values.
     """
     from ..store.generations import file_sha256
 
@@ -207,25 +200,22 @@ def evaluate(
         qids = sorted(collection.qrels)
         texts = [collection.queries[q] for q in qids]
         judged_passages = passage_qrels(collection.qrels, index.passage_documents())
-        results, queries = {}, {}
+        results: dict[str, ModeResult] = {}
         for mode in modes:
             ranked = rank_documents(index, texts, 100, (config or SearchConfig()).with_mode(mode))
             run = {q: [d for d, _ in docs] for q, (docs, _) in zip(qids, ranked)}
             passage_run = {q: [str(i) for i, _ in passages] for q, (_, passages) in zip(qids, ranked)}
-            queries[mode] = per_query(run, collection.qrels)
-            results[mode] = means(queries[mode])
-            results[mode]["passages"] = evaluate_run(passage_run, judged_passages)
+            results[mode] = mode_result(per_query(run, collection.qrels), evaluate_run(passage_run, judged_passages))
             if progress:
                 progress("eval", len(results), len(modes))
         m = index.manifest
-        info = {
-            "collection": str(folder), "queries": len(qids), "documents": len(collection.corpus),
-            "passages": m.corpus.passages, "index": str(index_dir) if kept else None,
-            "precision": m.model.precision, "chunking": m.chunking.to_dict(), "build_seconds": m.built.seconds,
-            "results": results, "kind": "beir", "split": split, "per_query": queries,
-        }
+        report = CollectionReport(
+            collection=str(folder), kind="beir", queries=len(qids), documents=len(collection.corpus),
+            passages=m.corpus.passages, index=str(index_dir) if kept else None, precision=m.model.precision,
+            chunking=m.chunking, build_seconds=m.built.seconds, results=results, split=split,
+        )
         index.close()
-        return info
+        return report
 
 
 @contextmanager

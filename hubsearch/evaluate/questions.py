@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SourceError
 from ..settings import MODES, ChunkingConfig, SearchConfig
-from .beir import index_folder, means
+from .beir import index_folder
+from .report import CollectionReport, EvalReport, mode_result
 
 if TYPE_CHECKING:
     from ..embed.base import Embedder
@@ -104,15 +105,13 @@ def evaluate_questions(
     model: str | os.PathLike[str] | None = None, config: SearchConfig | None = None, precision: str = "auto",
     embedder: Embedder | None = None, progress: ProgressCallback | None = None,
     chunking: ChunkingConfig | None = None,
-) -> dict[str, Any]:
+) -> CollectionReport:
     """Index a question set's corpus and score each mode on its questions. `chunking` sets
     how the documents are cut into passages (default: `ChunkingConfig()`).
 
     Returns:
-        {"collection", "kind": "questions", "queries", "documents", "passages", "index",
-        "precision", "chunking" (the passage settings),
-        "results": {mode: {"top1", "top3", "mrr@10", "highlight"}},
-        "per_query": {mode: {metric: {question number: value}}}}.
+        A `CollectionReport` whose results hold, per mode, top1, top3, mrr@10 and highlight,
+        and every question's values (keyed by its number).
     """
     from ..index import Index
     from ..settings import BuildOptions
@@ -122,20 +121,17 @@ def evaluate_questions(
         options = BuildOptions(model=str(model) if model is not None else None,
                                chunking=chunking or ChunkingConfig(), precision=precision)
         index = Index.build([qset.corpus], index_dir, options, embedder=embedder, progress=progress)
-        results, queries = {}, {}
+        results = {}
         for mode in modes:
-            queries[mode] = score_questions(index, qset.questions, (config or SearchConfig()).with_mode(mode))
-            results[mode] = means(queries[mode])
+            results[mode] = mode_result(score_questions(index, qset.questions, (config or SearchConfig()).with_mode(mode)))
             if progress:
                 progress("eval", len(results), len(modes))
         m = index.manifest
-        report = {
-            "collection": str(qset.path), "kind": "questions", "queries": len(qset.questions),
-            "documents": m.corpus.documents, "passages": m.corpus.passages,
-            "index": str(index_dir) if kept else None, "precision": m.model.precision,
-            "chunking": m.chunking.to_dict(), "build_seconds": m.built.seconds, "results": results,
-            "per_query": queries,
-        }
+        report = CollectionReport(
+            collection=str(qset.path), kind="questions", queries=len(qset.questions), documents=m.corpus.documents,
+            passages=m.corpus.passages, index=str(index_dir) if kept else None, precision=m.model.precision,
+            chunking=m.chunking, build_seconds=m.built.seconds, results=results,
+        )
         index.close()
         return report
 
@@ -163,7 +159,7 @@ def score_questions(index: Index, questions: Sequence[Question], config: SearchC
 def evaluate_many(
     collections: Sequence[str | os.PathLike[str]], *, modes: Sequence[str] = MODES,
     index_root: str | os.PathLike[str] | None = None, split: str = "test", **options: Any,
-) -> dict[str, Any]:
+) -> EvalReport:
     """Score every mode on several collections: BEIR folders and question files alike.
 
     Args:
@@ -175,8 +171,8 @@ def evaluate_many(
         options: model, config, precision, embedder, progress, chunking: as for `evaluate`.
 
     Returns:
-        {"collections": [report, ...], "mean": {mode: {metric: mean over the collections
-        that report it}}}.
+        An `EvalReport`: each collection's report, and per mode each metric's mean over the
+        collections that report it.
     """
     from .beir import evaluate
 
@@ -188,12 +184,4 @@ def evaluate_many(
             reports.append(evaluate_questions(path, modes=modes, index_path=where, **options))
         else:
             reports.append(evaluate(path, modes=modes, path=where, split=split, **options))
-    mean: dict[str, dict[str, float]] = {}
-    for mode in modes:
-        seen: dict[str, list[float]] = {}
-        for report in reports:
-            for metric, value in report["results"][mode].items():
-                if isinstance(value, float):
-                    seen.setdefault(metric, []).append(value)
-        mean[mode] = {metric: sum(v) / len(v) for metric, v in seen.items()}
-    return {"collections": reports, "mean": mean}
+    return EvalReport.of(reports, modes)
