@@ -35,6 +35,10 @@ class IndexDamagedError(HubsearchError):
     """The index files are missing, truncated, corrupt or inconsistent."""
 
 
+class ServerRunningError(HubsearchError):
+    """A server already answers for this index."""
+
+
 class IndexBusyError(HubsearchError):
     """Another process is writing the index."""
 

@@ -31,6 +31,8 @@ from .retrieval.generation import Generation, open_live
 from .settings import DEFAULT_SOURCES, BuildOptions, SearchConfig, default_index_dir
 from .store.manifest import Manifest
 
+DOC_IDS_HINT = "search results, `hubsearch docs` and GET /documents show the doc_ids"
+
 if TYPE_CHECKING:
     from .embed.base import Embedder
     from .query.pipeline import Pipeline, Trace
@@ -133,7 +135,20 @@ class Index:
         return self._pipeline
 
     def answer(self, request: SearchRequest) -> SearchResponse:
-        """What every front door calls: the hits for one validated request."""
+        """What every front door calls: the hits for one validated request.
+
+        Raises:
+            DocumentNotFoundError: A `doc_ids` filter names a document the index lacks.
+        """
+        if request.doc_ids:
+            known = {s.doc_id for s in self.manifest.sources}
+            unknown = [d for d in request.doc_ids if d not in known]
+            if unknown:
+                raise DocumentNotFoundError(
+                    f"no document {unknown[0]!r} in the index at {self.path}"
+                    + (f" (nor {len(unknown) - 1} more of the doc_ids asked for)" if len(unknown) > 1 else "")
+                    + f"; {DOC_IDS_HINT}"
+                )
         hits = self.search(request.q, request.k, config=request.config, explain=request.explain)
         return SearchResponse(request.q, hits)
 
@@ -179,7 +194,7 @@ class Index:
         record = next((s for s in self.manifest.sources if s.doc_id == doc_id), None)
         if record is None:
             raise DocumentNotFoundError(
-                f"no document {doc_id!r} in the index at {self.path}; doc_ids are shown by hubsearch query"
+                f"no document {doc_id!r} in the index at {self.path}; {DOC_IDS_HINT}"
             )
         if self.manifest.corpus.virtual:
             raise SourceError(f"the index at {self.path} was built by hubsearch eval and keeps no document files")
@@ -193,6 +208,13 @@ class Index:
             )
         passages = [(p.id, p.start, p.end) for p in self._generation.passages.doc_passages(doc_id)]
         return DocumentText(doc_id, record.source, record.title, record.date, found.text, passages)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every indexed document, by doc_id: doc_id, title, date, source (relative to its
+        root) and path (the file)."""
+        return [{"doc_id": s.doc_id, "title": s.title, "date": s.date, "source": s.source,
+                 "path": str(Path(s.root).joinpath(*PurePosixPath(s.source).parts)) if s.root else None}
+                for s in sorted(self.manifest.sources, key=lambda s: s.doc_id)]
 
     def passage_documents(self) -> list[str]:
         """The doc_id of every passage, indexed by passage id (`Hit.chunk_id`)."""
@@ -210,12 +232,12 @@ class Index:
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built, as plain data."""
-        from .store.generations import unfinished
+        from .store.generations import orphaned, unfinished
 
         m = self.manifest.to_dict()
         keys = ("corpus", "model", "chunking", "vector_index", "built", "versions", "skipped")
         return {"index": str(self.path), "generation": self.generation.name, **{k: m[k] for k in keys},
-                "unfinished": unfinished(self.path)}
+                "unfinished": unfinished(self.path), "orphaned": orphaned(self.path, self.generation.name)}
 
     def close(self) -> None:
         self._generation.close()

@@ -151,7 +151,8 @@ class Hit(StoredPassage):
         rank: 1 for the best hit.
         score: The ranking score (higher is better): cosine in dense mode, BM25 in
             lexical mode, the fused value in hybrid mode.
-        highlight: (start, end) source offsets of the sentence that best matches the query.
+        highlight: (start, end) source offsets of the sentence that best matches the query;
+            `highlight_text` is that sentence (in the JSON too).
         explain: With `explain=True`, how the score came about (see `explain.explain_hit`).
     """
 
@@ -159,6 +160,13 @@ class Hit(StoredPassage):
     score: float = 0.0
     highlight: tuple[int, int] | None = None
     explain: dict[str, Any] | None = None
+
+    @property
+    def highlight_text(self) -> str | None:
+        """The sentence `highlight` points at, or None."""
+        if self.highlight is None:
+            return None
+        return self.text[self.highlight[0] - self.start:self.highlight[1] - self.start]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Hit":
@@ -171,6 +179,7 @@ class Hit(StoredPassage):
         """The `--json` object of this hit."""
         out = {name: getattr(self, name) for name in _JSON_FIELDS}
         out["highlight"] = list(self.highlight) if self.highlight else None
+        out["highlight_text"] = self.highlight_text
         if self.explain is not None:
             out["explain"] = self.explain
         return out

@@ -49,9 +49,9 @@ def validate_query(query: object) -> str:
 def validate_k(k: object) -> int:
     """Raises InvalidInputError unless `k` is a whole number from 1 to `MAX_K`."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}; pass e.g. -k 5")
+        raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}; ask for e.g. 5 hits")
     if k > MAX_K:
-        raise InvalidInputError(f"k must be at most {MAX_K}, got {k}; ask for fewer hits, e.g. -k 100")
+        raise InvalidInputError(f"k must be at most {MAX_K}, got {k}; ask for fewer hits, e.g. 100")
     return k
 
 

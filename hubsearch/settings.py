@@ -164,8 +164,10 @@ class FusionConfig(_Record):
             raise InvalidInputError(f"unknown normalisation {self.normalise!r}; choose zscore or minmax")
         if not 0.0 <= self.alpha <= 1.0:
             raise InvalidInputError(f"alpha must be between 0 and 1, got {self.alpha}")
-        if self.rrf_k < 0 or self.depth < 1:
-            raise InvalidInputError("rrf_k must be >= 0 and depth >= 1")
+        if self.rrf_k < 1:
+            raise InvalidInputError(f"rrf_k must be at least 1, got {self.rrf_k}; 60 is the usual value")
+        if self.depth < 1:
+            raise InvalidInputError(f"depth must be at least 1, got {self.depth}")
 
 
 @dataclass(frozen=True)
@@ -238,11 +240,11 @@ class Filters(_Record):
     min_score: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "since", _iso_date(self.since, "--since"))
-        object.__setattr__(self, "until", _iso_date(self.until, "--until"))
+        object.__setattr__(self, "since", _iso_date(self.since, "since"))
+        object.__setattr__(self, "until", _iso_date(self.until, "until"))
         object.__setattr__(self, "doc_ids", tuple(self.doc_ids))
         if self.since and self.until and self.since > self.until:
-            raise InvalidInputError(f"--since {self.since} is after --until {self.until}; swap them")
+            raise InvalidInputError(f"since ({self.since}) is after until ({self.until}); swap them")
 
     @property
     def restricts(self) -> bool:

@@ -61,9 +61,9 @@ def test_min_score_drops_weak_hits(dated: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("filters", "message"),
     [
-        ({"since": "2024-13-01"}, "--since must be a date like 2024-07-05"),
-        ({"until": "yesterday"}, "--until must be a date"),
-        ({"since": "2024-05-01", "until": "2024-01-01"}, "is after --until"),
+        ({"since": "2024-13-01"}, "since must be a date like 2024-07-05"),
+        ({"until": "yesterday"}, "until must be a date"),
+        ({"since": "2024-05-01", "until": "2024-01-01"}, "is after until"),
     ],
 )
 def test_bad_filters_are_refused(filters: dict, message: str) -> None:
@@ -92,7 +92,7 @@ def test_cli_filters_and_formats(fake, dated: Path, tmp_path: Path) -> None:
     assert len(files) == len(set(files)) and all(Path(f).is_file() for f in files)
     assert _run(*base, "--json").stdout == _run(*base, "--format", "json").stdout
     bad = _run(*base, "--since", "2024-02-30")
-    assert bad.exit_code == 2 and bad.stderr.startswith("Error: --since must be a date")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: since must be a date")
 
 
 def test_get_prints_a_document_or_a_span_and_refuses_anything_else(fake, corpus: Path, tmp_path: Path) -> None:

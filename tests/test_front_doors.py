@@ -18,7 +18,7 @@ pytest.importorskip("mcp")
 import uvicorn  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from hubsearch import Index, InvalidInputError, SearchRequest  # noqa: E402
+from hubsearch import DocumentNotFoundError, Index, InvalidInputError, SearchRequest  # noqa: E402
 from hubsearch.cli import cli, remote  # noqa: E402
 from hubsearch.server.http import create_app  # noqa: E402
 from hubsearch.server.mcp import create_mcp  # noqa: E402
@@ -33,7 +33,7 @@ GOOD = [
 ]
 BAD = [
     ({"q": "x" * 10_010}, "the query is 10,010 characters long, more than the 10,000 allowed; shorten it"),
-    ({"q": "tea", "k": 0}, "k must be a whole number of at least 1, got 0; pass e.g. -k 5"),
+    ({"q": "tea", "k": 0}, "k must be a whole number of at least 1, got 0; ask for e.g. 5 hits"),
     ({"q": "tea", "mode": "psychic"}, "unknown mode 'psychic'; choose one of hybrid, dense, lexical"),
     ({"q": "   "}, 'the query is empty; pass some words to search for, e.g. "incubator size"'),
 ]
@@ -61,7 +61,7 @@ def doors(tmp_path_factory: pytest.TempPathFactory):
     while not server.started:
         assert time.monotonic() < deadline, "the socket server did not start"
         time.sleep(0.05)
-    with TestClient(app) as http:
+    with TestClient(app, base_url="http://127.0.0.1") as http:
         yield index_dir, http, create_mcp(index_dir, FakeEmbedder())
     server.should_exit = True
     thread.join(timeout=10)
@@ -138,3 +138,27 @@ def test_the_library_search_and_the_request_agree(doors) -> None:
         hits = index.search("apples orchards", k=2)
         answered = index.answer(SearchRequest("apples orchards", 2)).hits
     assert [h.to_dict() for h in hits] == [h.to_dict() for h in answered]
+
+
+def test_every_door_names_an_unknown_document(doors) -> None:
+    index_dir, http, mcp = doors
+    data = {"q": "tea", "doc_ids": ["nope"]}
+    with pytest.raises(DocumentNotFoundError) as refused, Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.answer(SearchRequest.parse(data))
+    message = str(refused.value)
+    assert message.startswith("no document 'nope' in the index at")
+    get = http.get("/search", params={"q": "tea", "doc": "nope"})
+    post = http.post("/search", json=data)
+    assert (get.status_code, get.json()) == (post.status_code, post.json()) == (404, {"error": message})
+    assert call_mcp(mcp, data) == (False, message)
+    assert remote.ask(index_dir, data) == (404, {"error": message})
+    printed = CliRunner().invoke(cli, cli_args(data, index_dir))
+    assert printed.exit_code == 2 and printed.stderr.strip() == f"Error: {message}"
+
+
+def test_unknown_fields_and_arguments_are_refused(doors) -> None:
+    _, http, mcp = doors
+    refused = http.post("/search", json={"q": "tea", "kk": 3})
+    assert refused.status_code == 422 and refused.json()["error"].startswith("unknown field 'kk'")
+    ok, message = call_mcp(mcp, {"q": "tea", "kk": 3})
+    assert not ok and message.startswith("unknown argument 'kk' for search; its arguments are: doc_ids, k,")

@@ -47,7 +47,7 @@ def test_empty_side_leaves_the_other_order() -> None:
     assert [f.id for f in fuse(sides, FusionConfig())] == [4, 2, 9]
 
 
-@pytest.mark.parametrize("kwargs", [{"method": "max"}, {"alpha": 1.5}, {"rrf_k": -1}, {"depth": 0}])
+@pytest.mark.parametrize("kwargs", [{"method": "max"}, {"alpha": 1.5}, {"rrf_k": -1}, {"rrf_k": 0}, {"depth": 0}])
 def test_bad_fusion_settings(kwargs: dict) -> None:
     with pytest.raises(InvalidInputError):
         FusionConfig(**kwargs)

@@ -35,7 +35,7 @@ async def _session(index: Path, calls):
     params = StdioServerParameters(command=sys.executable, args=["-c", SERVER, str(index)], cwd=str(ROOT), env=env)
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
-            await session.initialize()
+            session.server_version = (await session.initialize()).server_info.version
             return await calls(session)
 
 
@@ -60,17 +60,29 @@ def test_mcp_tools_search_and_read_documents(fake, corpus: Path, tmp_path: Path)
         doc = await session.call_tool("get_document", {"doc_id": "sub/rockets"})
         missing = await session.call_tool("get_document", {"doc_id": "../../etc/passwd"})
         empty = await session.call_tool("search", {"query": "   "})
-        return tools, found, only, doc, missing, empty
+        status = await session.call_tool("status", {})
+        return tools, found, only, doc, missing, empty, status, session.server_version
 
-    tools, found, only, doc, missing, empty = asyncio.run(_session(index, calls))
+    tools, found, only, doc, missing, empty, status, version = asyncio.run(_session(index, calls))
+    from hubsearch import __version__
+
+    assert version == __version__ and version
     described = {t.name: t.description for t in tools.tools}
-    assert set(described) == {"search", "get_document"}
+    assert set(described) == {"search", "get_document", "status"}
     assert all(len(d.split()) > 15 for d in described.values())  # they tell an agent what each does
+    schema = next(t.input_schema for t in tools.tools if t.name == "search")["properties"]
+    assert schema["mode"]["enum"] == ["hybrid", "dense", "lexical"]
+    assert all(p.get("description") for p in schema.values())  # every parameter says what it does
+    assert {"path", "min_score", "since", "until", "doc_ids"} <= set(schema)
     assert _payload(found) == printed  # the same object hubsearch query --json prints
     assert {r["doc_id"] for r in _payload(only)["results"]} == {"sub/rockets"}
     assert "Rocket engines" in _payload(doc)["text"]
     assert missing.is_error and "no document" in missing.content[0].text
     assert empty.is_error and "query is empty" in empty.content[0].text
+    top = _payload(found)["results"][0]
+    assert top["highlight_text"] == top["text"][top["highlight"][0] - top["start"]:top["highlight"][1] - top["start"]]
+    assert _payload(status)["corpus"]["documents"] == 3 and set(_payload(status)["changes"]) == {
+        "new", "changed", "removed"}
 
 
 @pytest.mark.slow

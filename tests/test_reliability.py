@@ -50,7 +50,7 @@ def test_k_is_capped_with_a_clear_message(fake, corpus: Path, tmp_path: Path) ->
         index.search("apples", k=MAX_K + 1)
     result = CliRunner().invoke(cli, ["query", "apples", "--index", str(tmp_path / "idx"), "-k", "1000000"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"Error: k must be at most {MAX_K}, got 1000000; ask for fewer hits, e.g. -k 100"
+    assert result.stderr.strip() == f"Error: k must be at most {MAX_K}, got 1000000; ask for fewer hits, e.g. 100"
 
 
 @pytest.mark.slow
@@ -148,10 +148,20 @@ def _damage_pointer_or_manifest(index_dir: Path, how: str) -> None:
         (index_dir / "CURRENT").write_text("g-20990101T000000-deadbeef\n")
     elif how == "generation-deleted":
         shutil.rmtree(generation)
+    elif how == "current-too-long":
+        (index_dir / "CURRENT").write_text("g-" + "x" * 400 + "\n")
+    elif how == "current-a-folder":
+        (index_dir / "CURRENT").unlink()
+        (index_dir / "CURRENT").mkdir()
+    elif how == "manifest-version-text":
+        data = json.loads((generation / "manifest.json").read_text())
+        data["format_version"] = str(data["format_version"])
+        (generation / "manifest.json").write_text(json.dumps(data))
 
 
 DAMAGE = ["manifest-missing", "manifest-garbage", "manifest-truncated", "manifest-foreign", "current-garbage",
-          "current-empty", "current-binary", "current-dangling", "generation-deleted"]
+          "current-empty", "current-binary", "current-dangling", "generation-deleted", "current-too-long",
+          "current-a-folder", "manifest-version-text"]
 
 
 @pytest.mark.parametrize("how", DAMAGE)
@@ -197,6 +207,12 @@ def test_info_mentions_leftovers_of_a_killed_writer_and_the_next_write_removes_t
     assert "unfinished:" in info.stdout and ".tmp-0123456789ab" in info.stdout
     assert json.loads(runner.invoke(cli, ["index", "info", "--index", str(index_dir), "--json"]).stdout)[
         "unfinished"] == [".tmp-0123456789ab"]
+    (index_dir / "g-20000101T000000-0badc0de").mkdir()  # a generation a killed writer did not clean up
+    info = runner.invoke(cli, ["index", "info", "--index", str(index_dir)])
+    assert "orphaned:" in info.stdout and "g-20000101T000000-0badc0de" in info.stdout
+    assert json.loads(runner.invoke(cli, ["index", "info", "--index", str(index_dir), "--json"]).stdout)[
+        "orphaned"] == ["g-20000101T000000-0badc0de"]
     assert runner.invoke(cli, ["index", "update", "--index", str(index_dir)]).exit_code == 0
     assert not (index_dir / ".tmp-0123456789ab").exists()
+    assert not (index_dir / "g-20000101T000000-0badc0de").exists()
     assert "unfinished" not in runner.invoke(cli, ["index", "info", "--index", str(index_dir)]).stdout

@@ -24,9 +24,11 @@ from ..settings import (
     MODES,
     PRECISIONS,
     SearchConfig,
+    cache_dir,
     default_index_dir,
 )
 from . import render
+from .docs_command import docs_cmd
 from .index_commands import index_group
 from .options import (
     alpha_option,
@@ -233,7 +235,7 @@ def _ask_server(index_dir: Path, request: SearchRequest) -> SearchResponse | Non
 def _print_hits(response: SearchResponse, fmt: str, full: bool, roots: dict[str, str]) -> None:
     hits = response.hits
     if fmt != "text":
-        out = render.hits_as(fmt, response, roots)
+        out = render.hits_as(fmt, response, roots, full)
         if out:
             click.echo(out)
         return
@@ -251,8 +253,10 @@ def _print_hits(response: SearchResponse, fmt: str, full: bool, roots: dict[str,
 @click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
               help="Mode to score; repeat for several. Default: all three.")
 @click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder to keep each collection's index in (as DIR/NAME), reused by later runs. "
-                   "Default: temporary folders.")
+              help="Folder to keep each collection's index in (as DIR/NAME), reused by later runs while "
+                   "the collection and the settings are the same. Default: the cache, "
+                   "$HUBSEARCH_CACHE/eval (~/.cache/hubsearch/eval).")
+@click.option("--no-cache", is_flag=True, help="Index every collection afresh in temporary folders.")
 @model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--per-query", is_flag=True, help="With --json, include every query's figures (for paired tests).")
@@ -273,6 +277,7 @@ def eval_cmd(
     collections: tuple[Path, ...], modes: tuple[str, ...], index_dir: Path | None, model: str | None, as_json: bool,
     per_query: bool, fusion: str, normalise: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None,
     sentences: float, precision: str, split: str, max_tokens: int, overlap: int, no_title_prefix: bool,
+    no_cache: bool,
 ) -> None:
     """Score retrieval on test collections: BEIR folders and question files.
 
@@ -308,6 +313,10 @@ def eval_cmd(
         config = SearchConfig.from_options(fusion=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k,
                                            feedback=feedback, smoothing=smoothing, sentences=sentences)
         chunking = chunking_config(max_tokens, overlap, no_title_prefix)
+        if index_dir is None and not no_cache:
+            index_dir = cache_dir() / "eval"
+            click.echo(f"hubsearch: indexes are kept in {index_dir} and reused while the collections and "
+                       "settings are unchanged (--no-cache: index afresh)", err=True)
         report = evaluate_many(
             collections, modes=modes or MODES, index_root=index_dir, model=model, config=config,
             precision=precision, progress=progress, split=split, chunking=chunking,
@@ -319,6 +328,7 @@ def eval_cmd(
 
 
 cli.add_command(index_group)
+cli.add_command(docs_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(mcp_cmd)
 
@@ -338,14 +348,20 @@ def get_cmd(target: str, as_json: bool, index_dir: Path | None) -> None:
     Examples:
       hubsearch get 004_151d86a0f29a9671
       hubsearch get 004_151d86a0f29a9671:198-352
+
+    A document whose id itself ends in ":N-M" is fetched whole by that id; add a span
+    after it for a part of it.
     """
     import re
 
     from .. import Index, InvalidInputError
 
     match = re.fullmatch(r"(.+):(\d+)-(\d+)", target)
-    doc_id, span = (match.group(1), (int(match.group(2)), int(match.group(3)))) if match else (target, None)
     with Index.open(index_dir) as index:
+        known = {s.doc_id for s in index.manifest.sources}
+        # An id that itself ends in ":N-M" is that document, not a span of another.
+        doc_id, span = (match.group(1), (int(match.group(2)), int(match.group(3)))) \
+            if match and target not in known else (target, None)
         document = index.document(doc_id)
     if span is not None and not 0 <= span[0] <= span[1] <= len(document.text):
         raise InvalidInputError(

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ..server.socket import socket_path
+from ..server.socket import INDEX_HEADER, identity, socket_path
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -27,7 +27,8 @@ class _UnixConnection(http.client.HTTPConnection):
 
 def ask(index_dir: Path, body: dict[str, Any], timeout: float = 30.0) -> tuple[int, dict[str, Any]] | None:
     """POST /search to the server of `index_dir`: (status, JSON answer), or None when no
-    server listens there (no socket, or a stale one left by a killed server)."""
+    server of this index listens there (no socket, a stale one left by a killed server, or
+    one that answers for another index)."""
     return _request(index_dir, "POST", "/search", body, timeout)
 
 
@@ -49,6 +50,8 @@ def _request(index_dir: Path, method: str, route: str, body: dict[str, Any] | No
         else:
             connection.request(method, route, json.dumps(body), {"Content-Type": "application/json"})
         response = connection.getresponse()
+        if response.getheader(INDEX_HEADER) != identity(index_dir):
+            return None  # a socket that answers for another index (a link, a moved folder): answer here
         return response.status, json.loads(response.read())
     except (OSError, http.client.HTTPException, ValueError):
         return None

@@ -28,9 +28,10 @@ FORMATS = ("text", "json", "jsonl", "csv", "md", "files")
 _CSV_FIELDS = ("rank", "score", "doc_id", "source", "chunk_id", "start", "end", "title", "date", "text")
 
 
-def hits_as(fmt: str, response: SearchResponse, roots: dict[str, str]) -> str:
+def hits_as(fmt: str, response: SearchResponse, roots: dict[str, str], full: bool = False) -> str:
     """Hits in a machine format: json (the response object every front door returns),
-    jsonl, csv, md, or files (each matching file's path once, best first)."""
+    jsonl, csv, md (the highlighted sentence; with `full`, the whole passage with that
+    sentence in bold), or files (each matching file's path once, best first)."""
     query, hits = response.query, response.hits
     if fmt == "json":
         return json.dumps(response.to_dict(), ensure_ascii=False)
@@ -52,7 +53,11 @@ def hits_as(fmt: str, response: SearchResponse, roots: dict[str, str]) -> str:
             meta = " · ".join(x for x in (h.date, h.title) if x)
             lines.append(f"{h.rank}. **{h.doc_id}** ({h.score:.3f}){' — ' + meta if meta else ''}")
             a, b = (h.highlight[0] - h.start, h.highlight[1] - h.start) if h.highlight else (0, len(h.text))
-            lines += [f"   > {_flat(h.text[a:b]).strip()}", ""]
+            quoted = _flat(h.text[a:b]).strip()
+            if full:
+                quoted = f"{_flat(h.text[:a]).lstrip()}**{quoted}**{_flat(h.text[b:]).rstrip()}" if b > a else \
+                    _flat(h.text).strip()
+            lines += [f"   > {quoted}", ""]
         return "\n".join(lines).rstrip()
     seen = dict.fromkeys(str(Path(roots.get(h.doc_id, "")) / h.source) for h in hits)
     return "\n".join(seen)
@@ -158,6 +163,9 @@ def info_text(info: dict[str, Any]) -> str:
     if info.get("unfinished"):
         lines.append(("unfinished", f"{len(info['unfinished'])} folders left by interrupted writes "
                                     f"({', '.join(info['unfinished'][:3])}); the next write removes them"))
+    if info.get("orphaned"):
+        lines.append(("orphaned", f"{len(info['orphaned'])} older generations left by an interrupted write "
+                                  f"({', '.join(info['orphaned'][:3])}); the next write removes them"))
     return "\n".join(f"{key + ':':<14} {value}" for key, value in lines)
 
 
@@ -184,6 +192,9 @@ def eval_text(report: EvalReport) -> str:
                 if m.passages is not None:
                     row += "".join(f"{m.passages[key]:>11.4f}" for key, _ in columns)
                 out.append(row)
+        if kind == "beir":
+            out.append("(p. columns: the same metrics over the ranked passages, each passage judged with its "
+                       "document's grade)")
         out.append("")
     for r in report.collections:
         queries = "judged queries" if r.kind == "beir" else "questions"

@@ -7,7 +7,6 @@ generation atomically (see `write` and `store.generations`). Every write returns
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -77,10 +76,6 @@ def publish(job: WriteJob, embedder: Embedder, progress: ProgressCallback | None
         from ..retrieval.qdrant import publish_alias
 
         publish_alias(job.backend, index_dir, manifest.vector_index.qdrant["collection"])  # type: ignore[index]
-    try:
-        manifest_io.write_record(index_dir, manifest)
-    except OSError as exc:  # the new index is live; only a later repair loses its shortcut
-        logging.getLogger("hubsearch").warning("could not record the sources beside %s (%s)", index_dir, exc)
     serves = embedder.precision == "fp32" and embedder.serves_queries
     return Written(report, embedder if serves else None)
 

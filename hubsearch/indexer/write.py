@@ -28,6 +28,7 @@ from ..retrieval.lexical import LexicalIndex
 from ..retrieval.vectors import VectorIndex
 from ..settings import ChunkingConfig, LexicalConfig, VectorBackend
 from ..store import generations
+from ..store import manifest as manifest_io
 from ..store.generations import EMBEDDINGS, LEXICAL, PASSAGES, VECTORS
 from ..store.manifest import (
     BuildInfo,
@@ -153,7 +154,12 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
             versions=versions(),
         )
         files = [*vector_files, EMBEDDINGS, PASSAGES, *sentence_files] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
-        swapping = (lambda: progress("publish", 0, 1)) if progress else None
+
+        def swapping() -> None:  # the generation is in place; CURRENT moves next
+            _record_sources(index_dir, manifest)
+            if progress:
+                progress("publish", 0, 1)
+
         generation = writer.publish(manifest, files, pause=swapping)
     except (OSError, sqlite3.Error) as exc:
         writer.discard()
@@ -172,3 +178,12 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
         skipped=list(job.skipped), seconds=seconds,
     )
 
+
+
+def _record_sources(index_dir: Path, manifest: Manifest) -> None:
+    """Write SOURCES.json before CURRENT moves, so that a kill between the two never leaves
+    a record of the previous sources beside the new generation."""
+    try:
+        manifest_io.write_record(index_dir, manifest)
+    except OSError as exc:  # only a later repair of a damaged index loses its shortcut
+        logging.getLogger("hubsearch").warning("could not record the sources beside %s (%s)", index_dir, exc)

@@ -20,6 +20,7 @@ HTML_SUFFIXES = (".html", ".htm")
 PDF_SUFFIXES = (".pdf",)
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
 MAX_FILE_BYTES = 256 * 2**20
+MAX_TEXT_CHARS = 10 * 2**20  # about 45,000 passages, half an hour of embedding on 2 cores
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,31 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def printable(path: str | os.PathLike[str]) -> str:
+    """A path as text that can be written anywhere: bytes of a name that is not valid
+    UTF-8 are shown as escapes (\\xe9)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
-    """Read and extract each file. Unreadable files come back as `Skipped`, never raised."""
+    """Read and extract each file. Unreadable files come back as `Skipped`, never raised:
+    so do names that are not valid UTF-8, links that lead out of the indexed folder, and
+    files with more text than `MAX_TEXT_CHARS`."""
     for item in files:
+        shown = printable(item.path)
+        if shown != str(item.path):
+            yield Skipped(shown, "its name is not valid UTF-8; rename it (for example with convmv)")
+            continue
+        if item.path.is_symlink():
+            target = os.path.realpath(item.path)
+            if not _inside(target, str(item.root)):
+                yield Skipped(shown, f"a link to {printable(target)}, outside {item.root}; links are followed only "
+                                     "within the indexed folder: copy the file in, or index its folder too")
+                continue
         try:
             info = item.path.stat()  # follows links; a link loop raises ELOOP here
             if not stat.S_ISREG(info.st_mode):
@@ -109,6 +132,10 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
             continue
         if not text.strip():
             yield Skipped(str(item.path), "empty (no text to index)")
+            continue
+        if len(text) > MAX_TEXT_CHARS:
+            yield Skipped(str(item.path), f"{len(text) / 2**20:.0f} M characters of text, more than the "
+                                          f"{MAX_TEXT_CHARS // 2**20} M indexed per file; split it into smaller files")
             continue
         yield Document(
             doc_id=item.doc_id,
@@ -251,7 +278,7 @@ def compare_sources(corpus: Any, recorded: Sequence[Any], skipped: Sequence[Skip
     for root, source, full in _listing(roots):
         meta = records.pop((str(root), source), None)
         if meta is None:
-            out["new"] += full not in skipped_paths
+            out["new"] += printable(full) not in skipped_paths
             continue
         try:
             info = os.stat(full)

@@ -8,6 +8,7 @@ one, so `open_live` looks again when CURRENT moved during the attempt.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def open_live(index_dir: Path) -> Generation:
     """
     if not index_dir.is_dir():
         raise IndexNotFoundError(
-            f"no index at {index_dir}; build one with: hubsearch index build PATHS --index {index_dir}"
+            f"no index in the folder '{index_dir}'; build one from the folders of documents you want to "
+            f"search with: hubsearch index build FOLDER... --index {shlex.quote(str(index_dir))}"
         )
     # A writer may swap generations between reading CURRENT and opening the files;
     # a second look then finds the new one.

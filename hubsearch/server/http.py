@@ -13,7 +13,6 @@ traceback.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
@@ -35,11 +34,15 @@ from ..errors import (
     ModelError,
 )
 from ..request import FIELDS, SearchRequest
+from .guard import Guard
 from .live import LiveIndex
+from .socket import INDEX_HEADER, identity
 
 MAX_BODY_BYTES = 64 * 1024
 _PAGE = Path(__file__).with_name("static") / "index.html"
 log = logging.getLogger("hubsearch")
+_FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="6.5" cy="6.5" r="4.5" '
+            b'fill="none" stroke="#246" stroke-width="2"/><path d="M10 10l4.5 4.5" stroke="#246" stroke-width="2.2"/></svg>')
 
 
 def query_fields(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -97,41 +100,51 @@ def _mcp(live: LiveIndex) -> Any:
 
 
 def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | None = None,
-               embedder: Any = None, host: str = "127.0.0.1") -> FastAPI:
-    """The API over the index at `index_path`, with the MCP server mounted at /mcp.
+               embedder: Any = None, host: str = "127.0.0.1", allow_hosts: Iterable[str] = ()) -> Any:
+    """The API over the index at `index_path`, with the MCP server mounted at /mcp, behind
+    the `Guard` (Host, Origin, token and body-size checks on every route).
 
     Args:
-        host: The address the server listens on (MCP checks Host headers against it).
-        token: If set, every request must carry `Authorization: Bearer TOKEN`.
+        host: The address the server listens on; its name is accepted in Host headers.
+        allow_hosts: More host names to accept (the loopback names always are).
+        token: If set, every request must carry `Authorization: Bearer TOKEN` or the
+            session cookie that /login sets.
         cors: Origins allowed to call the API from a browser; none by default.
         embedder: A ready query embedder (tests pass a fake).
+
+    Returns:
+        The `Guard` around the FastAPI app (`.app`); `.login_code()` makes one-time login links.
     """
     live = LiveIndex(index_path, embedder)
     mcp = _mcp(live)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        if mcp is None:
-            yield
-            return
-        async with mcp.session_manager.run():  # the /mcp endpoint's sessions
-            yield
+        try:
+            if mcp is None:
+                yield
+                return
+            async with mcp.session_manager.run():  # the /mcp endpoint's sessions
+                yield
+        finally:
+            live.close()
 
     app = FastAPI(title="hubsearch", summary="Semantic search over a folder of documents.", lifespan=lifespan)
-    app.state.live = live
     if mcp is not None:
-        app.router.routes.extend(mcp.streamable_http_app(streamable_http_path="/mcp", host=host).routes)
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        # The Guard checks Host and Origin for every route, /mcp included, with one message.
+        unguarded = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        app.router.routes.extend(mcp.streamable_http_app(streamable_http_path="/mcp", host=host,
+                                                         transport_security=unguarded).routes)
+
+    serves = identity(index_path)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        if token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(401, "this server needs a token; send the header: Authorization: Bearer TOKEN")
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
-            return _error(413, f"the request body is larger than {MAX_BODY_BYTES} bytes; send a shorter query")
-        return await call_next(request)
+    async def name_the_index(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers[INDEX_HEADER] = serves  # the socket client checks it is this index's server
+        return response
 
     if cors:
         from fastapi.middleware.cors import CORSMiddleware
@@ -165,7 +178,9 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
         return _error(500, "internal error; the server log has the details")
 
     def search(data: dict[str, Any]) -> dict[str, Any]:
-        return live.current().answer(SearchRequest.parse(data)).to_dict()
+        request = SearchRequest.parse(data)
+        with live.use() as index:
+            return index.answer(request).to_dict()
 
     @app.get("/search", summary="Ranked passages for a question (the object `hubsearch query --json` prints).",
              openapi_extra={"parameters": _QUERY_PARAMETERS})
@@ -186,28 +201,35 @@ def create_app(index_path: Path, *, token: str | None = None, cors: list[str] | 
     def page() -> HTMLResponse:
         return HTMLResponse(_PAGE.read_text(encoding="utf-8"))
 
-    @app.get("/documents", summary="Every indexed document: doc_id, source, title and date.")
+    @app.get("/documents", summary="Every indexed document: doc_id, title, date and source (`hubsearch docs`).")
     def documents() -> dict[str, Any]:
-        sources = live.current().manifest.sources
-        return {"documents": [{"doc_id": s.doc_id, "source": s.source, "title": s.title, "date": s.date}
-                              for s in sorted(sources, key=lambda s: s.doc_id)]}
+        with live.use() as index:
+            return {"documents": [{k: v for k, v in row.items() if k != "path"} for row in index.documents()]}
 
     @app.get("/documents/{doc_id:path}", summary="A document's text, title, date, source and passages.")
     def document(doc_id: str) -> dict[str, Any]:
-        return live.current().document(doc_id).to_dict()
+        with live.use() as index:
+            return index.document(doc_id).to_dict()
 
     @app.get("/info", summary="What `hubsearch index info --json` says.")
     def info() -> dict[str, Any]:
-        return live.current().info()
+        with live.use() as index:
+            return index.info()
 
     @app.get("/changes", summary="How many source files are new, changed or removed since the index was "
                                  "built: {new, changed, removed} (what `hubsearch query` warns about).")
     def changes() -> dict[str, int]:
-        return live.current().changes()
+        with live.use() as index:
+            return index.changes()
 
     @app.get("/health", summary="Whether the server answers, and from which generation.")
     def health() -> dict[str, Any]:
-        index = live.current()
-        return {"status": "ok", "generation": index.generation.name, "passages": index.manifest.corpus.passages}
+        with live.use() as index:
+            return {"status": "ok", "generation": index.generation.name, "passages": index.manifest.corpus.passages}
 
-    return app
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(_FAVICON, media_type="image/svg+xml")
+
+    return Guard(app, listen=host, allow_hosts=allow_hosts, origins=cors or (), token=token,
+                 max_body=MAX_BODY_BYTES)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -44,7 +45,7 @@ EMBEDDINGS = "embeddings.npy"
 PASSAGES = "passages.sqlite"
 LEXICAL = "lexical"
 # Files a plain folder may hold and still be taken over as an index folder.
-_HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", "serve.sock", LOCK, POINTER, RECORD}
+_HARMLESS = {".gitignore", ".gitkeep", "README.md", "eval-corpus.sha256", "serve.sock", "serve.json", LOCK, POINTER, RECORD}
 
 
 def file_sha256(path: Path) -> str:
@@ -95,13 +96,23 @@ def current_generation(index_dir: Path) -> Path:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise IndexNotFoundError(
-            f"no index at {index_dir}; build one with: hubsearch index build PATHS --index {index_dir}"
+            f"no index in the folder '{index_dir}'; build one from the folders of documents you want to "
+            f"search with: hubsearch index build FOLDER... --index {shlex.quote(str(index_dir))}"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise damaged(index_dir, f"cannot read {POINTER}: {exc}") from exc
-    if not name.startswith(GEN_PREFIX) or "/" in name or not (index_dir / name).is_dir():
+    if not _is_generation(index_dir, name):
         raise damaged(index_dir, f"{POINTER} names a missing generation {name[:80]!r}")
     return index_dir / name
+
+
+def _is_generation(index_dir: Path, name: str) -> bool:
+    if not name.startswith(GEN_PREFIX) or "/" in name or "\x00" in name or len(os.fsencode(name)) > 255:
+        return False
+    try:
+        return (index_dir / name).is_dir()
+    except OSError:
+        return False
 
 
 def verify_files(index_dir: Path, generation: Path, manifest: Manifest) -> None:
@@ -273,6 +284,7 @@ class GenerationWriter:
         pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
         with pointer_tmp.open("rb") as handle:
             os.fsync(handle.fileno())
+        _move_aside_if_folder(self.index_dir / POINTER)
         os.replace(pointer_tmp, self.index_dir / POINTER)
         self.published = True
         _fsync_dir(self.index_dir)
@@ -283,6 +295,19 @@ class GenerationWriter:
         """Remove an unpublished generation (a published one is live and stays)."""
         if not self.published:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def orphaned(index_dir: Path, current: str) -> list[str]:
+    """Generations other than `current`, left where a writer died after publishing and
+    before cleaning up; the next write removes them."""
+    return sorted(p.name for p in index_dir.glob(f"{GEN_PREFIX}*") if p.is_dir() and p.name != current)
+
+
+def _move_aside_if_folder(path: Path) -> None:
+    """A folder where CURRENT belongs (damage) is renamed aside, kept, so the pointer can be
+    written."""
+    if path.is_dir() and not path.is_symlink():
+        os.replace(path, path.with_name(f"{path.name}.damaged-{secrets.token_hex(4)}"))
 
 
 def unfinished(index_dir: Path) -> list[str]:

@@ -192,7 +192,9 @@ def read_raw(index_dir: Path, generation: Path, *, check: bool = True) -> dict[s
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise damaged(index_dir, f"{MANIFEST} is not a hubsearch manifest")
     version = data.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise damaged(index_dir, f"{MANIFEST} has no valid format_version (it holds {version!r})")
+    if version > FORMAT_VERSION:
         raise IndexDamagedError(
             f"index at {index_dir} has format version {version}, newer than this hubsearch reads "
             f"({FORMAT_VERSION}); upgrade hubsearch, or {rebuild_hint(index_dir)}"
