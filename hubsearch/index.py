@@ -149,8 +149,11 @@ class Index:
                     + (f" (nor {len(unknown) - 1} more of the doc_ids asked for)" if len(unknown) > 1 else "")
                     + f"; {DOC_IDS_HINT}"
                 )
+        from .query.relevance import WEAK
+
         hits = self.search(request.q, request.k, config=request.config, explain=request.explain)
-        return SearchResponse(request.q, hits)
+        weak = bool(hits) and hits[0].relevance is not None and hits[0].relevance < WEAK
+        return SearchResponse(request.q, hits, weak)
 
     def search(self, query: str, k: int = 5, *, config: SearchConfig | None = None, mode: str | None = None,
                explain: bool = False) -> list[Hit]:
@@ -172,7 +175,7 @@ class Index:
             return hits
         from .query.explain import explain_hits
 
-        return [replace(hit, explain=e) for hit, e in zip(hits, explain_hits(trace, [h.chunk_id for h in hits]))]
+        return [replace(hit, explain=e) for hit, e in zip(hits, explain_hits(trace, [h.chunk_id for h in hits], [h.score for h in hits]))]
 
     def trace(self, query: str, k: int = 5, *, config: SearchConfig | None = None,
               mode: str | None = None) -> tuple[list[Hit], Trace]:

@@ -149,8 +149,11 @@ class Hit(StoredPassage):
 
     Attributes:
         rank: 1 for the best hit.
-        score: The ranking score (higher is better): cosine in dense mode, BM25 in
-            lexical mode, the fused value in hybrid mode.
+        score: The ranking score (higher is better, falling with rank): cosine in dense
+            mode, BM25 in lexical mode, the fused value in hybrid mode. It ranks the hits of
+            one query; it does not compare across queries.
+        relevance: How likely the passage is to answer, in [0, 1], comparable across
+            queries (see `query.relevance`).
         highlight: (start, end) source offsets of the sentence that best matches the query;
             `highlight_text` is that sentence (in the JSON too).
         explain: With `explain=True`, how the score came about (see `explain.explain_hit`).
@@ -160,6 +163,7 @@ class Hit(StoredPassage):
     score: float = 0.0
     highlight: tuple[int, int] | None = None
     explain: dict[str, Any] | None = None
+    relevance: float | None = None
 
     @property
     def highlight_text(self) -> str | None:
@@ -185,7 +189,7 @@ class Hit(StoredPassage):
         return out
 
 
-_JSON_FIELDS = ("rank", "score", "doc_id", "source", "chunk_id", "start", "end", "text", "title", "date")
+_JSON_FIELDS = ("rank", "score", "relevance", "doc_id", "source", "chunk_id", "start", "end", "text", "title", "date")
 
 
 @dataclass(frozen=True)

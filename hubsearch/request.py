@@ -65,7 +65,7 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "until": ((str,), "Only documents dated on or before this day (YYYY-MM-DD)."),
     "doc_ids": ((list,), "Only these documents (doc_ids as results show them)."),
     "path": ((str,), "Only documents whose path under the indexed folder matches this glob."),
-    "min_score": ((int, float), "Drop hits scoring below this."),
+    "min_score": ((int, float), "Drop hits whose relevance (0 to 1, comparable across queries) is below this."),
     "fusion": ((str,), "How hybrid mode merges the rankings: weighted or rrf."),
     "normalise": ((str,), "How weighted fusion scales each ranking: zscore or minmax."),
     "alpha": ((int, float), "Weight of meaning against BM25 in hybrid mode (0 to 1)."),
@@ -169,10 +169,11 @@ class SearchResponse:
 
     query: str
     hits: list[Hit]
+    weak: bool = False  # the best hit's relevance is too low to call it a match
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "results": [h.to_dict() for h in self.hits]}
+        return {"query": self.query, "weak": self.weak, "results": [h.to_dict() for h in self.hits]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SearchResponse":
-        return cls(str(data["query"]), [Hit.from_dict(hit) for hit in data["results"]])
+        return cls(str(data["query"]), [Hit.from_dict(hit) for hit in data["results"]], bool(data.get("weak")))

@@ -230,7 +230,8 @@ class Filters(_Record):
             document without a date is left out when either is set.
         doc_ids: Keep only these documents.
         path: Keep documents whose source path (relative to its root) matches this glob.
-        min_score: Drop hits scoring below this (applied to the final scores).
+        min_score: Drop hits whose relevance (0 to 1, comparable across queries) is below
+            this; the next candidates take their places.
     """
 
     since: str | None = None
@@ -243,6 +244,9 @@ class Filters(_Record):
         object.__setattr__(self, "since", _iso_date(self.since, "since"))
         object.__setattr__(self, "until", _iso_date(self.until, "until"))
         object.__setattr__(self, "doc_ids", tuple(self.doc_ids))
+        if self.min_score is not None and not 0.0 <= self.min_score <= 1.0:
+            raise InvalidInputError(f"min_score is a relevance between 0 and 1, got {self.min_score}; "
+                                    "try e.g. 0.3")
         if self.since and self.until and self.since > self.until:
             raise InvalidInputError(f"since ({self.since}) is after until ({self.until}); swap them")
 

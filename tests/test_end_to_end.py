@@ -96,3 +96,33 @@ def test_exact_names_and_paraphrases_rank_the_right_passage_first(
     top = seeds_index.search(query, k=3)[0]
     assert top.doc_id == doc_id
     assert phrase in top.text
+
+
+@pytest.mark.parametrize("query", ["Who is the vice mayor of Xuhui?", "x", "AI", "Yangpu District"])
+def test_scores_fall_with_rank_and_a_pinned_hit_says_so(first_query, project: Path, query: str) -> None:
+    answer = hubsearch(project, "query", query, "-k", "5", "--json", "--explain")
+    hits = json.loads(answer.stdout)["results"]
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True), scores
+    for hit in hits:
+        pinned = hit["explain"].get("pinned")
+        if pinned is not None:
+            assert pinned["shown"] == hit["score"] > pinned["score"]
+
+
+def test_the_vice_mayor_question_has_a_pinned_hit(first_query, project: Path) -> None:
+    hits = json.loads(hubsearch(project, "query", "Who is the vice mayor of Xuhui?", "-k", "3", "--json",
+                                "--explain").stdout)["results"]
+    assert any("pinned" in h["explain"] for h in hits)  # the case the monotone scores were made for
+
+
+def test_relevance_tells_an_answer_from_an_off_topic_question(first_query, project: Path) -> None:
+    on = hubsearch(project, "query", "How big will the Xuhui AI incubator be?", "-k", "3", "--json")
+    off = hubsearch(project, "query", "How long should sourdough bread proof before baking?", "-k", "3", "--json")
+    answer, stray = json.loads(on.stdout), json.loads(off.stdout)
+    assert not answer["weak"] and answer["results"][0]["relevance"] > 0.3
+    assert stray["weak"] and stray["results"][0]["relevance"] < 0.05
+    text = hubsearch(project, "query", "How long should sourdough bread proof before baking?", "-k", "1")
+    assert "no passage matches this well" in text.stderr
+    kept = hubsearch(project, "query", "How big will the Xuhui AI incubator be?", "--min-score", "0.3", "--json")
+    assert kept.returncode == 0 and all(h["relevance"] >= 0.3 for h in json.loads(kept.stdout)["results"])

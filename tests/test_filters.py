@@ -50,12 +50,17 @@ def test_filters_apply_before_ranking_so_k_hits_come_back(dated: Path, tmp_path:
         assert hits and {h.doc_id for h in hits} == {"news/kite0"}
 
 
-def test_min_score_drops_weak_hits(dated: Path, tmp_path: Path) -> None:
+def test_min_score_drops_hits_of_low_relevance(dated: Path, tmp_path: Path) -> None:
     index = Index.build([dated], tmp_path / "i", embedder=FakeEmbedder())
     hits = index.search("kite spring wind", k=20)
-    floor = hits[5].score
+    assert all(0.0 <= h.relevance <= 1.0 for h in hits)
+    floor = sorted(h.relevance for h in hits)[len(hits) // 2]
     kept = index.search("kite spring wind", k=20, config=SearchConfig(filters=Filters(min_score=floor)))
-    assert kept and all(h.score >= floor for h in kept) and len(kept) < len(hits)
+    assert kept and all(h.relevance >= floor for h in kept)
+    expected = [h.chunk_id for h in hits if h.relevance >= floor]
+    assert [h.chunk_id for h in kept][:len(expected)] == expected  # the order is kept; later candidates fill up
+    with pytest.raises(InvalidInputError, match="min_score is a relevance between 0 and 1"):
+        Filters(min_score=1.5)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ from hubsearch.cli import cli
 from .conftest import FakeEmbedder
 from .test_crash import WORKER
 
-HUGE_BYTES = 50 * 2**20
+HUGE_BYTES = 50 * 2**20  # more text than one file may hold (MAX_TEXT_CHARS): skipped, with its size
+BIG_BYTES = 6 * 2**20
 
 
 def make_hostile(root: Path) -> None:
@@ -32,6 +33,9 @@ def make_hostile(root: Path) -> None:
     line = " ".join(rng.choice(words) for _ in range(100_000)) + " "
     with (root / "huge.txt").open("w", encoding="utf-8") as handle:  # one line, no newline
         for _ in range(HUGE_BYTES // len(line) + 1):
+            handle.write(line)
+    with (root / "big.txt").open("w", encoding="utf-8") as handle:  # one line, under the size guard
+        for _ in range(BIG_BYTES // len(line) + 1):
             handle.write(line)
     deep = root
     for depth in range(60):
@@ -66,14 +70,15 @@ def test_hostile_folder_is_indexed_with_each_bad_file_reported(tmp_path: Path) -
     assert "UTF-8" in reasons["latin1.txt"]
     assert "not a regular file" in reasons["fifo.txt"]
     assert "cannot read" in reasons["self.txt"]  # a link to itself: ELOOP
+    assert "characters of text" in reasons["huge.txt"] and "split it" in reasons["huge.txt"]
     indexed = {s.doc_id for s in index.manifest.sources}
-    assert {"good", "huge"} <= indexed
+    assert {"good", "big"} <= indexed and "huge" not in indexed
     assert any(d.endswith("level59/bottom") for d in indexed)
     assert not any(d.startswith("loop/") for d in indexed)  # the link loop was not followed
     assert "locked" in indexed or "locked.txt" in reasons  # root may read a mode-000 file
-    huge = [p for p in index.manifest.sources if p.doc_id == "huge"][0]
-    assert huge.bytes >= HUGE_BYTES
-    assert index.manifest.corpus.passages > 10_000
+    big = [p for p in index.manifest.sources if p.doc_id == "big"][0]
+    assert big.bytes >= BIG_BYTES
+    assert index.manifest.corpus.passages > 1_000
     assert index.search("submarines deepest", k=1)[0].doc_id.endswith("bottom")
     assert index.search("lighthouses rocky coasts", k=1)[0].doc_id == "good"
 

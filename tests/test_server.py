@@ -247,6 +247,9 @@ def test_serve_answers_on_loopback(fake, corpus: Path, tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=30)
     assert not (built / "serve.sock").exists()  # removed on the way out
+    assert not (built / "serve.json").exists()
+    log = server.stderr.read()
+    assert '"GET /search?q=apples&k=1 HTTP/1.1" 200' in log  # the access log: a line per request
 
 
 def test_a_stale_socket_is_ignored(fake, corpus: Path, tmp_path: Path) -> None:

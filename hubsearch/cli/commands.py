@@ -161,7 +161,11 @@ def query(
 
     \b
     Filters (--since, --until, --doc, --path) apply before ranking, so k hits come back
-    whenever k passages match; --min-score drops hits below a score.
+    whenever k passages match; --min-score drops hits whose relevance is lower.
+
+    Each hit has a score, which ranks the hits of this query, and a relevance between 0
+    and 1, which means the same for every query (about the share of such hits that
+    answer). When even the best hit is unlikely to answer, hubsearch says so.
 
     \b
     Examples:
@@ -242,6 +246,9 @@ def _print_hits(response: SearchResponse, fmt: str, full: bool, roots: dict[str,
     if not hits:
         click.echo("No passages found.", err=True)
         return
+    if response.weak:
+        click.echo(f"hubsearch: no passage matches this well (the best has relevance {hits[0].relevance:.2f}); "
+                   "these are the closest", err=True)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = max(40, min(shutil.get_terminal_size((100, 20)).columns, 110))
     for hit in hits:

@@ -77,7 +77,8 @@ def filter_options(func: Any) -> Any:
                      help="Only this document; repeat for several."),
         click.option("--path", metavar="GLOB", default=None,
                      help="Only documents whose path under the indexed folder matches GLOB, e.g. 'news/*.html'."),
-        click.option("--min-score", type=float, default=None, help="Drop hits scoring below this."),
+        click.option("--min-score", type=float, default=None, metavar="R",
+                     help="Drop hits whose relevance (0 to 1, comparable across queries) is below R, e.g. 0.3."),
     ]):
         func = option(func)
     return func

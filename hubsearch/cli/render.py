@@ -84,7 +84,8 @@ def hit_text(hit: Any, width: int, color: bool, full: bool = False) -> str:
     colour). Unless `full`, the passage is trimmed to the highlighted sentence and about
     two lines of context on each side, as search engines show a snippet."""
     meta = " · ".join(x for x in (hit.date, hit.title) if x)
-    head = f"{hit.rank:>2}. {hit.score:.3f}  {hit.doc_id}"
+    relevance = f"  relevance {hit.relevance:.2f}" if hit.relevance is not None else ""
+    head = f"{hit.rank:>2}. {hit.score:.3f}{relevance}  {hit.doc_id}"
     if meta:
         head += f"  ({textwrap.shorten(meta, max(20, width - len(head) - 4), placeholder='…')})"
     if hit.highlight:
@@ -138,6 +139,10 @@ def explain_text(explain: dict[str, Any]) -> str:
     if "smoothing" in explain:
         sm = explain["smoothing"]
         parts.append(f"smoothed: {sm['formula']} ({sm['before']:.4f}, {sm['neighbours']:.4f}) = {sm['score']:.4f}")
+    if "pinned" in explain:
+        p = explain["pinned"]
+        parts.append(f"pinned: a side's best passage, kept near the top; its score {p['score']:.4f} is shown as "
+                     f"{p['shown']:.4f}, the score below it")
     return "explain: " + "; ".join(parts)
 
 

@@ -51,7 +51,16 @@ def explain_hit(candidate: Fused, trace: Trace) -> dict[str, Any]:
     return out
 
 
-def explain_hits(trace: Trace, ids: list[int]) -> list[dict[str, Any]]:
-    """The explain objects of the candidates with these passage ids, in the order given."""
+def explain_hits(trace: Trace, ids: list[int], shown: list[float] | None = None) -> list[dict[str, Any]]:
+    """The explain objects of the candidates with these passage ids, in the order given;
+    `shown` holds the scores the hits show, to mark those raised to keep scores falling."""
     by_id = {candidate.id: candidate for candidate in trace.ranking}
-    return [explain_hit(by_id[i], trace) for i in ids]
+    out = [explain_hit(by_id[i], trace) for i in ids]
+    for i, explained, score in zip(ids, out, shown or []):
+        if round(score, 6) > round(by_id[i].score, 6):
+            explained["pinned"] = {
+                "score": round(by_id[i].score, 6), "shown": round(score, 6),
+                "why": "a side's best passage is kept in the top places; the score shown is raised to the "
+                       "score of the hit below it, so that scores fall with rank",
+            }
+    return out

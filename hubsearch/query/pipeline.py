@@ -23,6 +23,8 @@ from ..settings import Filters, FusionConfig, SearchConfig
 from . import feedback as prf
 from .fusion import fuse, mix, single, smooth
 from .highlight import highlight
+from .relevance import features as relevance_features
+from .relevance import relevance
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,13 @@ class Pipeline:
         candidates = [f.id for f in ranked[: config.smoothing_candidates]]
         return smooth(ranked, fetched.vectors(candidates), weight, config.smoothing_neighbours)
 
-    def hydrate(self, ranked: list[Fused], fetched: _Fetched) -> list[Hit]:
-        """The stored passages of the ranked candidates, as hits."""
+    def hydrate(self, ranked: list[Fused], fetched: _Fetched, relevance: Sequence[float]) -> list[Hit]:
+        """The stored passages of the ranked candidates, as hits, with scores that fall with
+        rank (see `shown_scores`) and their relevance."""
         rows = fetched.rows([f.id for f in ranked])
         return [
-            Hit(**row.__dict__, rank=rank, score=round(f.score, 6))
-            for rank, (f, row) in enumerate(zip(ranked, rows), start=1)
+            Hit(**row.__dict__, rank=rank, score=round(score, 6), relevance=round(float(r), 6))
+            for rank, (score, row, r) in enumerate(zip(shown_scores(ranked), rows, relevance), start=1)
         ]
 
     def highlight(self, hits: list[Hit], query: str, vector: np.ndarray, config: SearchConfig) -> list[Hit]:
@@ -194,12 +197,47 @@ class Pipeline:
         return Trace(config.mode, config.fusion, weights, depth, rm3, rocchio, weight, config.smoothing_neighbours,
                      ranked)
 
+    def relevance_features(self, query: str, vector: np.ndarray, ids: Sequence[int],
+                           fetched: _Fetched | None = None) -> np.ndarray:
+        """The raw signals `relevance.relevance` maps to a relevance, one row per passage id."""
+        fetched = fetched or _Fetched(self.generation)
+        terms = self.generation.lexical.term_weights(query)
+        return relevance_features(self.generation, vector, terms, ids, fetched.vectors(list(ids)))
+
     def run(self, query: str, k: int, config: SearchConfig) -> tuple[list[Hit], Trace]:
         """Every stage for one query: its top `k` hits, highlighted, and the trace."""
         fetched = _Fetched(self.generation)
         vector = self.encode([query])[0]
         trace = self.rank(query, vector, config, max(k, config.fusion.depth), fetched)
-        floor = config.filters.min_score
-        ranking = [f for f in trace.ranking if f.score >= floor] if floor is not None else trace.ranking
-        hits = self.hydrate(ranking[:k], fetched)
+        chosen, values = self.relevant(trace.ranking, k, query, vector, config.filters.min_score, fetched)
+        hits = self.hydrate(chosen, fetched, values)
         return self.highlight(hits, query, vector, config), trace
+
+    def relevant(self, ranking: list[Fused], k: int, query: str, vector: np.ndarray, floor: float | None,
+                 fetched: _Fetched) -> tuple[list[Fused], list[float]]:
+        """The first `k` candidates whose relevance is at least `floor` (all, with no floor),
+        and their relevance."""
+        if floor is None:
+            head = ranking[:k]
+            return head, list(relevance(self.relevance_features(query, vector, [f.id for f in head], fetched)))
+        chosen: list[Fused] = []
+        values: list[float] = []
+        for start in range(0, len(ranking), 64):
+            batch = ranking[start:start + 64]
+            for f, r in zip(batch, relevance(self.relevance_features(query, vector, [f.id for f in batch], fetched))):
+                if round(float(r), 6) >= floor and len(chosen) < k:  # as hits show it
+                    chosen.append(f)
+                    values.append(float(r))
+            if len(chosen) >= k:
+                break
+        return chosen, values
+
+
+def shown_scores(ranked: Sequence[Fused]) -> list[float]:
+    """The score each hit shows: its ranking score, raised where needed to the score of the
+    hit below it, so that scores never rise down the list. Only a side's best passage, kept
+    in the top places by fusion, is ever raised; `--explain` marks it as pinned."""
+    shown = [f.score for f in ranked]
+    for i in range(len(shown) - 2, -1, -1):
+        shown[i] = max(shown[i], shown[i + 1])
+    return shown

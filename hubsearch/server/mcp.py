@@ -52,7 +52,9 @@ def create_mcp(index: Path | LiveIndex, embedder: Any = None) -> Any:
 
     @server.tool(description=(
         "Find the passages of the indexed documents that best answer `query`, best first, as the "
-        "object `hubsearch query --json` prints: each result has rank, score, doc_id, source, chunk_id, "
+        "object `hubsearch query --json` prints: each result has rank, score, relevance (0 to 1, "
+        "comparable across queries; the response's `weak` is true when even the best is unlikely to "
+        "answer), doc_id, source, chunk_id, "
         "start, end, text, title, date, highlight (the offsets of the sentence that best matches) and "
         "highlight_text (that sentence). Filters (since, until, doc_ids, path, min_score) apply before "
         "ranking."
