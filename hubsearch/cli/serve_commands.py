@@ -90,12 +90,12 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
         listening = _listen(host, port)
         # The owner's own `hubsearch query` asks here first (no token: the socket is 0600).
         local = local_socket.bind(path) if token is None else None
-        log = "info" if access_log else "warning"
-        configs = [uvicorn.Config(app, fd=listening.fileno(), log_level=log, access_log=access_log)]
+        logs = {"log_level": "info" if access_log else "warning", "access_log": access_log,
+                "log_config": _stderr_logging()}
+        configs = [uvicorn.Config(app, fd=listening.fileno(), **logs)]
         if local is not None:
             # One lifespan for both servers: the TCP one runs it (it starts the /mcp sessions).
-            configs.append(uvicorn.Config(app, fd=local.fileno(), log_level=log, lifespan="off",
-                                          access_log=access_log))
+            configs.append(uvicorn.Config(app, fd=local.fileno(), lifespan="off", **logs))
         click.echo(f"hubsearch: serving {path} on {url}"
                    + (f" and {local_socket.socket_path(path)}" if local is not None else "") + " (Ctrl-C stops)",
                    err=True)
@@ -120,6 +120,17 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
         if local is not None:
             local.close()
         local_socket.release(path, bound=local is not None)
+
+
+def _stderr_logging() -> dict:
+    """uvicorn's logging, with the access log on stderr too: stdout stays clean."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
 
 
 def _listen(host: str, port: int) -> socket.socket:
