@@ -51,6 +51,7 @@ class Index:
         self._generation = generation
         self._embedder = embedder
         self._pipeline: Pipeline | None = None
+        self._declared: dict[str, dict[str, Any]] | None = None
 
     @property
     def path(self) -> Path:
@@ -171,6 +172,9 @@ class Index:
                 mode is unknown.
         """
         hits, trace = self.trace(query, k, config=config, mode=mode)
+        declared = self.declared()
+        if declared:
+            hits = [replace(h, meta=declared.get(h.doc_id)) for h in hits]
         if not explain:
             return hits
         from .query.explain import explain_hits
@@ -211,6 +215,13 @@ class Index:
             )
         passages = [(p.id, p.start, p.end) for p in self._generation.passages.doc_passages(doc_id)]
         return DocumentText(doc_id, record.source, record.title, record.date, found.text, passages)
+
+    def declared(self) -> dict[str, dict[str, Any]]:
+        """What each document declares about itself (front matter fields), by doc_id; only
+        documents that declare something."""
+        if self._declared is None:
+            self._declared = {s.doc_id: s.meta for s in self.manifest.sources if s.meta}
+        return self._declared
 
     def documents(self) -> list[dict[str, Any]]:
         """Every indexed document, by doc_id: doc_id, title, date, source (relative to its

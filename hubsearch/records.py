@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 # (stage, done, total): stages are "read", "embed", "sentences", "write" and "eval";
@@ -59,6 +60,8 @@ class Document:
         sha256: Hash of the file's bytes.
         size: The file's size in bytes, and mtime_ns its modification time, to notice
             changes cheaply.
+        meta: Fields the document declares about itself (a Markdown front matter's title,
+            date, tags and other scalar or list fields), as JSON values.
     """
 
     doc_id: str
@@ -70,14 +73,43 @@ class Document:
     date: str | None
     size: int = 0
     mtime_ns: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+    headings: tuple[tuple[int, int, str], ...] = ()  # Markdown: (offset, level, text) of each heading
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that was found but could not be indexed, with the reason."""
+    """A file that was found but could not be indexed, with the reason and its kind: one of
+    `SKIP_KINDS` (reports count files by kind)."""
 
     path: str
     reason: str
+    kind: str = "unreadable"
+
+
+SKIP_KINDS = {
+    "unsupported": "unsupported type", "binary": "binary", "encoding": "not UTF-8 text", "empty": "empty",
+    "unreadable": "unreadable", "special": "not a regular file", "link": "linked from outside the folder",
+    "name": "name not UTF-8", "size": "too large",
+}
+
+
+def skip_summary(skipped: list[Skipped]) -> str:
+    """One line for a report, e.g. "3: 1 unsupported type (.xyz), 1 unreadable, 1 binary"."""
+    counts: dict[str, int] = {}
+    suffixes: dict[str, set[str]] = {}
+    for s in skipped:
+        counts[s.kind] = counts.get(s.kind, 0) + 1
+        if s.kind == "unsupported":
+            suffixes.setdefault(s.kind, set()).add(PurePath(s.path).suffix.lower() or "no extension")
+    parts = []
+    for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        label = SKIP_KINDS.get(kind, kind)
+        if kind in suffixes:
+            shown = sorted(suffixes[kind])
+            label += f" ({', '.join(shown[:6])}{', ...' if len(shown) > 6 else ''})"
+        parts.append(f"{n} {label}")
+    return f"{len(skipped)}: " + ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -154,6 +186,8 @@ class Hit(StoredPassage):
             one query; it does not compare across queries.
         relevance: How likely the passage is to answer, in [0, 1], comparable across
             queries (see `query.relevance`).
+        meta: The fields its document declares (a Markdown front matter's tags and
+            others), or None when it declares none.
         highlight: (start, end) source offsets of the sentence that best matches the query;
             `highlight_text` is that sentence (in the JSON too).
         explain: With `explain=True`, how the score came about (see `explain.explain_hit`).
@@ -164,6 +198,7 @@ class Hit(StoredPassage):
     highlight: tuple[int, int] | None = None
     explain: dict[str, Any] | None = None
     relevance: float | None = None
+    meta: dict[str, Any] | None = None
 
     @property
     def highlight_text(self) -> str | None:
@@ -175,7 +210,7 @@ class Hit(StoredPassage):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Hit":
         """The hit a `--json` object describes (the inverse of `to_dict`)."""
-        fields = {name: data[name] for name in (*_JSON_FIELDS, "explain") if name in data}
+        fields = {name: data[name] for name in (*_JSON_FIELDS, "explain", "meta") if name in data}
         highlight = data.get("highlight")
         return cls(**fields, highlight=tuple(highlight) if highlight else None)
 
@@ -184,6 +219,8 @@ class Hit(StoredPassage):
         out = {name: getattr(self, name) for name in _JSON_FIELDS}
         out["highlight"] = list(self.highlight) if self.highlight else None
         out["highlight_text"] = self.highlight_text
+        if self.meta:
+            out["meta"] = self.meta
         if self.explain is not None:
             out["explain"] = self.explain
         return out

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..records import BuildReport
+from ..records import BuildReport, skip_summary
 
 _LABELS = {"embed": "embedding passages", "sentences": "embedding sentences", "write": "writing index",
            "eval": "scoring modes"}
@@ -65,9 +65,20 @@ def progress_bars() -> Iterator[Any]:
             close(stage)
 
 
+SHOWN_SKIPS = 10
+
+
 def echo_skipped(report: BuildReport) -> None:
-    for skipped in report.skipped:
+    """One line counting the skipped files by kind, then each one that was not merely of an
+    unsupported type (the first 10)."""
+    if not report.skipped:
+        return
+    click.echo(f"hubsearch: skipped {skip_summary(report.skipped)}", err=True)
+    named = [s for s in report.skipped if s.kind != "unsupported"]
+    for skipped in named[:SHOWN_SKIPS]:
         click.echo(f"hubsearch: skipped {skipped.path}: {skipped.reason}", err=True)
+    if len(named) > SHOWN_SKIPS:
+        click.echo(f"hubsearch: ... and {len(named) - SHOWN_SKIPS} more; index info --json lists every one", err=True)
 
 
 def changes_line(report: BuildReport) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..records import Skipped, skip_summary
 from ..request import SearchResponse
 
 if TYPE_CHECKING:
@@ -164,7 +165,8 @@ def info_text(info: dict[str, Any]) -> str:
         ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
     ]
     if info["skipped"]:
-        lines.append(("skipped", f"{len(info['skipped'])} files (see --json)"))
+        found = [Skipped(s["path"], s["reason"], s.get("kind", "unreadable")) for s in info["skipped"]]
+        lines.append(("skipped", f"{skip_summary(found)} (--json lists each file and why)"))
     if info.get("unfinished"):
         lines.append(("unfinished", f"{len(info['unfinished'])} folders left by interrupted writes "
                                     f"({', '.join(info['unfinished'][:3])}); the next write removes them"))

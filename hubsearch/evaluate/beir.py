@@ -190,7 +190,10 @@ def evaluate(
 
     folder = Path(beir_dir)
     collection = load_beir(folder, split)
-    fingerprint = file_sha256(folder / "corpus.jsonl")
+    from .. import __version__
+
+    # A kept index is reused only by the same hubsearch: another version may cut passages otherwise.
+    fingerprint = f"{file_sha256(folder / 'corpus.jsonl')} hubsearch {__version__}"
     chunking = chunking or ChunkingConfig()
     with index_folder(path) as (index_dir, kept):
         index = _open_matching(index_dir, fingerprint, model, embedder, precision, chunking)

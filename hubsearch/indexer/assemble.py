@@ -16,6 +16,7 @@ import numpy as np
 from ..embed.base import Embedder
 from ..errors import HubsearchError
 from ..ingest.chunking import Chunk, chunk_text, passage_sentences
+from ..ingest.markdown import heading_path
 from ..records import Document, Passage, ProgressCallback
 from ..settings import ChunkingConfig
 from ..store import generations
@@ -30,13 +31,27 @@ log = logging.getLogger("hubsearch")
 
 def _passage_input(doc: Document, chunk: Chunk, config: ChunkingConfig) -> str:
     """The text the model embeds for a passage: the passage, led by its title when the
-    passage does not already contain it."""
-    if not config.title_prefix or not doc.title:
+    passage does not already contain it. In Markdown the title is the document's title and
+    the headings the passage sits under ("Title › Section › Subsection")."""
+    if not config.title_prefix or not (doc.title or doc.headings):
         return chunk.text
-    at = doc.text.find(doc.title, 0, 4000)
-    if at >= 0 and chunk.start <= at and at + len(doc.title) <= chunk.end:
+    title = passage_title(doc, chunk.start)
+    at = doc.text.find(title, 0, 4000)
+    if at >= 0 and chunk.start <= at and at + len(title) <= chunk.end:
         return chunk.text
-    return f"{doc.title}\n{chunk.text}"
+    return f"{title}\n{chunk.text}"
+
+
+def passage_title(doc: Document, start: int) -> str:
+    """The document's title, followed by the headings in force at `start` (Markdown)."""
+    parts = [doc.title] if doc.title else []
+    if doc.headings:
+        parts += [h for h in heading_path(list(doc.headings), start) if h != doc.title]
+    return " › ".join(parts)
+
+
+def _longest_title(doc: Document) -> str:
+    return max((passage_title(doc, at) for at, _, _ in doc.headings), key=len, default=doc.title or "")
 
 
 def chunk_documents(
@@ -44,7 +59,7 @@ def chunk_documents(
 ) -> list[tuple[Document, list[Chunk]]]:
     """Cut each document into passages that, with their title, fit the model's window."""
     window = min(config.max_tokens, embedder.ref.max_seq_length) - 2  # [CLS] and [SEP]
-    titles = [d.title or "" for d in docs] if config.title_prefix else []
+    titles = [_longest_title(d) for d in docs] if config.title_prefix else []
     title_tokens = [len(t) for t in embedder.token_offsets(titles)] if titles else [0] * len(docs)
     out = []
     for doc, reserve in zip(docs, title_tokens):

@@ -148,7 +148,7 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
             lexical=lexical_config,
             vector_index=vector_info,
             corpus=CorpusInfo(job.roots, len(docs), len(passages), job.virtual),
-            sources=[SourceRecord(d.doc_id, d.source, d.root, d.sha256, d.size, d.mtime_ns, d.title, d.date)
+            sources=[SourceRecord(d.doc_id, d.source, d.root, d.sha256, d.size, d.mtime_ns, d.title, d.date, dict(d.meta))
                      for d in docs],
             skipped=list(job.skipped),
             versions=versions(),

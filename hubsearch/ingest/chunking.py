@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 from ..records import TokenOffsets
 
-# A sentence ends at . ! ? (or their CJK forms), optionally followed by closing quotes or
-# brackets, and then whitespace; a line break always ends one.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+|\n\s*")
+# A sentence ends at . ! ? followed by optional closing quotes or brackets and whitespace, at
+# 。！？ (no space needed), or at a line break, unless the break is a soft one (`soft_breaks`).
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|(?<=[。！？])[\"'”’」』）)\]]*\s*|\n\s*")
+# A line that starts a list item or a heading begins a new sentence even inside a paragraph.
+_BLOCK_START = re.compile(r"[ \t]*(?:[-*+•][ \t]|\d{1,3}[.)][ \t]|#{1,6}[ \t]|>|\|)")
+_WRAP_MIN, _WRAP_MAX = 40, 100  # line lengths of hard-wrapped text (72 or 80 columns, PDF lines)
 _NON_SPACE = re.compile(r"\S")
 _BATCH = 1024
 
@@ -28,6 +31,33 @@ class Chunk:
     text: str
 
 
+def soft_breaks(text: str) -> set[int]:
+    """Offsets of the line breaks that only wrap a paragraph, and so end no sentence.
+
+    A paragraph (lines between blank lines) is hard-wrapped when it has several lines,
+    the longest of them 40 to 100 characters, and every line but its last at least half
+    as long as the longest. Inside such a paragraph a break is soft unless the next line
+    starts a list item, a heading, a quote or a table row. Text written one paragraph per
+    line, or lines of a poem or an address, keep every break.
+    """
+    soft: set[int] = set()
+    pos = 0
+    for block in re.split(r"(\n[ \t]*\n)", text):
+        lines = block.split("\n")
+        if len(lines) > 1:
+            lengths = [len(line.rstrip()) for line in lines]
+            longest = max(lengths)
+            if _WRAP_MIN <= longest <= _WRAP_MAX and all(n >= longest // 2 for n in lengths[:-1]):
+                at = pos
+                for line, following in zip(lines, lines[1:]):
+                    at += len(line)
+                    if not _BLOCK_START.match(following):
+                        soft.add(at)
+                    at += 1
+        pos += len(block)
+    return soft
+
+
 def sentence_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
     """Split `text` into sentence spans that hold no leading or trailing whitespace.
 
@@ -36,7 +66,10 @@ def sentence_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
     """
     spans: list[tuple[int, int]] = []
     pos = 0
+    soft = soft_breaks(text) if "\n" in text else set()
     for match in _SENTENCE_END.finditer(text):
+        if match.start() in soft and match.group().count("\n") == 1 and text[match.start()] == "\n":
+            continue
         _add_span(text, pos, match.start(), max_chars, spans)
         pos = match.end()
     _add_span(text, pos, len(text), max_chars, spans)

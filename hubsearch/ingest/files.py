@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NoDocumentsError, SourceError
-from ..records import Document, Skipped
+from ..records import Document, Skipped, skip_summary
+from .markdown import front_date, front_title, headings, parse_markdown
 from .metadata import extract_date, extract_title
 
-TEXT_SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 PDF_SUFFIXES = (".pdf",)
+MARKDOWN_SUFFIXES = (".md", ".markdown")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
 MAX_FILE_BYTES = 256 * 2**20
 MAX_TEXT_CHARS = 10 * 2**20  # about 45,000 passages, half an hour of embedding on 2 cores
@@ -48,7 +50,9 @@ def check_exist(paths: Sequence[str | os.PathLike[str]]) -> None:
 
 
 def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
-    """List the supported files under each path, recursively, in a stable order.
+    """List the files under each path, recursively, in a stable order: hidden files and
+    folders, and those a folder's `.hubsearchignore` names (gitignore syntax), left out.
+    Files of unsupported types are listed too; reading reports them as skipped.
 
     A path may be a folder (its files are named relative to it) or a single file (named
     relative to its parent folder). Symbolic links to folders are not followed, so a link
@@ -71,13 +75,29 @@ def _listing(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, st
             continue
         base = str(path)
         cut = len(base) if base.endswith(os.sep) else len(base) + 1
+        ignored = _ignore_rules(path)
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             prefix = dirpath[cut:].replace(os.sep, "/") + "/" if len(dirpath) > len(base) else ""
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                                 and not (ignored and ignored.match_file(prefix + d + "/")))
             for name in sorted(filenames):
-                if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
+                if name.startswith(".") or (ignored and ignored.match_file(prefix + name)):
                     continue
                 yield path, prefix + name, os.path.join(dirpath, name)
+
+
+IGNORE_FILE = ".hubsearchignore"
+
+
+def _ignore_rules(root: Path) -> Any:
+    """The patterns of ROOT/.hubsearchignore (gitignore syntax, read with pathspec), or None."""
+    try:
+        lines = (root / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -100,42 +120,56 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
     files with more text than `MAX_TEXT_CHARS`."""
     for item in files:
         shown = printable(item.path)
+        if not item.path.name.lower().endswith(SUPPORTED_SUFFIXES):
+            suffix = item.path.suffix.lower() or "no extension"
+            yield Skipped(shown, f"unsupported type ({suffix}); hubsearch reads {', '.join(SUPPORTED_SUFFIXES)} "
+                                 f"files (list files to leave out in {IGNORE_FILE})", "unsupported")
+            continue
         if shown != str(item.path):
-            yield Skipped(shown, "its name is not valid UTF-8; rename it (for example with convmv)")
+            yield Skipped(shown, "its name is not valid UTF-8; rename it (for example with convmv)", "name")
             continue
         if item.path.is_symlink():
             target = os.path.realpath(item.path)
             if not _inside(target, str(item.root)):
                 yield Skipped(shown, f"a link to {printable(target)}, outside {item.root}; links are followed only "
-                                     "within the indexed folder: copy the file in, or index its folder too")
+                                     "within the indexed folder: copy the file in, or index its folder too", "link")
                 continue
         try:
             info = item.path.stat()  # follows links; a link loop raises ELOOP here
             if not stat.S_ISREG(info.st_mode):
-                yield Skipped(str(item.path), "not a regular file")
+                yield Skipped(str(item.path), "not a regular file", "special")
                 continue
             if info.st_size > MAX_FILE_BYTES:
-                yield Skipped(str(item.path), f"larger than {MAX_FILE_BYTES // 2**20} MiB; split it into smaller files")
+                yield Skipped(str(item.path), f"larger than {MAX_FILE_BYTES // 2**20} MiB; split it into smaller files",
+                              "size")
                 continue
             data = item.path.read_bytes()
         except OSError as exc:
             yield Skipped(str(item.path), f"cannot read: {exc.strerror or exc}")
             continue
         suffix = item.path.suffix.lower()
+        meta: dict[str, Any] = {}
+        sections: tuple[tuple[int, int, str], ...] = ()
         try:
             text, title, published = _extract(data, suffix)
+            if suffix in MARKDOWN_SUFFIXES:
+                source_text = text
+                text, meta = parse_markdown(text)
+                title = front_title(meta) or extract_title(source_text, ".md")
+                published = front_date(meta)
+                sections = tuple(headings(source_text))
         except _Unreadable as exc:
-            yield Skipped(str(item.path), str(exc))
+            yield Skipped(str(item.path), str(exc), exc.kind)
             continue
         if "\x00" in text:
-            yield Skipped(str(item.path), "contains NUL bytes, so it looks binary")
+            yield Skipped(str(item.path), "contains NUL bytes, so it looks binary", "binary")
             continue
         if not text.strip():
-            yield Skipped(str(item.path), "empty (no text to index)")
+            yield Skipped(str(item.path), "empty (no text to index)", "empty")
             continue
         if len(text) > MAX_TEXT_CHARS:
             yield Skipped(str(item.path), f"{len(text) / 2**20:.0f} M characters of text, more than the "
-                                          f"{MAX_TEXT_CHARS // 2**20} M indexed per file; split it into smaller files")
+                                          f"{MAX_TEXT_CHARS // 2**20} M indexed per file; split it into smaller files", "size")
             continue
         yield Document(
             doc_id=item.doc_id,
@@ -147,6 +181,8 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
             date=published or extract_date(text),
             size=info.st_size,
             mtime_ns=info.st_mtime_ns,
+            meta=meta,
+            headings=sections,
         )
 
 
@@ -157,7 +193,11 @@ def read_document(item: SourceFile) -> Document | None:
 
 
 class _Unreadable(Exception):
-    """Why a file's text could not be extracted."""
+    """Why a file's text could not be extracted, and the kind of skip it is."""
+
+    def __init__(self, message: str, kind: str = "unreadable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _extract(data: bytes, suffix: str) -> tuple[str, str | None, str | None]:
@@ -169,7 +209,7 @@ def _extract(data: bytes, suffix: str) -> tuple[str, str | None, str | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Unreadable(f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8") from None
+        raise _Unreadable(f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8", "encoding") from None
     return (text[1:] if text.startswith("\ufeff") else text), None, None
 
 
@@ -249,7 +289,7 @@ def load_documents(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Docume
         docs.append(item)
     if not docs:
         shown = ", ".join(str(p) for p in paths)
-        detail = f" ({len(skipped)} unreadable)" if skipped else ""
+        detail = f" (skipped {skip_summary(skipped)})" if skipped else ""
         raise NoDocumentsError(
             f"no readable documents under {shown}{detail}; "
             f"point hubsearch at a folder of UTF-8 text, Markdown, HTML or PDF files ({' '.join(SUPPORTED_SUFFIXES)})"

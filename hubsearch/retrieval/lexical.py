@@ -23,6 +23,18 @@ __all__ = ["LexicalConfig", "LexicalIndex", "top"]
 
 STOPWORDS_FILE = "stopwords.json"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s' default token pattern
+# Chinese, Japanese and Korean write words without spaces: a run of their characters is cut
+# into overlapping pairs, as Lucene's CJKAnalyzer does ("徐汇区" -> "徐汇 汇区").
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
+def cjk_bigrams(text: str) -> str:
+    """`text` with each run of CJK characters replaced by its overlapping character pairs
+    (a lone character stays as it is); other text is left exactly as it was."""
+    if not _CJK_RUN.search(text):
+        return text
+    return _CJK_RUN.sub(lambda m: " " + " ".join(m.group()[i:i + 2] for i in range(max(1, len(m.group()) - 1)))
+                        + " ", text)
 
 
 class LexicalIndex:
@@ -58,7 +70,7 @@ class LexicalIndex:
         if config.stopwords != "en":
             raise HubsearchError(f"stopword list {config.stopwords!r} is not supported; use 'en'")
         tokenized = bm25s.tokenize(
-            list(texts), lower=True, stopwords=config.stopwords,
+            [cjk_bigrams(t) for t in texts], lower=True, stopwords=config.stopwords,
             stemmer=Stemmer.Stemmer(config.stemmer), show_progress=False,
         )
         retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
@@ -101,7 +113,7 @@ class LexicalIndex:
 
     def analyze(self, text: str) -> list[str]:
         """Lower-case, split, drop stopwords and stem, exactly as bm25s.tokenize does."""
-        words = [w for w in _TOKEN.findall(text.lower()) if w not in self.stopwords]
+        words = [w for w in _TOKEN.findall(cjk_bigrams(text).lower()) if w not in self.stopwords]
         return self._stemmer.stemWords(words) if words else []
 
     def term_weights(self, text: str) -> dict[int, float]:

@@ -19,7 +19,7 @@ from ..records import ModelRef, Skipped
 from ..settings import ChunkingConfig, LexicalConfig
 
 FORMAT = "hubsearch-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sources record the fields a document declares (meta), skipped files their kind
 MANIFEST = "manifest.json"
 # Beside CURRENT: the sources and settings of the last build, so that `rebuild` works even
 # when the live generation's manifest or CURRENT itself is damaged.
@@ -95,6 +95,7 @@ class SourceRecord:
     mtime_ns: int
     title: str | None
     date: str | None
+    meta: dict[str, Any] = field(default_factory=dict)  # what the document declares (front matter)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class Manifest:
             "vector_index": asdict(self.vector_index),
             "corpus": asdict(self.corpus),
             "sources": [asdict(s) for s in self.sources],
-            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "skipped": [{"path": s.path, "reason": s.reason, "kind": s.kind} for s in self.skipped],
             "versions": dict(self.versions),
             "format": FORMAT,
             "format_version": self.format_version,
@@ -155,7 +156,7 @@ class Manifest:
             vector_index=VectorIndexInfo(**vector_index),
             corpus=CorpusInfo(**data["corpus"]),
             sources=[SourceRecord(**s) for s in data.get("sources", [])],
-            skipped=[Skipped(s["path"], s["reason"]) for s in data.get("skipped", [])],
+            skipped=[Skipped(s["path"], s["reason"], s.get("kind", "unreadable")) for s in data.get("skipped", [])],
             versions=dict(data.get("versions", {})),
             files={name: FileRecord(**f) for name, f in data.get("files", {}).items()},
             checksum=str(data.get("checksum", "")),
