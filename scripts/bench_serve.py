@@ -59,9 +59,13 @@ def main() -> None:
         for label, corpus in (("seeds", seeds), (f"{args.docs:,} documents", large)):
             index = Path(tmp) / f"index-{corpus.name}"
             _hubsearch(["index", "build", str(corpus), "--index", str(index)], env)
-            servers = [("", env)] + [(f", {other}", {**env, "PYTHONPATH": str(other.resolve())})
-                                     for other in args.compare_with]
-            for suffix, server_env in servers:
+            servers = [("", env, index)]
+            for n, other in enumerate(args.compare_with):
+                # Each checkout serves an index it built itself: index formats differ between versions.
+                other_env, other_index = {**env, "PYTHONPATH": str(other.resolve())}, Path(tmp) / f"other{n}-{corpus.name}"
+                _hubsearch(["index", "build", str(corpus), "--index", str(other_index)], other_env)
+                servers.append((f", {other}", other_env, other_index))
+            for suffix, server_env, index in servers:
                 port = _free_port()
                 # A file, not a pipe: the access log writes a line per request and would fill a pipe.
                 log = (Path(tmp) / f"server{suffix.replace('/', '_')}.log").open("w+b")
