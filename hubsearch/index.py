@@ -185,7 +185,12 @@ class Index:
               mode: str | None = None) -> tuple[list[Hit], Trace]:
         """Like `search`, and also the `Trace` of what the pipeline ran."""
         query, k = validate_query(query), validate_k(k)
-        return self.pipeline.run(query, k, (config or SearchConfig()).with_mode(mode))
+        config = (config or SearchConfig()).with_mode(mode)
+        if config.filters.tags or config.filters.where:
+            from .query.declared import resolve
+
+            config = replace(config, filters=resolve(config.filters, self.manifest.sources))
+        return self.pipeline.run(query, k, config)
 
     def document(self, doc_id: str) -> DocumentText:
         """One indexed document's text (for HTML and PDF, the extracted text) and its

@@ -73,6 +73,9 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "feedback": ((bool,), "Run a second pass with pseudo-relevance feedback."),
     "smoothing": ((int, float), "Share of each top passage's score taken from its neighbours; default by mode."),
     "sentences": ((int, float), "Hybrid mode: share of the meaning weight that ranks passages by their best sentence."),
+    "tags": ((list,), "Only documents that declare all these tags (Markdown front matter)."),
+    "where": ((list,), "Only documents whose declared field satisfies each condition: FIELD=VALUE, or !=, <, <=, >, >= "
+                       "(numbers and dates compare as such)."),
 }
 
 
@@ -85,7 +88,7 @@ class SearchRequest:
         k: How many passages.
         mode: "hybrid", "dense" or "lexical".
         explain: Attach each side's rank and score, and the fusion, to every hit.
-        since, until, doc_ids, path, min_score: Filters; see `settings.Filters`.
+        since, until, doc_ids, path, min_score, tags, where: Filters; see `settings.Filters`.
         fusion, normalise, alpha, rrf_k, feedback, smoothing, sentences: Ranking
             options; see `SearchConfig.from_options`.
     """
@@ -106,13 +109,16 @@ class SearchRequest:
     feedback: bool = False
     smoothing: float | None = None
     sentences: float = SENTENCES
+    tags: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
     config: SearchConfig = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_query(self.q)
         validate_k(self.k)
         object.__setattr__(self, "q", unicode_text(self.q))
-        object.__setattr__(self, "doc_ids", tuple(self.doc_ids))
+        for name in ("doc_ids", "tags", "where"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("min_score", "alpha", "smoothing", "sentences"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -145,9 +151,9 @@ class SearchRequest:
             if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
                 wanted = " or ".join("a list of strings" if t is list else _TYPE_NAMES[t] for t in kinds)
                 raise InvalidInputError(f"{name} must be {wanted}, got {value!r}")
-            if name == "doc_ids":
+            if list in kinds:
                 if not all(isinstance(v, str) for v in value):
-                    raise InvalidInputError(f"doc_ids must be a list of strings, got {value!r}")
+                    raise InvalidInputError(f"{name} must be a list of strings, got {value!r}")
                 value = tuple(value)
             values[name] = value
         return cls(**values)
@@ -155,7 +161,8 @@ class SearchRequest:
     def to_dict(self) -> dict[str, Any]:
         """The request as `parse` takes it (what the CLI sends to a running server)."""
         out = {name: getattr(self, name) for name in FIELDS}
-        out["doc_ids"] = list(self.doc_ids)
+        for name in ("doc_ids", "tags", "where"):
+            out[name] = list(out[name])
         return out
 
 

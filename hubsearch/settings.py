@@ -8,6 +8,7 @@ manifest and kept on rebuild; search settings apply per query.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,6 @@ HIGHLIGHT_TERMS = ("isf", "idf")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf-sq8", "ivf-pq")
 ENGINES = ("local", "ray")
-MAX_QUERY_CHARS = 10_000
-MAX_K = 1_000
 
 
 def default_index_dir() -> Path:
@@ -182,11 +181,9 @@ class FeedbackConfig(_Record):
         rm3_original_weight: Share of the original query in RM3's mixed query.
         rocchio_beta: Weight of the feedback centroid added to the query vector
             (Rocchio with alpha = 1 and no negative feedback).
-        min_passages: Feedback and smoothing assume the top candidates are a small,
-            focused sample of the collection; below this many passages both are skipped.
-        mix: Share of the second pass in the final score; the rest is the first
-            pass's, so that feedback reorders the first pass instead of replacing it
-            (1 replaces it).
+        min_passages: Below this many passages feedback and smoothing are skipped.
+        mix: Share of the second pass in the final score (the rest: the first pass's), so
+            that feedback reorders the first pass instead of replacing it.
     """
 
     passages: int = 3
@@ -220,6 +217,9 @@ def _iso_date(value: str | None, flag: str) -> str | None:
         raise InvalidInputError(f"{flag} must be a date like 2024-07-05, got {value!r}") from None
 
 
+WHERE = re.compile(r"\s*([\w.-]+)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*")  # FIELD op VALUE
+
+
 @dataclass(frozen=True)
 class Filters(_Record):
     """Which passages a query may return. They apply before ranking, so that `k` hits come
@@ -232,6 +232,8 @@ class Filters(_Record):
         path: Keep documents whose source path (relative to its root) matches this glob.
         min_score: Drop hits whose relevance (0 to 1, comparable across queries) is below
             this; the next candidates take their places.
+        tags, where: Keep documents that declare all these tags, and whose declared fields
+            satisfy each `FIELD=VALUE` (or `!=`, `<`, `<=`, `>`, `>=`) condition.
     """
 
     since: str | None = None
@@ -239,11 +241,19 @@ class Filters(_Record):
     doc_ids: tuple[str, ...] = ()
     path: str | None = None
     min_score: float | None = None
+    tags: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "since", _iso_date(self.since, "since"))
         object.__setattr__(self, "until", _iso_date(self.until, "until"))
         object.__setattr__(self, "doc_ids", tuple(self.doc_ids))
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "where", tuple(self.where))
+        for condition in self.where:
+            if not WHERE.fullmatch(condition):
+                raise InvalidInputError(f"where needs FIELD=VALUE (or !=, <, <=, >, >=), got {condition!r}; "
+                                        "e.g. rating>=4 or status=draft")
         if self.min_score is not None and not 0.0 <= self.min_score <= 1.0:
             raise InvalidInputError(f"min_score is a relevance between 0 and 1, got {self.min_score}; "
                                     "try e.g. 0.3")
@@ -253,7 +263,7 @@ class Filters(_Record):
     @property
     def restricts(self) -> bool:
         """Whether any filter other than min_score limits the passages."""
-        return bool(self.since or self.until or self.doc_ids or self.path)
+        return bool(self.since or self.until or self.doc_ids or self.path or self.tags or self.where)
 
 
 @dataclass(frozen=True)
@@ -320,7 +330,8 @@ class SearchConfig(_Record):
         alpha: float = FusionConfig.alpha, rrf_k: int = FusionConfig.rrf_k, feedback: bool = False,
         smoothing: float | None = None, sentences: float = SENTENCES, since: str | None = None,
         until: str | None = None, doc_ids: tuple[str, ...] | list[str] = (), path: str | None = None,
-        min_score: float | None = None,
+        min_score: float | None = None, tags: tuple[str, ...] | list[str] = (),
+        where: tuple[str, ...] | list[str] = (),
     ) -> "SearchConfig":
         """The settings a query names as flat options, the way the command line, the
         HTTP API and `hubsearch eval` take them: one mapping for all three. `feedback`
@@ -328,7 +339,8 @@ class SearchConfig(_Record):
         return cls(
             mode=mode, fusion=FusionConfig(method=fusion, normalise=normalise, alpha=alpha, rrf_k=rrf_k),
             rm3=feedback, rocchio=feedback, smoothing=smoothing, sentences=sentences,
-            filters=Filters(since=since, until=until, doc_ids=tuple(doc_ids), path=path, min_score=min_score),
+            filters=Filters(since=since, until=until, doc_ids=tuple(doc_ids), path=path, min_score=min_score,
+                            tags=tuple(tags), where=tuple(where)),
         )
 
     def with_mode(self, mode: str | None) -> "SearchConfig":

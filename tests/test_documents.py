@@ -174,3 +174,70 @@ def test_an_index_of_format_1_is_still_read(tmp_path: Path, corpus: Path) -> Non
         assert index.search("apples", k=1)[0].doc_id == "apples"
         assert all(s.meta == {} for s in index.manifest.sources)
         assert {s.kind for s in index.manifest.skipped} == {"unreadable"}
+
+
+def _notes(root: Path) -> Path:
+    root.mkdir()
+    (root / "tomatoes.md").write_text(NOTE, encoding="utf-8")
+    (root / "basil.md").write_text("---\ntitle: Basil\ndate: 2024-06-01\ntags: [garden, herbs]\nrating: 5\n---\n\n"
+                                   "Basil wants warmth and daily watering in summer.\n", encoding="utf-8")
+    (root / "bread.md").write_text("---\ntitle: Sourdough\ntags: recipes\nrating: 3\n---\n\nWater the starter "
+                                   "daily: feed it flour and water.\n", encoding="utf-8")
+    return root
+
+
+def test_tag_and_where_filters_apply_before_ranking(tmp_path: Path) -> None:
+    from hubsearch import InvalidInputError, SearchConfig
+    from hubsearch.settings import Filters
+
+    index = Index.build([_notes(tmp_path / "notes")], tmp_path / "idx", embedder=FakeEmbedder())
+
+    def docs(**filters) -> set[str]:
+        return {h.doc_id for h in index.search("watering daily", k=10, config=SearchConfig(filters=Filters(**filters)))}
+
+    assert docs(tags=("garden",)) == {"tomatoes", "basil"}
+    assert docs(tags=("garden", "herbs")) == {"basil"}
+    assert docs(tags=("GARDEN",)) == {"tomatoes", "basil"}  # tags compare without case
+    assert docs(where=("rating>=4",)) == {"tomatoes", "basil"}
+    assert docs(where=("rating<4",)) == {"bread"}
+    assert docs(where=("date>=2024-01-01",)) == {"basil"}
+    assert docs(where=("title=sourdough",)) == {"bread"}
+    assert docs(where=("rating!=5",), tags=("garden",)) == {"tomatoes"}
+    assert docs(tags=("garden",), doc_ids=("basil", "bread")) == {"basil"}
+    with pytest.raises(InvalidInputError, match="no document has tag 'fruit'; tags in this index: garden, herbs, "
+                                                "recipes, tomatoes"):
+        docs(tags=("fruit",))
+    with pytest.raises(InvalidInputError, match="no document matches 'rating>9'; the fields documents declare"):
+        docs(where=("rating>9",))
+    with pytest.raises(InvalidInputError, match="where needs FIELD=VALUE"):
+        Filters(where=("rating",))
+
+
+def test_tag_and_where_filters_are_the_same_at_every_door(fake, tmp_path: Path) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from hubsearch.cli import cli
+    from hubsearch.server.http import create_app
+    from hubsearch.server.mcp import create_mcp
+
+    index_dir = tmp_path / "idx"
+    built = CliRunner().invoke(cli, ["index", "build", str(_notes(tmp_path / "notes")), "--index", str(index_dir)])
+    assert built.exit_code == 0, built.stderr
+    printed = CliRunner().invoke(cli, ["query", "watering", "--tag", "garden", "--where", "rating>=5", "--json",
+                                       "--index", str(index_dir), "--no-stale-check"])
+    assert printed.exit_code == 0, printed.stderr
+    answer = json.loads(printed.stdout)
+    assert {h["doc_id"] for h in answer["results"]} == {"basil"}
+    with TestClient(create_app(index_dir), base_url="http://127.0.0.1") as http:
+        got = http.get("/search", params=[("q", "watering"), ("tag", "garden"), ("where", "rating>=5")]).json()
+        posted = http.post("/search", json={"q": "watering", "tags": ["garden"], "where": ["rating>=5"]}).json()
+        missing = http.post("/search", json={"q": "watering", "tags": ["fruit"]})
+    via_mcp = asyncio.run(create_mcp(index_dir).call_tool("search", {"query": "watering", "tags": ["garden"],
+                                                                     "where": ["rating>=5"]})).structured_content
+    assert got == posted == via_mcp == answer
+    assert missing.status_code == 422 and missing.json()["error"].startswith("no document has tag 'fruit'")
+    refused = CliRunner().invoke(cli, ["query", "watering", "--tag", "fruit", "--index", str(index_dir)])
+    assert refused.exit_code == 2 and "tags in this index: garden, herbs, recipes, tomatoes" in refused.stderr

@@ -194,7 +194,7 @@ def test_eval_takes_every_ranking_option_a_query_takes(monkeypatch, tmp_path: Pa
     import hubsearch
     from hubsearch import FusionConfig, SearchConfig
 
-    filters = {"since", "until", "doc_ids", "path", "min_score"}
+    filters = {"since", "until", "doc_ids", "path", "min_score", "tags", "where"}
     eval_params = {p.name for p in cli.commands["eval"].params}
     assert set(inspect.signature(SearchConfig.from_options).parameters) - filters - {"mode"} <= eval_params
     seen = {}

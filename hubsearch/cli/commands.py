@@ -140,7 +140,8 @@ def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
     fusion: str, normalise: str, alpha: float, rrf_k: int, feedback: bool, smoothing: float | None,
     sentences: float, full: bool, no_stale_check: bool, fmt: str, since: str | None, until: str | None,
-    doc_ids: tuple[str, ...], path: str | None, min_score: float | None,
+    doc_ids: tuple[str, ...], path: str | None, min_score: float | None, tags: tuple[str, ...],
+    where: tuple[str, ...],
 ) -> None:
     """Find the passages that best answer TEXT.
 
@@ -160,7 +161,7 @@ def query(
     exist yet and ./seeds does, it is built from ./seeds first.
 
     \b
-    Filters (--since, --until, --doc, --path) apply before ranking, so k hits come back
+    Filters (--since, --until, --doc, --path, --tag, --where) apply before ranking, so k hits come back
     whenever k passages match; --min-score drops hits whose relevance is lower.
 
     Each hit has a score, which ranks the hits of this query, and a relevance between 0
@@ -174,11 +175,12 @@ def query(
       hubsearch query "investment" --doc 003_ac3063689a687628 --format csv
       hubsearch query "who leads the consortium" -k 3 --json | jq '.results[0].doc_id'
       hubsearch query "OpenMMLab" --mode lexical --explain
+      hubsearch query "watering" --tag garden --where 'rating>=4'
     """
     fmt = "json" if as_json else fmt
     request = SearchRequest(
         text, k, mode, explain, since, until, doc_ids, path, min_score, fusion, normalise, alpha, rrf_k, feedback,
-        smoothing, sentences,
+        smoothing, sentences, tags, where,
     )  # every option is checked here, before a server is asked
     # --format files needs each document's folder, which only the index itself knows.
     target = index_dir or default_index_dir()

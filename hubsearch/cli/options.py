@@ -67,7 +67,7 @@ def model_option(help_text: str) -> Any:
 
 
 def filter_options(func: Any) -> Any:
-    """--since, --until, --doc, --path and --min-score."""
+    """--since, --until, --doc, --path, --min-score, --tag and --where."""
     for option in reversed([
         click.option("--since", metavar="DATE", default=None,
                      help="Only documents dated on or after DATE (YYYY-MM-DD); undated ones are left out."),
@@ -79,6 +79,11 @@ def filter_options(func: Any) -> Any:
                      help="Only documents whose path under the indexed folder matches GLOB, e.g. 'news/*.html'."),
         click.option("--min-score", type=float, default=None, metavar="R",
                      help="Drop hits whose relevance (0 to 1, comparable across queries) is below R, e.g. 0.3."),
+        click.option("--tag", "tags", metavar="TAG", multiple=True,
+                     help="Only documents tagged TAG (Markdown front matter); repeat: all of them."),
+        click.option("--where", "where", metavar="FIELD=VALUE", multiple=True,
+                     help="Only documents whose front matter FIELD compares so (=, !=, <, <=, >, >=; numbers and "
+                          "dates compare as such), e.g. --where 'rating>=4'; repeat: all of them."),
     ]):
         func = option(func)
     return func

@@ -50,7 +50,7 @@ def query_fields(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
     read from their text, `doc` (or `doc_ids`) repeated for several documents."""
     data: dict[str, Any] = {}
     for name, text in items:
-        name = "doc_ids" if name == "doc" else name
+        name = {"doc": "doc_ids", "tag": "tags"}.get(name, name)
         kinds = FIELDS.get(name, ((str,), ""))[0]
         if list in kinds:
             data.setdefault(name, []).append(text)
@@ -79,7 +79,7 @@ def _typed(name: str, text: str, kinds: tuple[type, ...]) -> Any:
 
 
 _QUERY_PARAMETERS = [
-    {"name": "doc" if name == "doc_ids" else name, "in": "query", "required": name == "q", "description": text,
+    {"name": {"doc_ids": "doc", "tags": "tag"}.get(name, name), "in": "query", "required": name == "q", "description": text,
      "schema": {"type": "array", "items": {"type": "string"}} if list in kinds else
                {"type": {str: "string", int: "integer", bool: "boolean"}.get(kinds[-1], "number")}}
     for name, (kinds, text) in FIELDS.items()

@@ -56,7 +56,8 @@ def create_mcp(index: Path | LiveIndex, embedder: Any = None) -> Any:
         "comparable across queries; the response's `weak` is true when even the best is unlikely to "
         "answer), doc_id, source, chunk_id, "
         "start, end, text, title, date, highlight (the offsets of the sentence that best matches) and "
-        "highlight_text (that sentence). Filters (since, until, doc_ids, path, min_score) apply before "
+        "highlight_text (that sentence), and meta (the fields its document declares). Filters (since, until, "
+        "doc_ids, path, min_score, tags, where) apply before "
         "ranking."
     ))
     def search(
@@ -68,9 +69,11 @@ def create_mcp(index: Path | LiveIndex, embedder: Any = None) -> Any:
         doc_ids: Annotated[list[str] | None, _described("doc_ids")] = None,
         path: Annotated[str | None, _described("path")] = None,
         min_score: Annotated[float | None, _described("min_score")] = None,
+        tags: Annotated[list[str] | None, _described("tags")] = None,
+        where: Annotated[list[str] | None, _described("where")] = None,
     ) -> dict[str, Any]:
         data = {"q": query, "k": k, "mode": mode, "since": since, "until": until, "doc_ids": doc_ids or [],
-                "path": path, "min_score": min_score}
+                "path": path, "min_score": min_score, "tags": tags or [], "where": where or []}
         try:
             request = SearchRequest.parse(data)
             with live.use() as index:
