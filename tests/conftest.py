@@ -104,7 +104,7 @@ def corpus(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     (root / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
-    (root / "ignored.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (root / "ignored.xyz").write_text("a,b\n1,2\n", encoding="utf-8")
     return root
 
 

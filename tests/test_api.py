@@ -93,7 +93,7 @@ def test_manifest_records_what_decides_the_index(built: Index, corpus: Path, tmp
     assert m["corpus"]["roots"] == [str(corpus.resolve())]
     assert {s["doc_id"] for s in m["sources"]} == {"apples", "sub/rockets", "tea"}
     assert all(len(s["sha256"]) == 64 for s in m["sources"])
-    assert [(Path(s["path"]).name, s["kind"]) for s in m["skipped"]] == [("ignored.csv", "unsupported"),
+    assert [(Path(s["path"]).name, s["kind"]) for s in m["skipped"]] == [("ignored.xyz", "unsupported"),
                                                                          ("latin1.txt", "encoding")]
     assert {"vectors.faiss", "embeddings.npy", "passages.sqlite", "lexical/vocab.index.json", "sentences.npy",
             "sentence_spans.npy"} <= set(m["files"])

@@ -117,7 +117,8 @@ def test_skipped_files_are_reported_by_kind_and_ignore_rules_apply(fake, tmp_pat
     corpus = tmp_path / "mixed"
     (corpus / "build").mkdir(parents=True)
     (corpus / "notes.txt").write_text("Plain notes about kites and wind.", encoding="utf-8")
-    (corpus / "report.docx").write_bytes(b"PK\x03\x04 not really a document")
+    (corpus / "image.psd").write_bytes(b"8BPS not an image we read")
+    (corpus / "report.docx").write_bytes(b"PK\x03\x04 not really a document")  # damaged
     (corpus / "script.xyz").write_text("whatever", encoding="utf-8")
     (corpus / "blob.txt").write_bytes(b"\x00\x01\x02 binary")
     (corpus / "empty.md").write_text("", encoding="utf-8")
@@ -127,14 +128,15 @@ def test_skipped_files_are_reported_by_kind_and_ignore_rules_apply(fake, tmp_pat
     index_dir = str(tmp_path / "idx")
     built = CliRunner().invoke(cli, ["index", "build", str(corpus), "--index", index_dir])
     assert built.exit_code == 0, built.stderr
-    summary = next(line for line in built.stderr.splitlines() if line.startswith("hubsearch: skipped 4:"))
-    assert "2 unsupported type (.docx, .xyz)" in summary and "1 empty" in summary
+    summary = next(line for line in built.stderr.splitlines() if line.startswith("hubsearch: skipped 5:"))
+    assert "2 unsupported type (.psd, .xyz)" in summary and "1 empty" in summary and "1 unreadable" in summary
     assert "1 not UTF-8 text" in summary or "1 binary" in summary
-    assert "skipped " + str(corpus / "report.docx") not in built.stderr  # unsupported files are only counted
+    assert "skipped " + str(corpus / "image.psd") not in built.stderr  # unsupported files are only counted
+    assert f"skipped {corpus / 'report.docx'}: cannot read the docx file" in built.stderr
     info = json.loads(CliRunner().invoke(cli, ["index", "info", "--index", index_dir, "--json"]).stdout)
     kinds = {Path(s["path"]).name: s["kind"] for s in info["skipped"]}
-    assert kinds == {"report.docx": "unsupported", "script.xyz": "unsupported", "blob.txt": kinds["blob.txt"],
-                     "empty.md": "empty"}
+    assert kinds == {"image.psd": "unsupported", "script.xyz": "unsupported", "blob.txt": kinds["blob.txt"],
+                     "empty.md": "empty", "report.docx": "unreadable"}
     text = CliRunner().invoke(cli, ["index", "info", "--index", index_dir]).stdout
     assert "skipped:" in text and "2 unsupported type" in text
     with Index.open(index_dir) as index:

@@ -56,8 +56,8 @@ def test_long_first_line_title_is_cut_at_first_sentence() -> None:
 def test_invalid_utf8_is_skipped_and_reported(corpus: Path) -> None:
     docs, skipped = load_documents([corpus])
     assert sorted(d.doc_id for d in docs) == ["apples", "sub/rockets", "tea"]
-    assert [Path(s.path).name for s in skipped] == ["ignored.csv", "latin1.txt"]
-    assert "unsupported type (.csv)" in skipped[0].reason and "UTF-8" in skipped[1].reason
+    assert [Path(s.path).name for s in skipped] == ["ignored.xyz", "latin1.txt"]
+    assert "unsupported type (.xyz)" in skipped[0].reason and "UTF-8" in skipped[1].reason
 
 
 def test_single_file_path_is_named_relative_to_its_folder(corpus: Path) -> None:

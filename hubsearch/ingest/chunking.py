@@ -35,8 +35,9 @@ def soft_breaks(text: str) -> set[int]:
     """Offsets of the line breaks that only wrap a paragraph, and so end no sentence.
 
     A paragraph (lines between blank lines) is hard-wrapped when it has several lines,
-    the longest of them 40 to 100 characters, and every line but its last at least half
-    as long as the longest. Inside such a paragraph a break is soft unless the next line
+    the longest of them 40 to 100 characters, every line but its last at least half as long
+    as the longest, none indented more than 3 spaces and none ending as code does ({ } ; : =
+    or an open bracket). Inside such a paragraph a break is soft unless the next line
     starts a list item, a heading, a quote or a table row. Text written one paragraph per
     line, or lines of a poem or an address, keep every break.
     """
@@ -47,7 +48,10 @@ def soft_breaks(text: str) -> set[int]:
         if len(lines) > 1:
             lengths = [len(line.rstrip()) for line in lines]
             longest = max(lengths)
-            if _WRAP_MIN <= longest <= _WRAP_MAX and all(n >= longest // 2 for n in lengths[:-1]):
+            flush = all(len(line) - len(line.lstrip(" \t")) <= 3 for line in lines if line.strip())
+            code = any(line.rstrip().endswith(("{", "}", ";", ":", "=", "(")) for line in lines)
+            if (_WRAP_MIN <= longest <= _WRAP_MAX and all(n >= longest // 2 for n in lengths[:-1]) and flush
+                    and not code):
                 at = pos
                 for line, following in zip(lines, lines[1:]):
                     at += len(line)

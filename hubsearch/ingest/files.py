@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,14 +12,15 @@ from typing import Any
 
 from ..errors import NoDocumentsError, SourceError
 from ..records import Document, Skipped, skip_summary
+from .formats import (
+    MARKDOWN_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    Unreadable,
+    extract,
+)
 from .markdown import front_date, front_title, headings, parse_markdown
 from .metadata import extract_date, extract_title
 
-TEXT_SUFFIXES = (".txt", ".md", ".markdown")
-HTML_SUFFIXES = (".html", ".htm")
-PDF_SUFFIXES = (".pdf",)
-MARKDOWN_SUFFIXES = (".md", ".markdown")
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
 MAX_FILE_BYTES = 256 * 2**20
 MAX_TEXT_CHARS = 10 * 2**20  # about 45,000 passages, half an hour of embedding on 2 cores
 
@@ -151,14 +151,14 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
         meta: dict[str, Any] = {}
         sections: tuple[tuple[int, int, str], ...] = ()
         try:
-            text, title, published = _extract(data, suffix)
+            text, title, published = extract(data, suffix)
             if suffix in MARKDOWN_SUFFIXES:
                 source_text = text
                 text, meta = parse_markdown(text)
                 title = front_title(meta) or extract_title(source_text, ".md")
                 published = front_date(meta)
                 sections = tuple(headings(source_text))
-        except _Unreadable as exc:
+        except Unreadable as exc:
             yield Skipped(str(item.path), str(exc), exc.kind)
             continue
         if "\x00" in text:
@@ -190,78 +190,6 @@ def read_document(item: SourceFile) -> Document | None:
     """One file read as `read_documents` reads it, or None where it cannot be."""
     found = next(read_documents([item]))
     return found if isinstance(found, Document) else None
-
-
-class _Unreadable(Exception):
-    """Why a file's text could not be extracted, and the kind of skip it is."""
-
-    def __init__(self, message: str, kind: str = "unreadable") -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def _extract(data: bytes, suffix: str) -> tuple[str, str | None, str | None]:
-    """(text, title, date) of a file's bytes; title and date None when not found."""
-    if suffix in HTML_SUFFIXES:
-        return _extract_html(data)
-    if suffix in PDF_SUFFIXES:
-        return _extract_pdf(data)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8", "encoding") from None
-    return (text[1:] if text.startswith("\ufeff") else text), None, None
-
-
-def _extract_html(data: bytes) -> tuple[str, str | None, str | None]:
-    """Main text of a web page, without navigation, scripts or markup (trafilatura)."""
-    try:
-        import trafilatura
-    except ImportError:  # pragma: no cover - a core dependency
-        raise _Unreadable("HTML needs trafilatura; install it with: pip install trafilatura") from None
-    try:
-        # Only real publication metadata (<meta>, <time>, JSON-LD, the URL): the extensive
-        # search would read a footer's "Copyright 2024" as 2024-01-01.
-        found = trafilatura.bare_extraction(
-            data, with_metadata=True, include_comments=False, favor_recall=True,
-            date_extraction_params={"extensive_search": False, "original_date": True},
-        )
-    except Exception as exc:  # the extractor raises many kinds on broken input
-        raise _Unreadable(f"cannot extract text from HTML ({type(exc).__name__})") from None
-    if found is None:
-        raise _Unreadable("no main text found in the HTML")
-    get = found.get if isinstance(found, dict) else lambda key: getattr(found, key, None)
-    text = get("text") or ""
-    title = (get("title") or "").strip() or None
-    published = get("date")
-    return text, title, published if isinstance(published, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", published) else None
-
-
-def _extract_pdf(data: bytes) -> tuple[str, str | None, str | None]:
-    """Text of each page of a PDF, pages separated by a blank line (pypdf)."""
-    import io
-
-    try:
-        from pypdf import PdfReader
-    except ImportError:  # pragma: no cover - a core dependency
-        raise _Unreadable("PDF needs pypdf; install it with: pip install pypdf") from None
-    import logging
-
-    # pypdf logs what it repairs or gives up on ("EOF marker not found"); the reason a file
-    # is skipped is reported once, by the caller.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise _Unreadable("the PDF is encrypted; decrypt it first")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta = reader.metadata
-        title = (meta.title or "").strip() if meta and meta.title else None
-    except _Unreadable:
-        raise
-    except Exception as exc:  # pypdf raises many kinds on damaged files
-        raise _Unreadable(f"cannot read the PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
-    return "\n\n".join(p for p in pages if p), title, None
 
 
 def load_documents(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], list[Skipped]]:
