@@ -134,7 +134,7 @@ def cli() -> None:
 @click.option("--full", is_flag=True, help="Print whole passages instead of the highlighted sentence "
                                            "with about two lines of context on each side.")
 @click.option("--no-stale-check", is_flag=True,
-              help="Do not compare the source files with the index before answering. The check "
+              help="Do not compare the source files with the index after answering. The check "
                    "stats every source file, so its cost grows with the corpus; it warns if any changed.")
 def query(
     text: str, k: int, as_json: bool, index_dir: Path | None, model: str | None, mode: str, explain: bool,
@@ -168,6 +168,10 @@ def query(
     and 1, which means the same for every query (about the share of such hits that
     answer). When even the best hit is unlikely to answer, hubsearch says so.
 
+    The default model (all-MiniLM-L6-v2) is English: a question in another language
+    finds documents mostly by its exact words (BM25; Chinese, Japanese and Korean are
+    matched by character pairs), not by meaning.
+
     \b
     Examples:
       hubsearch query "Xuhui incubator size"
@@ -185,12 +189,13 @@ def query(
     # --format files needs each document's folder, which only the index itself knows.
     target = index_dir or default_index_dir()
     served = _ask_server(target, request) if fmt != "files" and model is None else None
+    # The answer prints first; the stale check (it stats every source file) runs after it.
     if served is not None:
+        _print_hits(served, fmt, full, {})
         if not no_stale_check:
             from .remote import changes
 
             _warn_if_stale(changes(target), index_dir)
-        _print_hits(served, fmt, full, {})
         return READ_ONLY
 
     from ..index import Index, open_or_build
@@ -202,12 +207,12 @@ def query(
             index, built = Index.open(index_dir, model=model), None
     if built is not None:
         report_build(built, "no index yet; built one from seeds/:")
-    elif not no_stale_check:
-        _warn_if_stale(index.changes(), index_dir)
     with index:
         response = index.answer(request)
-        roots = {s.doc_id: s.root for s in index.manifest.sources}
-    _print_hits(response, fmt, full, roots)
+        _print_hits(response, fmt, full, {s.doc_id: s.root for s in index.manifest.sources})
+        if built is None and not no_stale_check:
+            sys.stdout.flush()
+            _warn_if_stale(index.changes(), index_dir)
     return READ_ONLY
 
 

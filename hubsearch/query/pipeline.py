@@ -198,39 +198,67 @@ class Pipeline:
                      ranked)
 
     def relevance_features(self, query: str, vector: np.ndarray, ids: Sequence[int],
-                           fetched: _Fetched | None = None) -> np.ndarray:
-        """The raw signals `relevance.relevance` maps to a relevance, one row per passage id."""
+                           fetched: _Fetched | None = None, known: _KnownBM25 | None = None) -> np.ndarray:
+        """The raw signals `relevance.relevance` maps to a relevance, one row per passage id;
+        `known` holds the BM25 scores the lexical side already computed."""
         fetched = fetched or _Fetched(self.generation)
         terms = self.generation.lexical.term_weights(query)
-        return relevance_features(self.generation, vector, terms, ids, fetched.vectors(list(ids)))
+        bm25 = known.of(ids) if known is not None else None
+        return relevance_features(self.generation, vector, terms, ids, fetched.vectors(list(ids)), bm25)
 
     def run(self, query: str, k: int, config: SearchConfig) -> tuple[list[Hit], Trace]:
         """Every stage for one query: its top `k` hits, highlighted, and the trace."""
         fetched = _Fetched(self.generation)
         vector = self.encode([query])[0]
         trace = self.rank(query, vector, config, max(k, config.fusion.depth), fetched)
-        chosen, values = self.relevant(trace.ranking, k, query, vector, config.filters.min_score, fetched)
+        known = _KnownBM25.of_trace(trace)
+        chosen, values = self.relevant(trace.ranking, k, query, vector, config.filters.min_score, fetched, known)
         hits = self.hydrate(chosen, fetched, values)
         return self.highlight(hits, query, vector, config), trace
 
     def relevant(self, ranking: list[Fused], k: int, query: str, vector: np.ndarray, floor: float | None,
-                 fetched: _Fetched) -> tuple[list[Fused], list[float]]:
+                 fetched: _Fetched, known: _KnownBM25 | None = None) -> tuple[list[Fused], list[float]]:
         """The first `k` candidates whose relevance is at least `floor` (all, with no floor),
         and their relevance."""
         if floor is None:
             head = ranking[:k]
-            return head, list(relevance(self.relevance_features(query, vector, [f.id for f in head], fetched)))
+            rows = self.relevance_features(query, vector, [f.id for f in head], fetched, known)
+            return head, list(relevance(rows))
         chosen: list[Fused] = []
         values: list[float] = []
         for start in range(0, len(ranking), 64):
             batch = ranking[start:start + 64]
-            for f, r in zip(batch, relevance(self.relevance_features(query, vector, [f.id for f in batch], fetched))):
+            rows = self.relevance_features(query, vector, [f.id for f in batch], fetched, known)
+            for f, r in zip(batch, relevance(rows)):
                 if round(float(r), 6) >= floor and len(chosen) < k:  # as hits show it
                     chosen.append(f)
                     values.append(float(r))
             if len(chosen) >= k:
                 break
         return chosen, values
+
+
+class _KnownBM25:
+    """The BM25 scores of the query's own terms that the lexical side already computed: its
+    candidates' scores, and 0 for every other passage when it returned fewer than it could
+    (so it returned every passage that matches a term)."""
+
+    def __init__(self, scores: dict[int, float], complete: bool) -> None:
+        self.scores, self.complete = scores, complete
+
+    @classmethod
+    def of_trace(cls, trace: Trace) -> _KnownBM25 | None:
+        if trace.mode == "dense" or trace.rm3 or trace.rocchio:  # no side scored the query's own terms
+            return None
+        scores = {f.id: f.sides["lexical"].score for f in trace.ranking
+                  if "lexical" in f.sides and f.sides["lexical"].rank is not None}
+        return cls(scores, len(scores) < trace.depth)  # type: ignore[arg-type]
+
+    def of(self, ids: Sequence[int]) -> np.ndarray | None:
+        """The scores of `ids`, or None where some are not known."""
+        if not self.complete and any(i not in self.scores for i in ids):
+            return None
+        return np.array([self.scores.get(i, 0.0) for i in ids], dtype=np.float32)
 
 
 def shown_scores(ranked: Sequence[Fused]) -> list[float]:

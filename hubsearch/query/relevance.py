@@ -34,7 +34,7 @@ WEAK = 0.05
 
 
 def features(generation: Generation, vector: np.ndarray, terms: dict[int, float], ids: Sequence[int],
-             vectors: np.ndarray) -> np.ndarray:
+             vectors: np.ndarray, bm25: np.ndarray | None = None) -> np.ndarray:
     """One row per passage id: passage cosine, best sentence cosine (the passage cosine
     where the index has no sentence vectors), BM25 share.
 
@@ -44,6 +44,8 @@ def features(generation: Generation, vector: np.ndarray, terms: dict[int, float]
         terms: The query's term weights (`LexicalIndex.term_weights`).
         ids: Passage ids.
         vectors: Those passages' unit vectors, in the same order.
+        bm25: Those passages' BM25 scores for `terms`, where the lexical side already has
+            them; computed here otherwise.
     """
     out = np.zeros((len(ids), 3), dtype=np.float64)
     if not len(ids):
@@ -55,7 +57,8 @@ def features(generation: Generation, vector: np.ndarray, terms: dict[int, float]
     if terms:
         bound = sum(w * lexical.idf(t) for t, w in terms.items()) * (lexical.config.k1 + 1.0)
         if bound > 0:
-            out[:, 2] = np.minimum(lexical.scores(terms)[np.asarray(ids, dtype=np.int64)] / bound, 1.0)
+            scores = bm25 if bm25 is not None else lexical.scores(terms)[np.asarray(ids, dtype=np.int64)]
+            out[:, 2] = np.minimum(np.asarray(scores, dtype=np.float64) / bound, 1.0)
     return out
 
 
