@@ -104,6 +104,9 @@ def test_unknown_or_escaping_doc_ids_get_404_and_read_nothing(client, path: str)
         ({"q": "x" * 10_001}, 422, "the query is 10,001 characters long"),
         ({}, 422, "the field 'q' (the question) is missing"),
         ({"q": "tea", "kk": 3}, 422, "unknown field 'kk'"),
+        ({"q": "tea", "k": "true"}, 422, "k must be a number, got 'true'"),
+        ({"q": "tea", "min_score": "nan"}, 422, "min_score must be a finite number"),
+        ({"q": "tea", "rrf_k": 0}, 422, "rrf_k must be at least 1"),
     ],
 )
 def test_bad_input_gets_a_4xx_with_one_line(client, params: dict, status: int, message: str) -> None:
