@@ -27,6 +27,7 @@ class FakeEmbedder:
 
     precision = "fp32"
     serves_queries = True
+    engine = "fake"
 
     def __init__(self, ref: ModelRef | None = None, dimension: int = 64, max_seq_length: int = 64) -> None:
         self.ref = ref or ModelRef("fake", "/nonexistent/fake-model", "f" * 64, max_seq_length)

@@ -170,3 +170,50 @@ def test_an_older_export_gains_the_memory_mapped_graph(st_embedder, tmp_path: Pa
     (folder / MAPPED_WEIGHTS).unlink()
     assert export_onnx(st_embedder) == folder
     assert (folder / MAPPED_WEIGHTS).is_file() and "mapped_bytes" in json.loads((folder / "meta.json").read_text())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_small_update_embeds_through_the_export_without_torch(tmp_path: Path, precision: str) -> None:
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    env = {**os.environ, "HUBSEARCH_CACHE": str(tmp_path / "cache")}
+    env.pop("HUBSEARCH_INDEX", None)
+    build = subprocess.run([sys.executable, "-m", "hubsearch", "index", "build", "seeds", "--precision", precision],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    changed = tmp_path / "seeds" / "001_326d74904817d67b.txt"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nA new paragraph says the lab opens in spring.\n",
+                       encoding="utf-8")
+    (tmp_path / "seeds" / "new_note.txt").write_text("Harbour cranes load containers through the night.\n",
+                                                     encoding="utf-8")
+    probe = (
+        "import sys, json\n"
+        "from hubsearch.cli import main\n"
+        "sys.argv = ['hubsearch', 'index', 'update', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps(heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == [], result.stderr
+    report = json.loads(result.stdout)
+    assert (report["new"], report["changed"]) == (1, 1) and report["embedded"] > 0
+    with Index.open(tmp_path / "index") as updated:
+        # The write records that some vectors came from the export: mixed vectors are never silent.
+        assert updated.manifest.built.embedders == ["onnxruntime fp32", f"sentence-transformers {precision}"]
+        assert updated.manifest.model.precision == precision
+        rows = _vectors_of(updated, "new_note")
+    fresh = tmp_path / "fresh"
+    Index.build([tmp_path / "seeds"], fresh, BuildOptions(precision=precision)).close()
+    with Index.open(fresh) as rebuilt:
+        expected = _vectors_of(rebuilt, "new_note")
+    assert rows.keys() == expected.keys()
+    cosines = [float(np.dot(rows[t], expected[t])) for t in rows]
+    assert min(cosines) >= (0.9999 if precision == "fp32" else 0.999), cosines  # the tolerances held above
+
+
+def _vectors_of(index: Index, doc_id: str) -> dict[str, np.ndarray]:
+    """A document's stored passage vectors, by passage text."""
+    generation = index.pipeline.generation
+    passages = generation.passages.doc_passages(doc_id)
+    return dict(zip([p.text for p in passages], generation.vectors.vectors([p.id for p in passages])))

@@ -161,7 +161,9 @@ def info_text(info: dict[str, Any]) -> str:
         ("model sha256", model["sha256"][:16]),
         ("chunking", ", ".join(f"{k}={v}" for k, v in chunking.items())),
         ("vector index", f"{info['vector_index']['type']} ({info['vector_index']['metric']})"),
-        ("built", f"{info['built']['at']} in {info['built']['seconds']}s"),
+        ("built", f"{info['built']['at']} in {info['built']['seconds']}s"
+                  + (f"; vectors from {' and '.join(info['built']['embedders'])}"
+                     if len(info["built"].get("embedders", [])) > 1 else "")),
         ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
     ]
     if info["skipped"]:

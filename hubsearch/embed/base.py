@@ -25,6 +25,7 @@ class Embedder(Protocol):
     dimension: int
     precision: str  # "fp32", "bf16" or "int8": recorded in the manifest
     serves_queries: bool  # whether an index built with it may embed queries with it too
+    engine: str  # what computes the vectors, e.g. "sentence-transformers bf16": recorded per write
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Token spans of each text, special tokens excluded."""

@@ -31,9 +31,11 @@ def load_embedder(ref: ModelRef, precision: str = "fp32") -> Embedder:
 
 
 class LazyEmbedder:
-    """Stands in for the build embedder of a recorded model, loading it (and torch) only
-    when something has to be embedded. Cutting passages needs just the tokenizer, so an
-    update with nothing new never pays for the import."""
+    """Stands in for the build embedder of a recorded model, loading one only when
+    something has to be embedded. Cutting passages needs just the tokenizer, so an update
+    with nothing new loads no model. An index of fp32 or bf16 vectors is updated through the
+    model's ONNX export when a build made one (no torch import: a small update takes about a
+    second); its fp32 vectors are recorded as such (`BuildInfo.embedders`)."""
 
     def __init__(self, ref: ModelRef, precision: str, dimension: int) -> None:
         self.ref = ref
@@ -44,8 +46,19 @@ class LazyEmbedder:
 
     def _load(self) -> Embedder:
         if self._real is None:
+            if self.precision in ("fp32", "bf16"):
+                from .onnx import load_query_embedder
+
+                found = load_query_embedder(self.ref)
+                if found is not None and found.dimension == self.dimension:
+                    self._real = found
+                    return found
             self._real = load_embedder(self.ref, self.precision)
         return self._real
+
+    @property
+    def engine(self) -> str:
+        return self._real.engine if self._real is not None else "none"
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if not texts:

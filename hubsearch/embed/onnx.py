@@ -145,6 +145,7 @@ class OnnxEmbedder:
 
     precision = "fp32"
     serves_queries = True
+    engine = "onnxruntime fp32"
 
     def __init__(self, ref: ModelRef, folder: Path, batch_size: int = 4, file: str | None = None) -> None:
         import onnxruntime as ort
@@ -224,6 +225,7 @@ class Int8Embedder:
     """Embeds with the ONNX export quantised to int8 weights (dynamic quantisation)."""
 
     precision = "int8"
+    engine = "onnxruntime int8"
 
     def __init__(self, base: SentenceTransformerEmbedder) -> None:
         folder = export_onnx(base)

@@ -74,6 +74,7 @@ class RayEmbedder:
         self.actors = actors
         self.actor = actor
         self.serves_queries = False
+        self.engine = f"ray, sentence-transformers {self.precision}"
 
     def _init(self) -> None:
         import ray

@@ -53,6 +53,10 @@ class SentenceTransformerEmbedder:
 
     serves_queries = True
 
+    @property
+    def engine(self) -> str:
+        return f"sentence-transformers {self.precision}"
+
     def prepare_queries(self) -> None:
         """Export this model to the ONNX query cache (see `onnx.export_onnx`), so that
         queries need neither torch nor sentence-transformers."""

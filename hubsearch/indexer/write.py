@@ -98,11 +98,15 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
     else:
         previous, old_sha = None, recorded_hashes(index_dir)[2]
     same_chunking = previous is not None and previous.manifest.chunking == config
+    before = _embedders_of(previous.manifest) if previous is not None else []
     try:
         assembled = assemble(docs, embedder, config, previous, job.reuse_documents and same_chunking, progress)
     finally:
         if previous is not None:
             previous.close()
+    embedders = set(before) if assembled.reused else set()
+    if assembled.embedded or assembled.sentences_embedded:
+        embedders.add(embedder.engine)
     passages, vectors = assembled.passages, assembled.vectors
     if progress:
         progress("write", 0, 1)
@@ -141,7 +145,7 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
         seconds = time.perf_counter() - job.started
         manifest = Manifest(
             built=BuildInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"), round(seconds, 3),
-                            assembled.embedded, assembled.reused),
+                            assembled.embedded, assembled.reused, sorted(embedders)),
             model=ModelInfo(**embedder.ref.to_dict(), dimension=int(vectors.shape[1]), normalized=True,
                             precision=embedder.precision),
             chunking=config,
@@ -187,3 +191,9 @@ def _record_sources(index_dir: Path, manifest: Manifest) -> None:
         manifest_io.write_record(index_dir, manifest)
     except OSError as exc:  # only a later repair of a damaged index loses its shortcut
         logging.getLogger("hubsearch").warning("could not record the sources beside %s (%s)", index_dir, exc)
+
+
+def _embedders_of(manifest: Manifest) -> list[str]:
+    """What computed a generation's vectors (a generation written before this was recorded:
+    sentence-transformers at the index's precision)."""
+    return manifest.built.embedders or [f"sentence-transformers {manifest.model.precision}"]

@@ -61,6 +61,7 @@ class BuildInfo:
     seconds: float
     embedded: int = 0
     reused: int = 0
+    embedders: list[str] = field(default_factory=list)  # what computed this generation's vectors
 
 
 @dataclass(frozen=True)
