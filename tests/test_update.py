@@ -208,3 +208,29 @@ def test_watch_updates_the_index_when_a_file_changes(setup) -> None:
     assert len(reports) >= 2 and reports[-1].changed == 1
     index = Index.open(idx, embedder=FakeEmbedder())
     assert index.search("lighthouses", k=1, config=LEXICAL)[0].doc_id == "doc04"
+
+
+def test_watch_takes_a_burst_of_changes_as_one_update(setup) -> None:
+    corpus, idx, _ = setup
+    stop = threading.Event()
+    reports = []
+
+    def run() -> None:
+        for outcome in watch(idx, embedder=FakeEmbedder(), debounce_ms=3000, stop_event=stop):
+            reports.append(outcome)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not reports and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the watcher settle
+    for i in range(300):  # as a checkout writes them: all at once
+        (corpus / f"burst{i:03}.txt").write_text(f"Burst file {i} about harbour cranes.", encoding="utf-8")
+    while len(reports) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # a second update, if the burst were split, would come within this
+    stop.set()
+    thread.join(timeout=10)
+    assert len(reports) == 2, [getattr(r, "new", r) for r in reports]
+    assert reports[1].new == 300

@@ -191,7 +191,9 @@ def watch(index_dir: Path, paths: Sequence[PathLike] | None = None, *, embedder:
     yield one()
     watched = [r for r in roots if Path(r).exists()]
     for _ in watchfiles.watch(
-        *watched, debounce=debounce_ms, stop_event=stop_event, raise_interrupt=False,
+        # A burst (a git checkout writing hundreds of files) is one update: changes are
+        # gathered until 250 ms pass without one, for at most `debounce_ms`.
+        *watched, debounce=debounce_ms, step=min(250, debounce_ms), stop_event=stop_event, raise_interrupt=False,
         watch_filter=lambda change, name: name.lower().endswith(SUPPORTED_SUFFIXES),
     ):
         yield one()
