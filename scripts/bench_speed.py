@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--skip-update", action="store_true", help="skip the update-vs-rebuild table")
     parser.add_argument("--hit-docs", type=int, default=0, metavar="N",
                         help="also time -k 10 against -k 1000 on an index of N synthetic documents")
+    parser.add_argument("--update-docs", type=int, default=0, metavar="N",
+                        help="with --compare-with: time `index update` after one changed file on N synthetic "
+                             "documents, this checkout against the other, interleaved")
     parser.add_argument("--skip-cold", action="store_true", help="skip the cold-query table")
     parser.add_argument("--skip-throughput", action="store_true", help="skip the indexing throughput table")
     parser.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
@@ -73,6 +76,8 @@ def main() -> None:
         update_vs_rebuild(args.docs)
     if args.hit_docs:
         work_per_hit(args.hit_docs, args.compare_with, args.runs)
+    if args.update_docs and args.compare_with:
+        update_side_by_side(args.update_docs, args.compare_with)
     if not args.skip_quality:
         quality()
     if not args.skip_scale:
@@ -196,6 +201,35 @@ def throughput(sample: int) -> None:
     print("|---|---|---|---|---|")
     for label, tps, pps, cos in rows:
         print(f"| {label} | {tps:,.0f} | {pps:.1f} | {tps / base:.2f}x | {cos:.5f} |")
+    print()
+
+
+def update_side_by_side(docs: int, other: Path, rounds: int = 3) -> None:
+    """`index update` after one changed file, this checkout against `other` (each on an
+    index it built itself from the same corpus), interleaved round by round."""
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        _synthetic_corpus(corpus, docs)
+        runs = {}
+        for name, checkout in (("this checkout", ROOT), (str(other), other)):
+            env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / f"cache-{len(runs)}"),
+                   "PYTHONPATH": str(checkout.resolve())}
+            index = Path(tmp) / f"index-{len(runs)}"
+            build = _time([sys.executable, "-m", "hubsearch", "index", "build", str(corpus), "--index", str(index)],
+                          ROOT, env)
+            runs[name] = (env, index, build, [])
+        for n in range(rounds):
+            (corpus / "doc00042.txt").write_text(f"Document 42\nRewritten {n}: about wing flutter.", encoding="utf-8")
+            for env, index, _, times in runs.values():
+                # Both indexes see the same change: update one, then the other.
+                times.append(_time([sys.executable, "-m", "hubsearch", "index", "update", "--index", str(index)],
+                                   ROOT, env))
+    print(f"### `index update` after one changed file, {docs:,} documents (median of {rounds}, interleaved)\n")
+    print("| checkout | first build | `index update` | share of the build |")
+    print("|---|---|---|---|")
+    for name, (_, _, build, times) in runs.items():
+        update = statistics.median(times)
+        print(f"| {name} | {build:.1f} s | {update:.2f} s | {100 * update / build:.1f}% |")
     print()
 
 
