@@ -285,16 +285,11 @@ class SearchConfig(_Record):
             neighbours among the candidates (score regularisation); 0 turns it off.
             None: `SMOOTHING` (0.2) in hybrid mode, 0 otherwise.
         smoothing_neighbours: How many neighbours each candidate averages over.
-        smoothing_candidates: How many of the top fused candidates are smoothed (as many
-            as each side gives by default, so that documents below the top 100 are
-            smoothed too).
+        smoothing_candidates: How many of the top fused candidates are smoothed.
         sentences: Share of the dense side's weight given to a third ranking in hybrid
-            mode: the candidates by their best sentence's cosine to the query, so that
-            the one sentence that answers counts. 0 turns it off.
+            mode: the candidates by their best sentence's cosine to the query (0: off).
         highlight_terms: How the highlight weighs the query's exact words in a sentence:
-            "isf", by how few of the hit's sentences hold each (the question's subject,
-            named all over the hit, then tells little), or "idf", by each word's IDF over
-            the index.
+            "isf" (by how few of the hit's sentences hold each) or "idf" (over the index).
         filters: Which passages may be returned; see `Filters`.
     """
 
@@ -370,11 +365,11 @@ class BuildOptions:
         model: A local sentence-transformers folder; None: the bundled all-MiniLM-L6-v2.
         chunking: How documents are cut into passages.
         index_type: FAISS index type, or "auto" to choose from the corpus size.
-        precision: "auto" (bf16 where the CPU has AMX or AVX-512 BF16, else fp32),
-            "fp32", "bf16" or "int8".
-        reuse: Take the vectors of passages embedded before (same model, precision and
-            text) from the index being replaced instead of embedding them again.
+        precision: "auto" (bf16 where the CPU has AMX or AVX-512 BF16), "fp32", "bf16", "int8".
+        reuse: Take vectors of passages embedded before from the index being replaced.
         backend: Where the vectors are served from: FAISS files (default) or Qdrant.
+        include, exclude: Only files matching an include pattern (all when none), and none
+            of the exclude patterns (gitignore syntax, relative to each indexed folder).
         engine: "local", or "ray" to embed on a Ray cluster (`ray_address`, or a local Ray).
         wait: Seconds to wait for another writer to finish.
     """
@@ -388,8 +383,12 @@ class BuildOptions:
     engine: str = "local"
     ray_address: str | None = None
     wait: float = 0.0
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "include", tuple(self.include))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
         if self.model is not None:
             object.__setattr__(self, "model", str(self.model))
         for name, value, allowed in (("engine", self.engine, ENGINES), ("precision", self.precision, PRECISIONS),

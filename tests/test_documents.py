@@ -243,3 +243,32 @@ def test_tag_and_where_filters_are_the_same_at_every_door(fake, tmp_path: Path) 
     assert missing.status_code == 422 and missing.json()["error"].startswith("no document has tag 'fruit'")
     refused = CliRunner().invoke(cli, ["query", "watering", "--tag", "fruit", "--index", str(index_dir)])
     assert refused.exit_code == 2 and "tags in this index: garden, herbs, recipes, tomatoes" in refused.stderr
+
+
+def test_include_and_exclude_choose_the_files_and_are_kept_by_updates(fake, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hubsearch.cli import cli
+
+    corpus = tmp_path / "mixed"
+    (corpus / "notes").mkdir(parents=True)
+    (corpus / "notes" / "kites.md").write_text("# Kites\n\nKites fly in spring wind.", encoding="utf-8")
+    (corpus / "notes" / "draft.md").write_text("# Draft\n\nA draft about kites.", encoding="utf-8")
+    (corpus / "readme.txt").write_text("A readme about kites.", encoding="utf-8")
+    index_dir = str(tmp_path / "idx")
+    built = CliRunner().invoke(cli, ["index", "build", str(corpus), "--index", index_dir, "--include", "*.md",
+                                     "--exclude", "draft.md"])
+    assert built.exit_code == 0, built.stderr
+    with Index.open(index_dir) as index:
+        assert {s.doc_id for s in index.manifest.sources} == {"notes/kites"}
+        assert index.changes() == {"new": 0, "changed": 0, "removed": 0}  # the others are not news
+    (corpus / "notes" / "boats.md").write_text("# Boats\n\nBoats sail in summer wind.", encoding="utf-8")
+    (corpus / "other.txt").write_text("Not included.", encoding="utf-8")
+    updated = CliRunner().invoke(cli, ["index", "update", "--index", index_dir, "--json"])
+    assert updated.exit_code == 0, updated.stderr
+    assert json.loads(updated.stdout)["new"] == 1  # boats.md; other.txt stays out
+    rebuilt = CliRunner().invoke(cli, ["index", "rebuild", "--index", index_dir])
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    with Index.open(index_dir) as index:
+        assert {s.doc_id for s in index.manifest.sources} == {"notes/kites", "notes/boats"}
+        assert index.manifest.corpus.include == ["*.md"] and index.manifest.corpus.exclude == ["draft.md"]

@@ -65,16 +65,25 @@ def index_group() -> None:
               help="A folder for qdrant-client's embedded local mode (one process at a time).")
 @click.option("--qdrant-api-key", envvar="QDRANT_API_KEY", default=None,
               help="The Qdrant API key. Default: $QDRANT_API_KEY. Never recorded in the index.")
+@click.option("--include", "include", metavar="PATTERN", multiple=True,
+              help="Index only files matching PATTERN (gitignore syntax, relative to each folder, e.g. '*.md' "
+                   "or 'notes/**'); repeat for several. Recorded: updates keep it.")
+@click.option("--exclude", "exclude", metavar="PATTERN", multiple=True,
+              help="Leave out files matching PATTERN (as a .hubsearchignore line); repeat for several. Recorded.")
 @engine_options
 def build_cmd(
     paths: tuple[Path, ...], index_dir: Path | None, model: str | None, max_tokens: int, overlap: int,
     no_title_prefix: bool, index_type: str, precision: str, wait: float, backend: str, qdrant_url: str | None,
     qdrant_path: str | None, qdrant_api_key: str | None, engine: str, ray_address: str | None,
+    include: tuple[str, ...], exclude: tuple[str, ...],
 ) -> None:
-    """Index the .txt, .md, .html and .pdf files under PATHS (default: seeds/).
+    """Index the documents under PATHS (default: seeds/): text, Markdown,
+    reStructuredText, Org, source code, HTML, PDF, Word, PowerPoint, Excel, CSV and EPUB.
 
     PATHS may be folders, searched recursively, or single files. Files that cannot be read
-    (text that is not valid UTF-8, a broken PDF, an empty page) are reported and skipped.
+    (text that is not valid UTF-8, a broken PDF, an empty page) and files of other types
+    are reported by kind and skipped. --include, --exclude and a folder's .hubsearchignore
+    (gitignore syntax) choose which files are read.
     The new index replaces the old one only once it is complete, so an interrupted build
     leaves the previous index intact.
     """
@@ -86,7 +95,7 @@ def build_cmd(
         model=model, chunking=chunking_config(max_tokens, overlap, no_title_prefix), index_type=index_type,
         precision=precision, backend=VectorBackend(kind=backend, url=qdrant_url, path=qdrant_path,
                                                    api_key=qdrant_api_key),
-        engine=engine, ray_address=ray_address, wait=wait,
+        engine=engine, ray_address=ray_address, wait=wait, include=include, exclude=exclude,
     )
     with progress_bars() as progress:
         report = build(list(paths) or list(DEFAULT_SOURCES), index_dir, options, progress=progress)

@@ -52,14 +52,14 @@ def build(paths: Sequence[PathLike], index_dir: Path, options: BuildOptions, *, 
         requested = resolve_model(options.model) if embedder is None or options.model is not None else None
         if embedder is not None and requested is not None:
             check_model(index_dir, embedder.ref, requested)
-        docs, skipped = load_documents(paths)
+        docs, skipped = load_documents(paths, options.include, options.exclude)
         if progress:
             progress("read", len(docs), len(docs))
         if embedder is None:
             assert requested is not None
             embedder = _engine_embedder(options, requested)
         job = WriteJob(index_dir, docs, skipped, resolve_roots(paths), options.chunking, options.index_type,
-                       options.backend, reuse=options.reuse)
+                       options.backend, reuse=options.reuse, include=options.include, exclude=options.exclude)
         return publish(job, embedder, progress)
 
 
@@ -95,7 +95,8 @@ def recorded_settings(index_dir: Path, *, check: bool) -> Recorded:
     manifest = manifest_io.read(index_dir, generations.current_generation(index_dir), check=check)
     info = manifest.vector_index
     options = BuildOptions(chunking=manifest.chunking, index_type=info.requested,
-                           precision=manifest.model.precision, backend=backend_of(info.backend, info.qdrant))
+                           precision=manifest.model.precision, backend=backend_of(info.backend, info.qdrant),
+                           include=tuple(manifest.corpus.include), exclude=tuple(manifest.corpus.exclude))
     return Recorded(manifest, list(manifest.corpus.roots), options, manifest.model.ref)
 
 
@@ -109,7 +110,8 @@ def _from_record(index_dir: Path, damage: IndexDamagedError) -> Recorded:
     model = ModelInfo(**data["model"])
     options = BuildOptions(chunking=ChunkingConfig.from_dict(data["chunking"]),
                            index_type=str(data.get("index_type", "auto")), precision=model.precision,
-                           backend=backend_of(data.get("backend"), data.get("qdrant")))
+                           backend=backend_of(data.get("backend"), data.get("qdrant")),
+                           include=tuple(data.get("include", ())), exclude=tuple(data.get("exclude", ())))
     return Recorded(None, list(data["roots"]), options, model.ref)
 
 
@@ -140,13 +142,14 @@ def update(index_dir: Path, paths: Sequence[PathLike] | None = None, *, engine: 
             f"index at {index_dir} was built by hubsearch eval from a BEIR collection; run hubsearch eval again"
         )
     with generations.writing(index_dir, wait):
-        docs, skipped = load_documents(roots)
+        docs, skipped = load_documents(roots, options.include, options.exclude)
         if progress:
             progress("read", len(docs), len(docs))
         if embedder is None:
             embedder = _engine_embedder(options, _local_model(recorded.model), lazy=recorded)
         job = WriteJob(index_dir, docs, skipped, resolve_roots(roots), options.chunking, options.index_type,
-                       options.backend, reuse=True, reuse_documents=True)
+                       options.backend, reuse=True, reuse_documents=True, include=options.include,
+                       exclude=options.exclude)
         return publish(job, embedder, progress)
 
 

@@ -70,6 +70,7 @@ class WriteJob:
         reuse_documents: Keep an unchanged document's passages as they are (update).
         virtual: The documents come from a BEIR collection, not from files.
         started: `time.perf_counter()` when the write began, for the report.
+        include, exclude: The file patterns the documents were chosen by (recorded).
     """
 
     index_dir: Path
@@ -83,6 +84,8 @@ class WriteJob:
     reuse_documents: bool = False
     virtual: bool = False
     started: float = field(default_factory=time.perf_counter)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallback | None) -> BuildReport:
@@ -151,7 +154,8 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
             chunking=config,
             lexical=lexical_config,
             vector_index=vector_info,
-            corpus=CorpusInfo(job.roots, len(docs), len(passages), job.virtual),
+            corpus=CorpusInfo(job.roots, len(docs), len(passages), job.virtual, list(job.include),
+                              list(job.exclude)),
             sources=[SourceRecord(d.doc_id, d.source, d.root, d.sha256, d.size, d.mtime_ns, d.title, d.date, dict(d.meta))
                      for d in docs],
             skipped=list(job.skipped),

@@ -49,7 +49,8 @@ def check_exist(paths: Sequence[str | os.PathLike[str]]) -> None:
             raise SourceError(f"{raw}: no such file or folder; check the path and try again")
 
 
-def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
+def discover(paths: Sequence[str | os.PathLike[str]], include: Sequence[str] = (),
+             exclude: Sequence[str] = ()) -> list[SourceFile]:
     """List the files under each path, recursively, in a stable order: hidden files and
     folders, and those a folder's `.hubsearchignore` names (gitignore syntax), left out.
     Files of unsupported types are listed too; reading reports them as skipped.
@@ -62,10 +63,11 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFile]:
         SourceError: A path does not exist.
     """
     check_exist(paths)
-    return [SourceFile(Path(full), root) for root, _, full in _listing(paths)]
+    return [SourceFile(Path(full), root) for root, _, full in _listing(paths, include, exclude)]
 
 
-def _listing(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, str, str]]:
+def _listing(paths: Sequence[str | os.PathLike[str]], include: Sequence[str] = (),
+             exclude: Sequence[str] = ()) -> Iterator[tuple[Path, str, str]]:
     """(root, name relative to the root in POSIX form, absolute path) of every file
     `discover` finds, in its order; plain strings, as the stale check runs per query."""
     for raw in paths:
@@ -75,7 +77,8 @@ def _listing(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, st
             continue
         base = str(path)
         cut = len(base) if base.endswith(os.sep) else len(base) + 1
-        ignored = _ignore_rules(path)
+        ignored = _ignore_rules(path, exclude)
+        chosen = _patterns(include)
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             prefix = dirpath[cut:].replace(os.sep, "/") + "/" if len(dirpath) > len(base) else ""
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
@@ -83,21 +86,30 @@ def _listing(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, st
             for name in sorted(filenames):
                 if name.startswith(".") or (ignored and ignored.match_file(prefix + name)):
                     continue
+                if chosen and not chosen.match_file(prefix + name):
+                    continue
                 yield path, prefix + name, os.path.join(dirpath, name)
 
 
 IGNORE_FILE = ".hubsearchignore"
 
 
-def _ignore_rules(root: Path) -> Any:
-    """The patterns of ROOT/.hubsearchignore (gitignore syntax, read with pathspec), or None."""
+def _ignore_rules(root: Path, exclude: Sequence[str] = ()) -> Any:
+    """The patterns of ROOT/.hubsearchignore and `exclude` (gitignore syntax, read with
+    pathspec), or None when there are none."""
     try:
         lines = (root / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
+        lines = []
+    return _patterns([*lines, *exclude])
+
+
+def _patterns(lines: Sequence[str]) -> Any:
+    if not any(line.strip() for line in lines):
         return None
     import pathspec
 
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    return pathspec.GitIgnoreSpec.from_lines(list(lines))
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -192,14 +204,15 @@ def read_document(item: SourceFile) -> Document | None:
     return found if isinstance(found, Document) else None
 
 
-def load_documents(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], list[Skipped]]:
+def load_documents(paths: Sequence[str | os.PathLike[str]], include: Sequence[str] = (),
+                   exclude: Sequence[str] = ()) -> tuple[list[Document], list[Skipped]]:
     """Discover and read every document under `paths`.
 
     Raises:
         SourceError: A path does not exist, or two files map to the same doc_id.
         NoDocumentsError: Nothing readable was found.
     """
-    files = discover(paths)
+    files = discover(paths, include, exclude)
     docs: list[Document] = []
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
@@ -243,7 +256,7 @@ def compare_sources(corpus: Any, recorded: Sequence[Any], skipped: Sequence[Skip
     records = {(s.root, s.source): s for s in recorded}
     skipped_paths = {s.path for s in skipped}
     roots = [r for r in corpus.roots if Path(r).exists()]
-    for root, source, full in _listing(roots):
+    for root, source, full in _listing(roots, corpus.include, corpus.exclude):
         meta = records.pop((str(root), source), None)
         if meta is None:
             out["new"] += printable(full) not in skipped_paths

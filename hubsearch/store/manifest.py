@@ -82,6 +82,8 @@ class CorpusInfo:
     documents: int
     passages: int
     virtual: bool = False
+    include: list[str] = field(default_factory=list)  # patterns a file must match (all when empty)
+    exclude: list[str] = field(default_factory=list)  # patterns that leave a file out
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ def write_record(index_dir: Path, manifest: Manifest) -> None:
         "chunking": manifest.chunking.to_dict(), "model": asdict(manifest.model),
         "index_type": manifest.vector_index.requested,
         "backend": manifest.vector_index.backend, "qdrant": manifest.vector_index.qdrant,
+        "include": manifest.corpus.include, "exclude": manifest.corpus.exclude,
     }
     part = index_dir / f"{RECORD}.{os.getpid()}.part"
     with part.open("w", encoding="utf-8") as handle:
