@@ -104,9 +104,10 @@ def cli() -> None:
       hubsearch index build ~/notes --index ~/notes-index
       hubsearch query "where did I write about caching" --index ~/notes-index -k 3
 
-    Documents (.txt, .md, .html, .pdf) are cut into passages that fit the model's window,
-    embedded with all-MiniLM-L6-v2 (or any local sentence-transformers folder) and stored
-    in a FAISS index beside a BM25 index. Errors print one line and exit with status 2.
+    Documents (text, Markdown, HTML, PDF, Word, PowerPoint, Excel, CSV, EPUB, source code)
+    are cut into passages that fit the model's window, embedded with all-MiniLM-L6-v2 (an
+    English model; or any local sentence-transformers folder) and stored in a FAISS index
+    beside a BM25 index. Errors print one line and exit with status 2.
     """
 
 
