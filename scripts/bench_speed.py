@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--update-docs", type=int, default=0, metavar="N",
                         help="with --compare-with: time `index update` after one changed file on N synthetic "
                              "documents, this checkout against the other, interleaved")
+    parser.add_argument("--build-compare", action="store_true",
+                        help="with --compare-with: `index build` on the seeds and on Cranfield's documents as "
+                             "files, this checkout against the other, interleaved")
     parser.add_argument("--skip-cold", action="store_true", help="skip the cold-query table")
     parser.add_argument("--skip-throughput", action="store_true", help="skip the indexing throughput table")
     parser.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
@@ -78,6 +81,8 @@ def main() -> None:
         work_per_hit(args.hit_docs, args.compare_with, args.runs)
     if args.update_docs and args.compare_with:
         update_side_by_side(args.update_docs, args.compare_with)
+    if args.build_compare and args.compare_with:
+        builds_side_by_side(args.compare_with)
     if not args.skip_quality:
         quality()
     if not args.skip_scale:
@@ -201,6 +206,33 @@ def throughput(sample: int) -> None:
     print("|---|---|---|---|---|")
     for label, tps, pps, cos in rows:
         print(f"| {label} | {tps:,.0f} | {pps:.1f} | {tps / base:.2f}x | {cos:.5f} |")
+    print()
+
+
+def builds_side_by_side(other: Path, rounds: int = 2) -> None:
+    """`index build` wall time on the seeds and on Cranfield's 1,400 documents (as text
+    files), this checkout against `other`, interleaved round by round."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cranfield = Path(tmp) / "cranfield"
+        cranfield.mkdir()
+        for line in (CRANFIELD / "corpus.jsonl").open(encoding="utf-8"):
+            doc = json.loads(line)
+            (cranfield / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n{doc['text']}", encoding="utf-8")
+        times: dict[tuple[str, str], list[float]] = {}
+        for n in range(rounds):
+            for name, checkout in (("this checkout", ROOT), (str(other), other)):
+                env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / "cache"), "PYTHONPATH": str(checkout.resolve())}
+                for label, corpus in (("seeds", ROOT / "seeds"), ("Cranfield, 1,400 files", cranfield)):
+                    index = Path(tmp) / f"index-{n}-{len(times)}"
+                    times.setdefault((label, name), []).append(
+                        _time([sys.executable, "-m", "hubsearch", "index", "build", str(corpus), "--index", str(index)],
+                              ROOT, env))
+    print(f"### `index build` wall time (median of {rounds}, interleaved)\n")
+    print("| corpus | this checkout | " + str(other) + " | change |")
+    print("|---|---|---|---|")
+    for label in ("seeds", "Cranfield, 1,400 files"):
+        ours, theirs = statistics.median(times[(label, "this checkout")]), statistics.median(times[(label, str(other))])
+        print(f"| {label} | {ours:.1f} s | {theirs:.1f} s | {100 * (ours - theirs) / theirs:+.0f}% |")
     print()
 
 
