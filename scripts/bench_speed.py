@@ -224,7 +224,7 @@ def builds_side_by_side(other: Path, rounds: int = 2) -> None:
                       for name, checkout in (("this checkout", ROOT), (str(other), other))]
         for _, env in contenders:  # untimed: each makes its ONNX export once, as any first build does
             _time([sys.executable, "-m", "hubsearch", "index", "build", str(ROOT / "seeds"), "--index",
-                   str(Path(tmp) / "warm-up")], ROOT, env)
+                   str(Path(tmp) / f"warm-up-{env['HUBSEARCH_CACHE'][-4:]}")], ROOT, env)
         for n in range(rounds):
             for name, env in contenders:
                 for label, corpus in (("seeds", ROOT / "seeds"), ("Cranfield, 1,400 files", cranfield)):
