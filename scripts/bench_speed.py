@@ -228,7 +228,7 @@ def builds_side_by_side(other: Path, rounds: int = 2) -> None:
         for n in range(rounds):
             for name, env in contenders:
                 for label, corpus in (("seeds", ROOT / "seeds"), ("Cranfield, 1,400 files", cranfield)):
-                    index = Path(tmp) / f"index-{n}-{len(times)}"
+                    index = Path(tmp) / f"index-{n}-{name[:4]}-{label[:4]}"
                     times.setdefault((label, name), []).append(
                         _time([sys.executable, "-m", "hubsearch", "index", "build", str(corpus), "--index", str(index)],
                               ROOT, env))
