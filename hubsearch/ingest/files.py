@@ -12,13 +12,7 @@ from typing import Any
 
 from ..errors import NoDocumentsError, SourceError
 from ..records import Document, Skipped, skip_summary
-from .formats import (
-    MARKDOWN_SUFFIXES,
-    SUPPORTED_SUFFIXES,
-    Unreadable,
-    extract,
-)
-from .markdown import front_date, front_title, headings, parse_markdown
+from .formats import SUPPORTED_SUFFIXES, Unreadable, extract
 from .metadata import extract_date, extract_title
 
 MAX_FILE_BYTES = 256 * 2**20
@@ -160,19 +154,12 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
             yield Skipped(str(item.path), f"cannot read: {exc.strerror or exc}")
             continue
         suffix = item.path.suffix.lower()
-        meta: dict[str, Any] = {}
-        sections: tuple[tuple[int, int, str], ...] = ()
         try:
-            text, title, published = extract(data, suffix)
-            if suffix in MARKDOWN_SUFFIXES:
-                source_text = text
-                text, meta = parse_markdown(text)
-                title = front_title(meta) or extract_title(source_text, ".md")
-                published = front_date(meta)
-                sections = tuple(headings(source_text))
+            found = extract(data, suffix)
         except Unreadable as exc:
             yield Skipped(str(item.path), str(exc), exc.kind)
             continue
+        text = found.text
         if "\x00" in text:
             yield Skipped(str(item.path), "contains NUL bytes, so it looks binary", "binary")
             continue
@@ -189,12 +176,12 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
             root=str(item.root),
             text=text,
             sha256=sha256_bytes(data),
-            title=title or extract_title(text, suffix),
-            date=published or extract_date(text),
+            title=found.title or extract_title(text, suffix),
+            date=found.date or extract_date(text),
             size=info.st_size,
             mtime_ns=info.st_mtime_ns,
-            meta=meta,
-            headings=sections,
+            meta=found.meta,
+            headings=found.headings,
         )
 
 

@@ -1,4 +1,4 @@
-"""Text out of each supported kind of file: (text, title, date) from its bytes.
+"""Text out of each supported kind of file: an `Extracted` record from its bytes.
 
 Passage offsets index into the text returned here. Plain text, Markdown, reStructuredText,
 Org and source code are the file's own text; the others are extracted, each by a well-kept
@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .markdown import front_date, front_title, headings, parse_markdown
+from .metadata import extract_title
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 CODE_SUFFIXES = (".py", ".js", ".ts", ".tsx", ".jsx", ".go", ".rs", ".java", ".c", ".h", ".cpp", ".hpp", ".cs",
@@ -33,27 +38,55 @@ class Unreadable(Exception):
         self.kind = kind
 
 
-def extract(data: bytes, suffix: str) -> tuple[str, str | None, str | None]:
-    """(text, title, date) of a file's bytes; title and date None when not found."""
-    if suffix in HTML_SUFFIXES:
-        return _extract_html(data)
-    if suffix in PDF_SUFFIXES:
-        return _extract_pdf(data)
-    if suffix in OFFICE_SUFFIXES or suffix in TABLE_SUFFIXES or suffix == ".epub":
-        try:
-            return _EXTRACTORS[suffix](data)
-        except Unreadable:
-            raise
-        except Exception as exc:  # the readers raise many kinds on damaged files
-            raise Unreadable(f"cannot read the {suffix[1:]} file ({type(exc).__name__}: {str(exc)[:80]})") from None
+@dataclass(frozen=True)
+class Extracted:
+    """What a file holds: its text (passage offsets index into it), and the title, date,
+    declared fields (`meta`) and headings found in it (None or empty where there are none)."""
+
+    text: str
+    title: str | None = None
+    date: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    headings: tuple[tuple[int, int, str], ...] = ()
+
+
+def extract(data: bytes, suffix: str) -> Extracted:
+    """A file's bytes read as the kind of file `suffix` names (plain UTF-8 text for the
+    kinds without an extractor of their own).
+
+    Raises:
+        Unreadable: The file cannot be read, with the reason and the kind of skip.
+    """
+    reader = _EXTRACTORS.get(suffix)
+    if reader is None:
+        return Extracted(_utf8(data))
+    try:
+        return reader(data)
+    except Unreadable:
+        raise
+    except Exception as exc:  # the readers raise many kinds on damaged files
+        raise Unreadable(f"cannot read the {suffix[1:]} file ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+def _utf8(data: bytes) -> str:
+    """The bytes as UTF-8 text, without a byte-order mark."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Unreadable(f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8", "encoding") from None
-    return (text[1:] if text.startswith("\ufeff") else text), None, None
+    return text[1:] if text.startswith("\ufeff") else text
 
 
-def _extract_html(data: bytes) -> tuple[str, str | None, str | None]:
+def _extract_markdown(data: bytes) -> Extracted:
+    """Front matter as `meta` (its title and date the document's), markup blanked in place
+    (see `markdown.parse_markdown`), and the headings, for passage titles."""
+    source = _utf8(data)
+    text, meta = parse_markdown(source)
+    return Extracted(text, front_title(meta) or extract_title(source, ".md"), front_date(meta), meta,
+                     tuple(headings(source)))
+
+
+def _extract_html(data: bytes) -> Extracted:
     """Main text of a web page, without navigation, scripts or markup (trafilatura)."""
     try:
         import trafilatura
@@ -74,10 +107,11 @@ def _extract_html(data: bytes) -> tuple[str, str | None, str | None]:
     text = get("text") or ""
     title = (get("title") or "").strip() or None
     published = get("date")
-    return text, title, published if isinstance(published, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", published) else None
+    return Extracted(text, title, published if isinstance(published, str)
+                     and re.fullmatch(r"\d{4}-\d{2}-\d{2}", published) else None)
 
 
-def _extract_pdf(data: bytes) -> tuple[str, str | None, str | None]:
+def _extract_pdf(data: bytes) -> Extracted:
     """Text of each page of a PDF, pages separated by a blank line (pypdf)."""
     try:
         from pypdf import PdfReader
@@ -99,7 +133,7 @@ def _extract_pdf(data: bytes) -> tuple[str, str | None, str | None]:
         raise
     except Exception as exc:  # pypdf raises many kinds on damaged files
         raise Unreadable(f"cannot read the PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
-    return "\n\n".join(p for p in pages if p), title, None
+    return Extracted("\n\n".join(p for p in pages if p), title)
 
 
 def _table_text(rows: list[list[str]]) -> str:
@@ -117,21 +151,18 @@ def _table_text(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _extract_csv(data: bytes) -> tuple[str, str | None, str | None]:
+def _extract_csv(data: bytes) -> Extracted:
     import csv
 
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise Unreadable(f"not valid UTF-8 (byte {exc.start}); convert it to UTF-8", "encoding") from None
+    text = _utf8(data)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    return _table_text(list(csv.reader(io.StringIO(text), dialect))), None, None
+    return Extracted(_table_text(list(csv.reader(io.StringIO(text), dialect))))
 
 
-def _extract_xlsx(data: bytes) -> tuple[str, str | None, str | None]:
+def _extract_xlsx(data: bytes) -> Extracted:
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -142,10 +173,10 @@ def _extract_xlsx(data: bytes) -> tuple[str, str | None, str | None]:
         if table:
             sheets.append(f"{sheet.title}\n\n{table}")
     title = (book.properties.title or "").strip() or None
-    return "\n\n".join(sheets), title, None
+    return Extracted("\n\n".join(sheets), title)
 
 
-def _extract_docx(data: bytes) -> tuple[str, str | None, str | None]:
+def _extract_docx(data: bytes) -> Extracted:
     from docx import Document as Word
 
     document = Word(io.BytesIO(data))
@@ -156,10 +187,10 @@ def _extract_docx(data: bytes) -> tuple[str, str | None, str | None]:
     if title is None:
         title = next((p.text.strip() for p in document.paragraphs
                       if p.style is not None and p.style.name in ("Title", "Heading 1") and p.text.strip()), None)
-    return "\n\n".join(b for b in blocks if b), title, None
+    return Extracted("\n\n".join(b for b in blocks if b), title)
 
 
-def _extract_pptx(data: bytes) -> tuple[str, str | None, str | None]:
+def _extract_pptx(data: bytes) -> Extracted:
     from pptx import Presentation
 
     deck = Presentation(io.BytesIO(data))
@@ -173,10 +204,10 @@ def _extract_pptx(data: bytes) -> tuple[str, str | None, str | None]:
             slides.append("\n\n".join(texts))
         if title is None and slide.shapes.title is not None and slide.shapes.title.text.strip():
             title = slide.shapes.title.text.strip()
-    return "\n\n".join(slides), title, None
+    return Extracted("\n\n".join(slides), title)
 
 
-def _extract_epub(data: bytes) -> tuple[str, str | None, str | None]:
+def _extract_epub(data: bytes) -> Extracted:
     """The chapters of an EPUB in reading order (its OPF spine), as plain text."""
     import posixpath
     import zipfile
@@ -200,8 +231,11 @@ def _extract_epub(data: bytes) -> tuple[str, str | None, str | None]:
             chapters.append(re.sub(r"\n\s*\n+", "\n\n", text).strip())
     title_node = opf.find(".//{*}metadata/{*}title")
     title = title_node.text.strip() if title_node is not None and title_node.text else None
-    return "\n\n".join(c for c in chapters if c), title, None
+    return Extracted("\n\n".join(c for c in chapters if c), title)
 
 
-_EXTRACTORS = {".csv": _extract_csv, ".tsv": _extract_csv, ".xlsx": _extract_xlsx, ".docx": _extract_docx,
-               ".pptx": _extract_pptx, ".epub": _extract_epub}
+_EXTRACTORS = {
+    **dict.fromkeys(MARKDOWN_SUFFIXES, _extract_markdown), **dict.fromkeys(HTML_SUFFIXES, _extract_html),
+    **dict.fromkeys(PDF_SUFFIXES, _extract_pdf), **dict.fromkeys(TABLE_SUFFIXES, _extract_csv),
+    ".xlsx": _extract_xlsx, ".docx": _extract_docx, ".pptx": _extract_pptx, ".epub": _extract_epub,
+}
