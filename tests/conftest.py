@@ -6,8 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,3 +128,23 @@ def cranfield_files(folder: Path, limit: int) -> Path:
             doc = json.loads(line)
             (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n{doc['text']}", encoding="utf-8")
     return folder
+
+
+@contextmanager
+def served_in_thread(config: Any, wait: float = 30.0) -> Iterator[Any]:
+    """A `uvicorn.Server` for `config`, running in a thread once it has started (within
+    `wait` seconds); asked to stop, and joined, when the block ends."""
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + wait
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

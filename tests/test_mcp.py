@@ -88,8 +88,6 @@ def test_mcp_tools_search_and_read_documents(fake, corpus: Path, tmp_path: Path)
 @pytest.mark.slow
 def test_serve_mounts_mcp_at_slash_mcp(corpus: Path, tmp_path: Path) -> None:
     import socket
-    import threading
-    import time
 
     import uvicorn
     from mcp.client.streamable_http import streamable_http_client
@@ -97,21 +95,15 @@ def test_serve_mounts_mcp_at_slash_mcp(corpus: Path, tmp_path: Path) -> None:
     from hubsearch import Index
     from hubsearch.server.http import create_app
 
-    from .conftest import FakeEmbedder
+    from .conftest import FakeEmbedder, served_in_thread
 
     Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder()).close()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "idx", embedder=FakeEmbedder()), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
+    config = uvicorn.Config(create_app(tmp_path / "idx", embedder=FakeEmbedder()), host="127.0.0.1", port=port,
+                            log_level="warning")
+    with served_in_thread(config):
 
         async def ask():
             async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write):
@@ -121,6 +113,3 @@ def test_serve_mounts_mcp_at_slash_mcp(corpus: Path, tmp_path: Path) -> None:
 
         result = asyncio.run(ask())
         assert _payload(result)["results"][0]["doc_id"] == "sub/rockets"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)

@@ -19,8 +19,9 @@ from hubsearch.cli import cli, remote
 from hubsearch.server.live import LiveIndex
 from hubsearch.server.socket import bind, socket_path
 
-from .conftest import ROOT, FakeEmbedder
+from .conftest import ROOT, FakeEmbedder, served_in_thread
 from .test_crash import write_version
+from .test_server import ask_while_rebuilding
 
 
 def _build(corpus: Path, index_dir: Path) -> Path:
@@ -125,29 +126,10 @@ def test_concurrent_slow_requests_across_many_swaps_never_fail(tmp_path: Path) -
     corpus, index_dir = tmp_path / "corpus", tmp_path / "idx"
     write_version(corpus, 0)
     _build(corpus, index_dir)
-    failures: list[str] = []
-    answered = 0
-    stop = threading.Event()
+    body = {"q": "marker sentence words", "k": 200, "explain": True, "feedback": True}
     with TestClient(create_app(index_dir, embedder=FakeEmbedder()), base_url="http://127.0.0.1") as c:
-
-        def ask() -> None:
-            nonlocal answered
-            while not stop.is_set():
-                response = c.post("/search", json={"q": "marker sentence words", "k": 200, "explain": True,
-                                                   "feedback": True})
-                if response.status_code != 200 or not response.json()["results"]:
-                    failures.append(f"{response.status_code} {response.text[:200]}")
-                answered += 1
-
-        threads = [threading.Thread(target=ask) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for version in range(1, 13):
-            write_version(corpus, version)
-            Index.build([corpus], index_dir, BuildOptions(wait=10), embedder=FakeEmbedder()).close()
-        stop.set()
-        for t in threads:
-            t.join()
+        failures, answered = ask_while_rebuilding(lambda: c.post("/search", json=body), corpus, index_dir,
+                                                  clients=4, versions=12)
     assert failures == [] and answered > 12
 
 
@@ -221,21 +203,14 @@ def test_the_cli_ignores_a_socket_that_answers_for_another_index(corpus: Path, t
     theirs = _build(other_corpus, tmp_path / "theirs")
     ours = _build(corpus, tmp_path / "ours")
     listening = bind(theirs)
-    server = uvicorn.Server(uvicorn.Config(create_app(theirs, embedder=FakeEmbedder()), fd=listening.fileno(),
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    config = uvicorn.Config(create_app(theirs, embedder=FakeEmbedder()), fd=listening.fileno(), log_level="warning",
+                            lifespan="off")
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert remote.ask(theirs, {"q": "marker"}) is not None  # its own index's client is answered
-        socket_path(ours).symlink_to(socket_path(theirs))
-        assert remote.ask(ours, {"q": "apples"}) is None  # the answer names another index: not ours
+        with served_in_thread(config, wait=20):
+            assert remote.ask(theirs, {"q": "marker"}) is not None  # its own index's client is answered
+            socket_path(ours).symlink_to(socket_path(theirs))
+            assert remote.ask(ours, {"q": "apples"}) is None  # the answer names another index: not ours
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         listening.close()
 
 

@@ -148,34 +148,43 @@ def test_the_server_follows_new_generations_without_failing_a_request(tmp_path: 
     corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
     write_version(corpus, 0)
     Index.build([corpus], index_dir, embedder=FakeEmbedder()).close()
-    failures: list[str] = []
-    answered = 0
-    stop = threading.Event()
     with TestClient(create_app(index_dir, embedder=FakeEmbedder()), base_url="http://127.0.0.1") as c:
         first = c.get("/health").json()["generation"]
-
-        def ask() -> None:
-            nonlocal answered
-            while not stop.is_set():
-                response = c.get("/search", params={"q": "marker sentence", "k": 3})
-                if response.status_code != 200 or not response.json()["results"]:
-                    failures.append(f"{response.status_code} {response.text[:200]}")
-                answered += 1
-
-        threads = [threading.Thread(target=ask) for _ in range(3)]
-        for t in threads:
-            t.start()
-        for version in range(1, 6):
-            write_version(corpus, version)
-            Index.build([corpus], index_dir, BuildOptions(wait=10), embedder=FakeEmbedder()).close()
-        stop.set()
-        for t in threads:
-            t.join()
+        failures, answered = ask_while_rebuilding(
+            lambda: c.get("/search", params={"q": "marker sentence", "k": 3}), corpus, index_dir, clients=3,
+            versions=5)
         last = c.get("/health").json()["generation"]
         top = c.get("/search", params={"q": "marker sentence", "k": 1, "mode": "lexical"}).json()["results"][0]
     assert failures == [] and answered > 10
     assert last != first and last == (index_dir / "CURRENT").read_text().strip()
     assert top["doc_id"] == "d05"  # version 5 put the marker in document 5
+
+
+def ask_while_rebuilding(ask, corpus: Path, index_dir: Path, clients: int, versions: int) -> tuple[list[str], int]:
+    """`clients` threads call `ask()` (one HTTP request) until the index has been rebuilt
+    from `versions` new versions of the corpus; (the failed answers, how many were asked)."""
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def client() -> None:
+        nonlocal answered
+        while not stop.is_set():
+            response = ask()
+            if response.status_code != 200 or not response.json()["results"]:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+            answered += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for version in range(1, versions + 1):
+        write_version(corpus, version)
+        Index.build([corpus], index_dir, BuildOptions(wait=10), embedder=FakeEmbedder()).close()
+    stop.set()
+    for t in threads:
+        t.join()
+    return failures, answered
 
 
 def _free_port() -> int:
