@@ -57,6 +57,20 @@ def test_onnx_vectors_match_sentence_transformers(st_embedder, onnx_embedder) ->
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
 
 
+def _probe(*args: str) -> str:
+    """Code that runs `hubsearch ARGS` and then prints, as the last line of stderr, which of
+    torch, sentence-transformers and transformers it imported."""
+    return (
+        "import sys, json\n"
+        "from hubsearch.cli import main\n"
+        "import os\ndef leave(code):\n    raise SystemExit(code)\nos._exit = leave  # main skips the teardown after a query\n"
+        f"sys.argv = ['hubsearch', *{list(args)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps(heavy), file=sys.stderr)\n"
+    )
+
+
 def test_query_process_never_imports_torch(tmp_path: Path) -> None:
     shutil.copytree(SEEDS, tmp_path / "seeds")
     env = {**os.environ, "HUBSEARCH_CACHE": str(tmp_path / "cache")}
@@ -64,23 +78,13 @@ def test_query_process_never_imports_torch(tmp_path: Path) -> None:
     build = subprocess.run([sys.executable, "-m", "hubsearch", "index", "build"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
-    probe = (
-        "import sys, json\n"
-        "from hubsearch.cli import main\n"
-        "import os\ndef leave(code):\n    raise SystemExit(code)\nos._exit = leave  # main skips the teardown after a query\n"
-        "sys.argv = ['hubsearch', 'query', 'Xuhui incubator size', '--json']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
-        "print(json.dumps(heavy), file=sys.stderr)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", _probe("query", "Xuhui incubator size", "--json")], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
     assert json.loads(result.stdout)["results"][0]["doc_id"] == "004_151d86a0f29a9671"
     # An update with nothing to embed does not load the model either.
-    no_op = probe.replace("'query', 'Xuhui incubator size', '--json'", "'index', 'update', '--json'")
-    result = subprocess.run([sys.executable, "-c", no_op], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", _probe("index", "update", "--json")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
     assert json.loads(result.stdout)["unchanged"] == 5
 
@@ -185,16 +189,8 @@ def test_a_small_update_embeds_through_the_export_without_torch(tmp_path: Path, 
                        encoding="utf-8")
     (tmp_path / "seeds" / "new_note.txt").write_text("Harbour cranes load containers through the night.\n",
                                                      encoding="utf-8")
-    probe = (
-        "import sys, json\n"
-        "from hubsearch.cli import main\n"
-        "sys.argv = ['hubsearch', 'index', 'update', '--json']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
-        "print(json.dumps(heavy), file=sys.stderr)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", _probe("index", "update", "--json")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert json.loads(result.stderr.strip().splitlines()[-1]) == [], result.stderr
     report = json.loads(result.stdout)
     assert (report["new"], report["changed"]) == (1, 1) and report["embedded"] > 0
