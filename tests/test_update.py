@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -184,27 +185,40 @@ def test_update_without_an_index_names_the_fix(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "hubsearch index build" in result.stderr
 
 
-def test_watch_updates_the_index_when_a_file_changes(setup) -> None:
-    corpus, idx, _ = setup
+@contextmanager
+def _watching(idx: Path, debounce_ms: int, deadline: float):
+    """`watch` running in a thread over `idx`: the list its reports arrive in, yielded once
+    the first (the initial sync) has come and the watcher has settled."""
     stop = threading.Event()
-    reports = []
+    reports: list = []
 
     def run() -> None:
-        for outcome in watch(idx, embedder=FakeEmbedder(), debounce_ms=100, stop_event=stop):
+        for outcome in watch(idx, embedder=FakeEmbedder(), debounce_ms=debounce_ms, stop_event=stop):
             reports.append(outcome)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
+    try:
+        _wait_for(reports, 1, deadline)
+        time.sleep(0.5)  # let the watcher settle
+        yield reports
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def _wait_for(reports: list, count: int, deadline: float) -> None:
+    while len(reports) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_watch_updates_the_index_when_a_file_changes(setup) -> None:
+    corpus, idx, _ = setup
     deadline = time.monotonic() + 20
-    while not reports and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert reports and reports[0].unchanged == 12  # the initial sync
-    time.sleep(0.5)  # let the watcher settle
-    (corpus / "doc04.txt").write_text("Title 4\nNow it is about lighthouses.", encoding="utf-8")
-    while len(reports) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    thread.join(timeout=10)
+    with _watching(idx, 100, deadline) as reports:
+        assert reports and reports[0].unchanged == 12  # the initial sync
+        (corpus / "doc04.txt").write_text("Title 4\nNow it is about lighthouses.", encoding="utf-8")
+        _wait_for(reports, 2, deadline)
     assert len(reports) >= 2 and reports[-1].changed == 1
     index = Index.open(idx, embedder=FakeEmbedder())
     assert index.search("lighthouses", k=1, config=LEXICAL)[0].doc_id == "doc04"
@@ -212,25 +226,11 @@ def test_watch_updates_the_index_when_a_file_changes(setup) -> None:
 
 def test_watch_takes_a_burst_of_changes_as_one_update(setup) -> None:
     corpus, idx, _ = setup
-    stop = threading.Event()
-    reports = []
-
-    def run() -> None:
-        for outcome in watch(idx, embedder=FakeEmbedder(), debounce_ms=3000, stop_event=stop):
-            reports.append(outcome)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
     deadline = time.monotonic() + 30
-    while not reports and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # let the watcher settle
-    for i in range(300):  # as a checkout writes them: all at once
-        (corpus / f"burst{i:03}.txt").write_text(f"Burst file {i} about harbour cranes.", encoding="utf-8")
-    while len(reports) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.5)  # a second update, if the burst were split, would come within this
-    stop.set()
-    thread.join(timeout=10)
+    with _watching(idx, 3000, deadline) as reports:
+        for i in range(300):  # as a checkout writes them: all at once
+            (corpus / f"burst{i:03}.txt").write_text(f"Burst file {i} about harbour cranes.", encoding="utf-8")
+        _wait_for(reports, 2, deadline)
+        time.sleep(1.5)  # a second update, if the burst were split, would come within this
     assert len(reports) == 2, [getattr(r, "new", r) for r in reports]
     assert reports[1].new == 300
