@@ -167,7 +167,7 @@ def info_text(info: dict[str, Any]) -> str:
         ("versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items())),
     ]
     if info["skipped"]:
-        found = [Skipped(s["path"], s["reason"], s.get("kind", "unreadable")) for s in info["skipped"]]
+        found = [Skipped(**s) for s in info["skipped"]]
         lines.append(("skipped", f"{skip_summary(found)} (--json lists each file and why)"))
     if info.get("unfinished"):
         lines.append(("unfinished", f"{len(info['unfinished'])} folders left by interrupted writes "

@@ -84,7 +84,7 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     if path.is_dir():
         local_socket.claim(path, url)
-    local = None
+    local = listening = None
     try:
         app = create_app(path, token=token, cors=list(cors) or None, host=host, allow_hosts=allow_hosts)
         listening = _listen(host, port)
@@ -119,8 +119,9 @@ def serve_cmd(index_dir: Path | None, host: str, port: int, token: str | None, c
 
         asyncio.run(run_all())
     finally:
-        if local is not None:
-            local.close()
+        for sock in (listening, local):
+            if sock is not None:
+                sock.close()
         local_socket.release(path, bound=local is not None)
 
 

@@ -149,13 +149,13 @@ class Pipeline:
         candidates = [f.id for f in ranked[: config.smoothing_candidates]]
         return smooth(ranked, fetched.vectors(candidates), weight, config.smoothing_neighbours)
 
-    def hydrate(self, ranked: list[Fused], fetched: _Fetched, relevance: Sequence[float]) -> list[Hit]:
+    def hydrate(self, ranked: list[Fused], fetched: _Fetched, values: Sequence[float]) -> list[Hit]:
         """The stored passages of the ranked candidates, as hits, with scores that fall with
         rank (see `shown_scores`) and their relevance."""
         rows = fetched.rows([f.id for f in ranked])
         return [
             Hit(**row.__dict__, rank=rank, score=round(score, 6), relevance=round(float(r), 6))
-            for rank, (score, row, r) in enumerate(zip(shown_scores(ranked), rows, relevance), start=1)
+            for rank, (score, row, r) in enumerate(zip(shown_scores(ranked), rows, values), start=1)
         ]
 
     def highlight(self, hits: list[Hit], query: str, vector: np.ndarray, config: SearchConfig) -> list[Hit]:
