@@ -3,6 +3,7 @@ build reports. Nothing here imports more than the standard library."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
@@ -96,18 +97,13 @@ SKIP_KINDS = {
 
 def skip_summary(skipped: list[Skipped]) -> str:
     """One line for a report, e.g. "3: 1 unsupported type (.xyz), 1 unreadable, 1 binary"."""
-    counts: dict[str, int] = {}
-    suffixes: dict[str, set[str]] = {}
-    for s in skipped:
-        counts[s.kind] = counts.get(s.kind, 0) + 1
-        if s.kind == "unsupported":
-            suffixes.setdefault(s.kind, set()).add(PurePath(s.path).suffix.lower() or "no extension")
+    counts = Counter(s.kind for s in skipped)
+    suffixes = sorted({PurePath(s.path).suffix.lower() or "no extension" for s in skipped if s.kind == "unsupported"})
     parts = []
     for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         label = SKIP_KINDS.get(kind, kind)
-        if kind in suffixes:
-            shown = sorted(suffixes[kind])
-            label += f" ({', '.join(shown[:6])}{', ...' if len(shown) > 6 else ''})"
+        if kind == "unsupported":
+            label += f" ({', '.join(suffixes[:6])}{', ...' if len(suffixes) > 6 else ''})"
         parts.append(f"{n} {label}")
     return f"{len(skipped)}: " + ", ".join(parts)
 
