@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .embed.models import check_model, resolve_model
@@ -210,9 +210,8 @@ class Index:
             )
         if self.manifest.corpus.virtual:
             raise SourceError(f"the index at {self.path} was built by hubsearch eval and keeps no document files")
-        root = Path(record.root)
-        path = root.joinpath(*PurePosixPath(record.source).parts)
-        found = read_document(SourceFile(path, root))
+        path = record.file
+        found = read_document(SourceFile(path, Path(record.root)))
         if found is None or found.sha256 != record.sha256:
             raise SourceError(
                 f"{path} is gone or changed since it was indexed; bring the index up to date with: "
@@ -232,7 +231,7 @@ class Index:
         """Every indexed document, by doc_id: doc_id, title, date, source (relative to its
         root) and path (the file)."""
         return [{"doc_id": s.doc_id, "title": s.title, "date": s.date, "source": s.source,
-                 "path": str(Path(s.root).joinpath(*PurePosixPath(s.source).parts)) if s.root else None}
+                 "path": str(s.file) if s.root else None}
                 for s in sorted(self.manifest.sources, key=lambda s: s.doc_id)]
 
     def passage_documents(self) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import IndexDamagedError
@@ -99,6 +99,11 @@ class SourceRecord:
     title: str | None
     date: str | None
     meta: dict[str, Any] = field(default_factory=dict)  # what the document declares (front matter)
+
+    @property
+    def file(self) -> Path:
+        """The indexed file: the root joined with the POSIX-style source path."""
+        return Path(self.root).joinpath(*PurePosixPath(self.source).parts)
 
 
 @dataclass(frozen=True)
