@@ -22,7 +22,16 @@ from .ranked import Ranked
 __all__ = ["LexicalConfig", "LexicalIndex", "top"]
 
 STOPWORDS_FILE = "stopwords.json"
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s' default token pattern
+ANALYZER_FILE = "analyzer.json"
+# How text is cut into terms, by analyser version (recorded beside the arrays, so that an
+# index keeps being queried the way it was built). Version 1 is bm25s' default pattern:
+# words of two or more characters. Version 2 also keeps single letters and digits (`C`,
+# `R`, the `4` of `GPT-4`), version strings and decimals whole (`1.0.21`), and emoji.
+TOKEN_PATTERNS = {
+    1: r"(?u)\b\w\w+\b",
+    2: r"(?u)\d+(?:\.\d+)+|\w+|[\U0001F300-\U0001FAFF\u2600-\u27BF]",
+}
+ANALYZER = 2  # the version new indexes are built with
 # Chinese, Japanese and Korean write words without spaces: a run of their characters is cut
 # into overlapping pairs, as Lucene's CJKAnalyzer does ("徐汇区" -> "徐汇 汇区").
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
@@ -49,6 +58,7 @@ class LexicalIndex:
         stopwords: frozenset[str],
         config: LexicalConfig,
         count: int,
+        analyzer: int = ANALYZER,
     ) -> None:
         import Stemmer
 
@@ -57,6 +67,8 @@ class LexicalIndex:
         self.stopwords = stopwords
         self.config = config
         self.count = count
+        self.analyzer = analyzer
+        self._token = re.compile(TOKEN_PATTERNS[analyzer])
         self._stemmer = Stemmer.Stemmer(config.stemmer)
 
     @classmethod
@@ -70,7 +82,7 @@ class LexicalIndex:
         if config.stopwords != "en":
             raise HubsearchError(f"stopword list {config.stopwords!r} is not supported; use 'en'")
         tokenized = bm25s.tokenize(
-            [cjk_bigrams(t) for t in texts], lower=True, stopwords=config.stopwords,
+            [cjk_bigrams(t) for t in texts], lower=True, token_pattern=TOKEN_PATTERNS[ANALYZER], stopwords=config.stopwords,
             stemmer=Stemmer.Stemmer(config.stemmer), show_progress=False,
         )
         retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
@@ -96,11 +108,19 @@ class LexicalIndex:
         }
         (folder / "params.index.json").write_text(json.dumps(params), encoding="utf-8")
         (folder / STOPWORDS_FILE).write_text(json.dumps(sorted(self.stopwords)), encoding="utf-8")
+        (folder / ANALYZER_FILE).write_text(json.dumps({"version": self.analyzer}), encoding="utf-8")
         return sorted(p for p in folder.iterdir())
 
     @classmethod
     def load(cls, folder: Path, config: LexicalConfig) -> "LexicalIndex":
         params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        analyzer_file = folder / ANALYZER_FILE  # absent: an index built before version 2
+        analyzer = json.loads(analyzer_file.read_text(encoding="utf-8"))["version"] if analyzer_file.is_file() else 1
+        if analyzer not in TOKEN_PATTERNS:
+            raise HubsearchError(
+                f"{folder} was built by a newer hubsearch (text analyser {analyzer}); upgrade hubsearch or "
+                "run hubsearch index rebuild"
+            )
         return cls(
             np.load(folder / "data.csc.index.npy"),
             np.load(folder / "indices.csc.index.npy"),
@@ -109,11 +129,12 @@ class LexicalIndex:
             frozenset(json.loads((folder / STOPWORDS_FILE).read_text(encoding="utf-8"))),
             config,
             int(params["num_docs"]),
+            analyzer,
         )
 
     def analyze(self, text: str) -> list[str]:
         """Lower-case, split, drop stopwords and stem, exactly as bm25s.tokenize does."""
-        words = [w for w in _TOKEN.findall(cjk_bigrams(text).lower()) if w not in self.stopwords]
+        words = [w for w in self._token.findall(cjk_bigrams(text).lower()) if w not in self.stopwords]
         return self._stemmer.stemWords(words) if words else []
 
     def term_weights(self, text: str) -> dict[int, float]:
