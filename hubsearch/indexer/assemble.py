@@ -16,6 +16,7 @@ import numpy as np
 from ..embed.base import Embedder
 from ..errors import HubsearchError
 from ..ingest.chunking import Chunk, chunk_text, passage_sentences
+from ..ingest.code import PATTERNS as CODE_PATTERNS
 from ..ingest.markdown import heading_path
 from ..records import Document, Passage, ProgressCallback
 from ..settings import ChunkingConfig
@@ -65,7 +66,8 @@ def chunk_documents(
     for doc, reserve in zip(docs, title_tokens):
         budget = max(16, window - (reserve + 1 if reserve else 0))
         overlap = min(config.overlap_tokens, budget // 2 - 1)
-        out.append((doc, chunk_text(doc.text, embedder.token_offsets, budget, overlap)))
+        sections = [at for at, _, _ in doc.headings] if doc.source.lower().endswith(tuple(CODE_PATTERNS)) else ()
+        out.append((doc, chunk_text(doc.text, embedder.token_offsets, budget, overlap, sections)))
     return out
 
 

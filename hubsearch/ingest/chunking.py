@@ -101,12 +101,16 @@ def chunk_text(
     token_offsets: TokenOffsets,
     max_tokens: int,
     overlap_tokens: int = 0,
+    sections: Sequence[int] = (),
 ) -> list[Chunk]:
     """Pack whole sentences into passages of at most `max_tokens` tokens.
 
     A sentence longer than `max_tokens` is split at token boundaries, preferring word
     boundaries. Consecutive passages share up to `overlap_tokens` tokens of whole
     sentences. Every non-whitespace character of `text` lies in at least one passage.
+    With `sections` (offsets where sections start, e.g. the definitions in source code), a
+    section that fits in a passage is never cut: a passage ends before a section that would
+    not fit whole, and the next one starts with it, without overlap.
 
     Args:
         text: The document text.
@@ -135,11 +139,14 @@ def chunk_text(
             else:
                 pieces.extend(_split_long(text, s, e, toks, max_tokens))
 
+    opens, size = _sections(pieces, sections)
     chunks: list[Chunk] = []
     i = 0
     while i < len(pieces):
         j, total = i, 0
         while j < len(pieces) and total + pieces[j][2] <= max_tokens:
+            if j > i and j in opens and total + size[j] > max_tokens:
+                break  # the section starting here would not fit whole: it starts the next passage
             total += pieces[j][2]
             j += 1
         j = max(j, i + 1)
@@ -149,11 +156,30 @@ def chunk_text(
             break
         # Step back over trailing whole pieces that fit in the overlap budget.
         nxt, kept = j, 0
-        while nxt - 1 > i and kept + pieces[nxt - 1][2] <= overlap_tokens:
+        while j not in opens and nxt - 1 > i and kept + pieces[nxt - 1][2] <= overlap_tokens:
             kept += pieces[nxt - 1][2]
             nxt -= 1
         i = nxt
     return _enforce_budget(text, chunks, token_offsets, max_tokens)
+
+
+def _sections(pieces: list[tuple[int, int, int]], sections: Sequence[int]) -> tuple[set[int], dict[int, int]]:
+    """The indexes of the pieces that open a section, and each one's section size in tokens."""
+    if not sections:
+        return set(), {}
+    starts = sorted(set(sections))
+    opens: set[int] = set()
+    k = 0
+    for n, (start, _, _) in enumerate(pieces):
+        if k < len(starts) and start >= starts[k]:
+            opens.add(n)
+            while k < len(starts) and starts[k] <= start:
+                k += 1
+    size: dict[int, int] = {}
+    order = sorted(opens) + [len(pieces)]
+    for a, b in zip(order, order[1:]):
+        size[a] = sum(p[2] for p in pieces[a:b])
+    return opens, size
 
 
 def _split_long(

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .code import PATTERNS as CODE_PATTERNS
+from .code import code_title, definitions
 from .markdown import front_date, front_title, headings, parse_markdown
 from .metadata import extract_title
 
@@ -84,6 +86,16 @@ def _extract_markdown(data: bytes) -> Extracted:
     text, meta = parse_markdown(source)
     return Extracted(text, front_title(meta) or extract_title(source, ".md"), front_date(meta), meta,
                      tuple(headings(source)))
+
+
+def _code_reader(suffix: str):
+    def extract_code(data: bytes) -> Extracted:
+        """The file's own text, with its definitions as headings: passages are cut at them
+        and titled by the function or class they sit in."""
+        text = _utf8(data)
+        return Extracted(text, code_title(text), headings=tuple(definitions(text, suffix)))
+
+    return extract_code
 
 
 def _extract_html(data: bytes) -> Extracted:
@@ -238,4 +250,5 @@ _EXTRACTORS = {
     **dict.fromkeys(MARKDOWN_SUFFIXES, _extract_markdown), **dict.fromkeys(HTML_SUFFIXES, _extract_html),
     **dict.fromkeys(PDF_SUFFIXES, _extract_pdf), **dict.fromkeys(TABLE_SUFFIXES, _extract_csv),
     ".xlsx": _extract_xlsx, ".docx": _extract_docx, ".pptx": _extract_pptx, ".epub": _extract_epub,
+    **{suffix: _code_reader(suffix) for suffix in CODE_PATTERNS},
 }
