@@ -310,16 +310,19 @@ def rebuild(path: PathLike | None = None, *, model: PathLike | None = None, prec
 
 def update(path: PathLike | None = None, paths: Sequence[PathLike] | None = None, *, engine: str = "local",
            ray_address: str | None = None, wait: float = 0.0, embedder: Embedder | None = None,
-           progress: ProgressCallback | None = None) -> BuildReport:
+           progress: ProgressCallback | None = None, verify: bool = False) -> BuildReport:
     """Bring the index at `path` up to date with its sources.
 
-    Documents are compared by SHA-256 with the manifest: new and changed ones are cut into
-    passages and embedded, unchanged ones keep their passages and vectors, removed ones
-    are dropped, on the dense and the lexical side alike. The model, precision, chunking
-    and index type are the recorded ones.
+    A file whose size and modification time match the manifest's record is taken as
+    unchanged without being read; the others are read and compared by SHA-256: new and
+    changed ones are cut into passages and embedded, unchanged ones keep their passages
+    and vectors, removed ones are dropped, on the dense and the lexical side alike. The
+    model, precision, chunking and index type are the recorded ones.
 
     Args:
         paths: The folders or files to index; default: the recorded roots.
+        verify: Read and hash every file, trusting no size or modification time (for
+            files rewritten with their old time, e.g. by some sync tools).
 
     Raises:
         IndexNotFoundError: There is no index yet (build one first).
@@ -327,7 +330,7 @@ def update(path: PathLike | None = None, paths: Sequence[PathLike] | None = None
     from .indexer import lifecycle
 
     return lifecycle.update(_folder(path), paths, engine=engine, ray_address=ray_address, wait=wait,
-                            embedder=embedder, progress=progress).report
+                            embedder=embedder, progress=progress, verify=verify).report
 
 
 def watch(path: PathLike | None = None, paths: Sequence[PathLike] | None = None, *,

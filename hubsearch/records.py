@@ -63,6 +63,10 @@ class Document:
             changes cheaply.
         meta: Fields the document declares about itself (a Markdown front matter's title,
             date, tags and other scalar or list fields), as JSON values.
+        headings: (offset, level, text) of each heading (Markdown) or definition (code).
+        recorded_chars: Set on a document an update did not read, because its size and
+            modification time match the index's record: `text` is then empty and this is
+            the recorded length of its text.
     """
 
     doc_id: str
@@ -75,7 +79,16 @@ class Document:
     size: int = 0
     mtime_ns: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
-    headings: tuple[tuple[int, int, str], ...] = ()  # Markdown: (offset, level, text) of each heading
+    headings: tuple[tuple[int, int, str], ...] = ()
+    recorded_chars: int | None = None
+
+    @property
+    def unread(self) -> bool:
+        return self.recorded_chars is not None
+
+    @property
+    def chars(self) -> int:
+        return self.recorded_chars if self.recorded_chars is not None else len(self.text)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,65 @@ def test_update_with_nothing_changed_embeds_nothing(setup) -> None:
     assert index.search("topic7", k=1, config=LEXICAL)[0].doc_id == "doc07"
 
 
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files read from here on."""
+    read: list[str] = []
+    original = Path.read_bytes
+
+    def counting(self: Path) -> bytes:
+        read.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    return read
+
+
+def test_update_reads_only_files_whose_size_or_time_changed(setup, monkeypatch) -> None:
+    corpus, idx, first = setup
+    (corpus / "doc03.txt").write_text("Title 3\nA rewritten body about zeppelins.", encoding="utf-8")
+    read = _reads(monkeypatch)
+    report = update(idx, embedder=FakeEmbedder())
+    assert [n for n in read if n.endswith(".txt")] == ["doc03.txt"]
+    assert (report.changed, report.unchanged) == (1, 11)
+    index = Index.open(idx, embedder=FakeEmbedder())
+    assert index.search("zeppelins", k=1, config=LEXICAL)[0].doc_id == "doc03"
+    assert index.search("topic7", k=1, config=LEXICAL)[0].doc_id == "doc07"  # unread, still indexed
+    assert index.document("doc07").text == (corpus / "doc07.txt").read_text(encoding="utf-8")
+    rows = index.manifest.sources
+    assert {s.doc_id: s.sha256 for s in rows} == {s.doc_id: s.sha256 for s in first.manifest.sources
+                                                  if s.doc_id != "doc03"} | {"doc03": rows[3].sha256}
+
+
+def test_verify_reads_every_file_and_finds_an_edit_that_kept_its_time(setup, monkeypatch) -> None:
+    import os
+
+    corpus, idx, _ = setup
+    target = corpus / "doc04.txt"
+    before = target.stat()
+    text = target.read_text(encoding="utf-8")
+    target.write_text(text.replace("topic4", "walrus"), encoding="utf-8")  # same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # and its old time
+    assert update(idx, embedder=FakeEmbedder()).changed == 0  # trusted size and time
+    read = _reads(monkeypatch)
+    report = update(idx, embedder=FakeEmbedder(), verify=True)
+    assert report.changed == 1 and len([n for n in read if n.endswith(".txt")]) == 12
+    assert Index.open(idx, embedder=FakeEmbedder()).search("walrus", k=1, config=LEXICAL)[0].doc_id == "doc04"
+    result = CliRunner().invoke(cli, ["index", "update", "--verify", "--index", str(idx), "--json"])
+    assert "--verify" in CliRunner().invoke(cli, ["index", "update", "--help"]).output
+    assert result.exit_code != 0 or json.loads(result.output)["unchanged"] == 12
+
+
+def test_unread_documents_are_read_when_their_passages_cannot_be_kept(setup) -> None:
+    from hubsearch.records import ModelRef
+
+    corpus, idx, first = setup
+    other = FakeEmbedder(ModelRef("other", "/x", "1" * 64, 64))  # vectors of another model: nothing to keep
+    report = update(idx, embedder=other)
+    assert report.passages == first.manifest.corpus.passages and report.embedded == report.passages
+    index = Index.open(idx, embedder=other)
+    assert index.search("topic9", k=1, config=LEXICAL)[0].doc_id == "doc09"
+
+
 def test_rebuild_reuses_vectors_by_content(setup) -> None:
     _, idx, first = setup
     fake = FakeEmbedder()

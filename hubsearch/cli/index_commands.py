@@ -134,25 +134,30 @@ def rebuild_cmd(index_dir: Path | None, model: str | None, precision: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait if another process is writing the index.")
+@click.option("--verify", is_flag=True,
+              help="Read and hash every file, even those whose size and modification time match the index's "
+                   "record (for tools that rewrite files with their old time).")
 @engine_options
-def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, wait: float, engine: str,
-               ray_address: str | None) -> None:
+def update_cmd(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, wait: float, verify: bool,
+               engine: str, ray_address: str | None) -> None:
     """Bring the index up to date with its sources, embedding only what changed.
 
-    Each file's SHA-256 is compared with the manifest: new and changed documents are
-    embedded, unchanged ones keep their passages and vectors, removed ones are dropped
-    (from the vector and the BM25 side). PATHS default to the recorded sources. Model,
-    precision and chunking are the recorded ones.
+    A file whose size and modification time match the manifest is taken as unchanged
+    unread (--verify reads them all); the others are compared by SHA-256: new and
+    changed documents are embedded, unchanged ones keep their passages and vectors,
+    removed ones are dropped (from the vector and the BM25 side). PATHS default to the
+    recorded sources. Model, precision and chunking are the recorded ones.
 
     \b
       hubsearch index update            prints e.g. 1 new, 2 changed, 40 unchanged, 0 removed
+      hubsearch index update --verify   hash every file
       hubsearch index update --json
     """
     from ..index import update
 
     with progress_bars() as progress:
         report = update(index_dir, list(paths) or None, progress=progress, wait=wait, engine=engine,
-                        ray_address=ray_address)
+                        ray_address=ray_address, verify=verify)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         return

@@ -16,12 +16,13 @@ from ..embed.base import Embedder
 from ..embed.models import check_model, find_model_folder, resolve_model
 from ..errors import HubsearchError, IndexDamagedError, InvalidInputError
 from ..ingest.files import SUPPORTED_SUFFIXES, check_exist, load_documents
-from ..records import BuildReport, ModelRef, ProgressCallback
+from ..records import BuildReport, Document, ModelRef, ProgressCallback
 from ..retrieval.generation import backend_of
 from ..settings import PRECISIONS, BuildOptions, ChunkingConfig
 from ..store import generations
 from ..store import manifest as manifest_io
 from ..store.manifest import Manifest, ModelInfo
+from ..store.passages import PassageStore
 from .write import WriteJob, write_generation
 
 PathLike = Any  # str | os.PathLike[str]
@@ -138,8 +139,9 @@ def rebuild(index_dir: Path, overrides: dict[str, Any], *, embedder: Embedder | 
 
 def update(index_dir: Path, paths: Sequence[PathLike] | None = None, *, engine: str = "local",
            ray_address: str | None = None, wait: float = 0.0, embedder: Embedder | None = None,
-           progress: ProgressCallback | None = None) -> Written:
-    """Bring `index_dir` up to date with its sources; see `hubsearch.update`."""
+           progress: ProgressCallback | None = None, verify: bool = False) -> Written:
+    """Bring `index_dir` up to date with its sources; see `hubsearch.update`. Files whose
+    size and modification time match their record are not read, unless `verify`."""
     recorded = recorded_settings(index_dir, check=True)
     options = replace(recorded.options, engine=engine, ray_address=ray_address, wait=wait)
     roots = [str(p) for p in paths] if paths else recorded.roots
@@ -148,7 +150,8 @@ def update(index_dir: Path, paths: Sequence[PathLike] | None = None, *, engine: 
             f"index at {index_dir} was built by hubsearch eval from a BEIR collection; run hubsearch eval again"
         )
     with generations.writing(index_dir, wait):
-        docs, skipped = load_documents(roots, options.include, options.exclude)
+        known = None if verify or recorded.manifest is None else _known(index_dir, recorded.manifest)
+        docs, skipped = load_documents(roots, options.include, options.exclude, known)
         if progress:
             progress("read", len(docs), len(docs))
         if embedder is None:
@@ -157,6 +160,19 @@ def update(index_dir: Path, paths: Sequence[PathLike] | None = None, *, engine: 
                        options.backend, reuse=True, reuse_documents=True, include=options.include,
                        exclude=options.exclude)
         return publish(job, embedder, progress)
+
+
+def _known(index_dir: Path, manifest: Manifest) -> dict[tuple[str, str], Document]:
+    """The live generation's documents as an update may take them without reading their
+    files (see `read_documents`), keyed by root and source."""
+    store = PassageStore(generations.current_generation(index_dir) / generations.PASSAGES)
+    try:
+        chars = store.document_chars()
+    finally:
+        store.close()
+    return {(s.root, s.source): Document(s.doc_id, s.source, s.root, "", s.sha256, s.title, s.date, s.bytes, s.mtime_ns,
+                                         dict(s.meta), recorded_chars=chars[s.doc_id])
+            for s in manifest.sources if s.doc_id in chars}
 
 
 def _engine_embedder(options: BuildOptions, model: ModelRef, *, lazy: Recorded | None = None) -> Embedder:

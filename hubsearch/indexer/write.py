@@ -12,11 +12,13 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from ..embed.base import Embedder
+from ..errors import IndexWriteError
+from ..ingest.files import SourceFile, read_document
 from ..records import (
     BuildReport,
     Document,
@@ -88,6 +90,16 @@ class WriteJob:
     exclude: tuple[str, ...] = ()
 
 
+def _read(doc: Document) -> Document:
+    """An unread document read after all: its passages cannot be taken from the live
+    generation (the chunking or the model changed)."""
+    found = read_document(SourceFile(Path(doc.root).joinpath(*PurePosixPath(doc.source).parts), Path(doc.root)))
+    if found is None:
+        raise IndexWriteError(f"{doc.root}/{doc.source} could not be read again during the update; "
+                              "run hubsearch index update again")
+    return found
+
+
 def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallback | None) -> BuildReport:
     """Write a new generation holding `job.docs` and publish it.
 
@@ -101,6 +113,10 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
     else:
         previous, old_sha = None, recorded_hashes(index_dir)[2]
     same_chunking = previous is not None and previous.manifest.chunking == config
+    if any(d.unread for d in docs):  # an update skipped files that match their records
+        keeps = job.reuse_documents and same_chunking and previous is not None
+        docs = [d if not d.unread or (keeps and previous.doc_sha.get(d.doc_id) == d.sha256) else _read(d)
+                for d in docs]
     before = _embedders_of(previous.manifest) if previous is not None else []
     try:
         assembled = assemble(docs, embedder, config, previous, job.reuse_documents and same_chunking, progress)
@@ -140,7 +156,7 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
         sentence_files = assembled.sentences.save(writer.path)
         write_passage_store(
             writer.file(PASSAGES),
-            [DocumentRow(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, len(d.text)) for d in docs],
+            [DocumentRow(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, d.chars) for d in docs],
             passages,
         )
         if progress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,10 +120,13 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
+def read_documents(files: Iterable[SourceFile],
+                   known: Mapping[tuple[str, str], Document] | None = None) -> Iterator[Document | Skipped]:
     """Read and extract each file. Unreadable files come back as `Skipped`, never raised:
     so do names that are not valid UTF-8, links that lead out of the indexed folder, and
-    files with more text than `MAX_TEXT_CHARS`."""
+    files with more text than `MAX_TEXT_CHARS`. A file in `known` (keyed by root and
+    source) whose size and modification time match is not read: its known, unread
+    `Document` comes back."""
     for item in files:
         shown = printable(item.path)
         if not item.path.name.lower().endswith(SUPPORTED_SUFFIXES):
@@ -148,6 +151,10 @@ def read_documents(files: Iterable[SourceFile]) -> Iterator[Document | Skipped]:
             if info.st_size > MAX_FILE_BYTES:
                 yield Skipped(str(item.path), f"larger than {MAX_FILE_BYTES // 2**20} MiB; split it into smaller files",
                               "size")
+                continue
+            was = known.get((str(item.root), item.source)) if known else None
+            if was is not None and (was.size, was.mtime_ns) == (info.st_size, info.st_mtime_ns):
+                yield was
                 continue
             data = item.path.read_bytes()
         except OSError as exc:
@@ -192,8 +199,10 @@ def read_document(item: SourceFile) -> Document | None:
 
 
 def load_documents(paths: Sequence[str | os.PathLike[str]], include: Sequence[str] = (),
-                   exclude: Sequence[str] = ()) -> tuple[list[Document], list[Skipped]]:
-    """Discover and read every document under `paths`.
+                   exclude: Sequence[str] = (), known: Mapping[tuple[str, str], Document] | None = None,
+                   ) -> tuple[list[Document], list[Skipped]]:
+    """Discover and read every document under `paths` (those in `known` that match their
+    record unread: see `read_documents`).
 
     Raises:
         SourceError: A path does not exist, or two files map to the same doc_id.
@@ -203,7 +212,7 @@ def load_documents(paths: Sequence[str | os.PathLike[str]], include: Sequence[st
     docs: list[Document] = []
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
-    for item in read_documents(files):
+    for item in read_documents(files, known):
         if isinstance(item, Skipped):
             skipped.append(item)
             continue

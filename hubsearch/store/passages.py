@@ -95,6 +95,10 @@ class PassageStore:
         ).fetchall()
         return [Passage(*row) for row in rows]
 
+    def document_chars(self) -> dict[str, int]:
+        """doc_id -> the length of the document's text."""
+        return dict(self.con.execute("SELECT doc_id, chars FROM documents"))
+
     def input_index(self) -> dict[str, int]:
         """input_sha256 -> passage id, for reusing vectors."""
         return dict(self.con.execute("SELECT input_sha256, id FROM passages"))
