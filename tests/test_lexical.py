@@ -77,3 +77,46 @@ def test_an_index_built_before_analyzer_2_is_queried_as_it_was_built(tmp_path: P
     (tmp_path / "lex" / ANALYZER_FILE).unlink()  # as an index written by hubsearch 0.2.0 is
     old = LexicalIndex.load(tmp_path / "lex", LexicalConfig())
     assert old.analyzer == 1 and old.analyze("C and R 1.0.21 GPT-4") == ["21", "gpt"]
+
+
+def _bm25s_itself(texts: list[str]):
+    """bm25s' own tokenizer and index over `texts`, as hubsearch cuts them."""
+    from hubsearch.retrieval.lexical import cjk_bigrams
+
+    tokenized = bm25s.tokenize([cjk_bigrams(t) for t in texts], stopwords="en", stemmer=Stemmer.Stemmer("english"),
+                               token_pattern=TOKEN_PATTERNS[ANALYZER], show_progress=False)
+    retriever = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    retriever.index(tokenized, show_progress=False)
+    return retriever
+
+
+CORPUS = TEXTS + NOTES + ["徐汇区是上海的中心城区之一。", "Wing flutter at Mach 2. Flutter, flutter!"]
+
+
+def test_scores_equal_a_build_by_bm25s_itself_bit_for_bit() -> None:
+    ours = LexicalIndex.build(CORPUS)
+    reference = _bm25s_itself(CORPUS)
+    for term, column in ours.vocab.items():
+        expected = reference.get_scores([term])
+        got = ours.scores({column: 1.0})
+        assert np.array_equal(got, expected.astype(np.float32)), term
+
+
+def test_an_update_counts_only_new_texts_and_scores_as_a_fresh_build(tmp_path: Path, monkeypatch) -> None:
+    from hubsearch.retrieval import termcounts
+
+    ours = LexicalIndex.build(CORPUS)
+    ours.save(tmp_path / "lex")
+    changed = CORPUS[:3] + ["A brand new passage on flutter and 1.0.21."] + CORPUS[4:-1]  # one edited, last removed
+    rows = [i if i != 3 else None for i in range(len(changed))]
+    counted: list[str] = []
+    original = termcounts.count_terms
+    monkeypatch.setattr("hubsearch.retrieval.lexical.count_terms",
+                        lambda texts, *a: counted.extend(texts) or original(texts, *a))
+    updated = LexicalIndex.build(changed, previous=tmp_path / "lex", rows=rows)
+    assert counted == [changed[3]]
+    fresh = LexicalIndex.build(changed)
+    for term in set(updated.vocab) | set(fresh.vocab):
+        got = updated.scores({updated.vocab[term]: 1.0}) if term in updated.vocab else np.zeros(len(changed))
+        want = fresh.scores({fresh.vocab[term]: 1.0}) if term in fresh.vocab else np.zeros(len(changed))
+        assert np.array_equal(got, want), term
