@@ -293,3 +293,41 @@ def test_watch_takes_a_burst_of_changes_as_one_update(setup) -> None:
         time.sleep(1.5)  # a second update, if the burst were split, would come within this
     assert len(reports) == 2, [getattr(r, "new", r) for r in reports]
     assert reports[1].new == 300
+
+
+def test_an_update_keeps_every_sentence_vector_a_build_would_write(setup, tmp_path: Path) -> None:
+    import numpy as np
+
+    from hubsearch.store.generations import PASSAGES
+    from hubsearch.store.passages import PassageStore
+    from hubsearch.store.sentences import SentenceVectors
+
+    corpus, idx, _ = setup
+    (corpus / "doc03.txt").write_text("Title 3\nA rewritten body. It is about zeppelins.", encoding="utf-8")
+    (corpus / "doc05.txt").unlink()
+    update(idx, embedder=FakeEmbedder())
+    fresh = tmp_path / "fresh"
+    build([corpus], fresh, BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
+
+    def sentences(folder: Path) -> list[tuple[str, str, bytes]]:
+        """(passage text, sentence, vector bytes) of every stored sentence."""
+        generation = Index.open(folder, embedder=FakeEmbedder()).generation
+        store = PassageStore(generation / PASSAGES)
+        found = SentenceVectors.load(generation)
+        texts = {p: row.text for p, row in store.get(range(store.count())).items()}
+        store.close()
+        return sorted((texts[int(p)], texts[int(p)][s:e], np.asarray(v).tobytes())
+                      for (p, s, e), v in zip(found.spans, found.vectors))
+
+    updated, built = sentences(idx), sentences(fresh)
+    assert len(updated) > 12 * 4 and updated == built
+
+
+def test_a_source_record_is_stored_with_every_field() -> None:
+    from dataclasses import asdict
+
+    from hubsearch.store.manifest import SourceRecord, _source_dict
+
+    record = SourceRecord("notes/a", "notes/a.md", "/data", "0" * 64, 12, 34, "A", "2024-07-05",
+                          {"tags": ["x", "y"], "nested": {"n": [1, 2]}})
+    assert _source_dict(record) == asdict(record)

@@ -75,6 +75,7 @@ class Previous:
     """The live generation, as a source of passages and vectors to reuse."""
 
     def __init__(self, generation: Path, manifest: Manifest, doc_sha: dict[str, str]) -> None:
+        self.generation = generation
         self.manifest = manifest
         self.store = PassageStore(generation / PASSAGES)
         self.vectors = np.load(generation / EMBEDDINGS, mmap_mode="r")
@@ -128,6 +129,7 @@ class Assembled:
     embedded: int
     reused: int
     sentences_embedded: int
+    same_text: list[int | None]  # per passage: its row in the previous generation if kept whole, else None
 
 
 def assemble(
@@ -147,6 +149,7 @@ def assemble(
     """
     passages: list[Passage] = []
     sources: list[int | None] = []  # previous row of each passage's vector, or None
+    same_text: list[int | None] = []  # previous row of a kept document's passage
     inputs: dict[int, str] = {}  # passage id -> text to embed
     kept = {
         d.doc_id for d in docs
@@ -162,6 +165,7 @@ def assemble(
             for old in previous.store.doc_passages(doc.doc_id):
                 passages.append(replace(old, id=len(passages)))
                 sources.append(old.id)
+                same_text.append(old.id)
             continue
         for n, chunk in enumerate(chunked[doc.doc_id]):
             text_in = _passage_input(doc, chunk, config)
@@ -171,6 +175,7 @@ def assemble(
             if old_id is None:
                 inputs[len(passages)] = text_in
             sources.append(old_id)
+            same_text.append(None)
             passages.append(Passage(len(passages), doc.doc_id, n, chunk.start, chunk.end, chunk.text, text_sha, input_sha))
     total, done = len(inputs), 0
 
@@ -198,7 +203,7 @@ def assemble(
         embedder.prepare_queries()
     except Exception as exc:  # queries then fall back to sentence-transformers
         log.warning("could not export the model to ONNX (%s); queries will be slower", exc)
-    return Assembled(passages, vectors, sentences, len(order), len(reused), sentences_embedded)
+    return Assembled(passages, vectors, sentences, len(order), len(reused), sentences_embedded, same_text)
 
 
 def _sentence_vectors(
@@ -206,21 +211,25 @@ def _sentence_vectors(
     dimension: int, progress: ProgressCallback | None,
 ) -> tuple[SentenceVectors, int]:
     """Every passage's sentence spans and vectors: copied from the previous generation
-    for a reused passage, embedded otherwise (each distinct sentence once)."""
+    for a reused passage (in bulk: an update copies every unchanged passage's rows),
+    embedded otherwise (each distinct sentence once)."""
     old = previous.sentences if previous is not None else None
-    spans: list[tuple[int, int, int]] = []
-    rows: list[np.ndarray | str] = []  # a copied vector, or the sentence text to embed
-    for passage, source in zip(passages, sources):
-        if source is not None and old is not None:
-            old_spans, old_vectors = old.of(source)
-            if old_spans:
-                spans += [(passage.id, s, e) for s, e in old_spans]
-                rows += list(old_vectors)
-                continue
-        for s, e in passage_sentences(passage.text):
-            spans.append((passage.id, s, e))
-            rows.append(passage.text[s:e])
-    texts = list(dict.fromkeys(r for r in rows if isinstance(r, str)))
+    source = np.array([-1 if s is None else s for s in sources], dtype=np.int64)
+    count = np.zeros(len(passages), dtype=np.int64)  # rows copied from the old generation
+    lo = np.zeros(len(passages), dtype=np.int64)
+    if old is not None and len(passages):
+        owners = np.asarray(old.spans[:, 0])
+        reused = source >= 0
+        lo[reused] = np.searchsorted(owners, source[reused], "left")
+        count[reused] = np.searchsorted(owners, source[reused], "right") - lo[reused]
+    new_spans: list[tuple[int, int, int]] = []
+    rows_of = count.copy()  # rows of each passage in the new generation
+    for passage in passages:
+        if count[passage.id] == 0:
+            found = passage_sentences(passage.text)
+            rows_of[passage.id] = len(found)
+            new_spans += [(passage.id, s, e) for s, e in found]
+    texts = list(dict.fromkeys(passages[p].text[s:e] for p, s, e in new_spans))
     done = 0
 
     def advance(n: int) -> None:
@@ -232,8 +241,26 @@ def _sentence_vectors(
     if progress and texts:
         progress("sentences", 0, len(texts))
     fresh = embedder.embed(texts, progress=advance) if texts else np.zeros((0, dimension), dtype=np.float32)
-    at = {t: i for i, t in enumerate(texts)}
-    matrix = np.zeros((len(rows), dimension), dtype=np.float16)
-    for i, row in enumerate(rows):
-        matrix[i] = fresh[at[row]] if isinstance(row, str) else row
-    return SentenceVectors(np.asarray(spans, dtype=np.int32).reshape(-1, 3), matrix), len(texts)
+    first = np.cumsum(rows_of) - rows_of  # each passage's first row in the new arrays
+    spans = np.zeros((int(rows_of.sum()), 3), dtype=np.int32)
+    matrix = np.zeros((len(spans), dimension), dtype=np.float16)
+    copied = count > 0
+    if copied.any():
+        assert old is not None
+        to, take = _ranges(first[copied], count[copied]), _ranges(lo[copied], count[copied])
+        spans[to, 0] = np.repeat(np.nonzero(copied)[0], count[copied])
+        spans[to, 1:] = np.asarray(old.spans[take, 1:])
+        matrix[to] = old.vectors[take]
+    if new_spans:
+        fresh_ids = ~copied & (rows_of > 0)
+        to = _ranges(first[fresh_ids], rows_of[fresh_ids])
+        spans[to] = np.asarray(new_spans, dtype=np.int32)
+        at = {t: i for i, t in enumerate(texts)}
+        matrix[to] = fresh[[at[passages[p].text[s:e]] for p, s, e in new_spans]]
+    return SentenceVectors(spans, matrix), len(texts)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The rows starts[0] .. starts[0]+counts[0]-1, then those of the next start, and so on."""
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + within

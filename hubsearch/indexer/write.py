@@ -118,6 +118,7 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
         docs = [d if not d.unread or (keeps and previous.doc_sha.get(d.doc_id) == d.sha256) else _read(d)
                 for d in docs]
     before = _embedders_of(previous.manifest) if previous is not None else []
+    previous_lexical = previous.generation / LEXICAL if previous is not None else None
     try:
         assembled = assemble(docs, embedder, config, previous, job.reuse_documents and same_chunking, progress)
     finally:
@@ -152,7 +153,9 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
         lexical_config = LexicalConfig()
         # BM25 sees the passage alone: a title repeated on every passage of a document would
         # skew its term and length statistics. The dense side gets the title prefix.
-        lexical_files = LexicalIndex.build([p.text for p in passages], lexical_config).save(writer.file(LEXICAL))
+        lexical = LexicalIndex.build([p.text for p in passages], lexical_config, previous=previous_lexical,
+                                     rows=assembled.same_text)
+        lexical_files = lexical.save(writer.file(LEXICAL))
         sentence_files = assembled.sentences.save(writer.path)
         write_passage_store(
             writer.file(PASSAGES),
