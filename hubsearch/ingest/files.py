@@ -25,10 +25,11 @@ class SourceFile:
 
     path: Path
     root: Path
+    relative: str | None = None  # the source, where the caller knows it already
 
     @property
     def source(self) -> str:
-        return self.path.relative_to(self.root).as_posix()
+        return self.relative if self.relative is not None else self.path.relative_to(self.root).as_posix()
 
     @property
     def doc_id(self) -> str:
@@ -57,7 +58,7 @@ def discover(paths: Sequence[str | os.PathLike[str]], include: Sequence[str] = (
         SourceError: A path does not exist.
     """
     check_exist(paths)
-    return [SourceFile(Path(full), root) for root, _, full in _listing(paths, include, exclude)]
+    return [SourceFile(Path(full), root, name) for root, name, full in _listing(paths, include, exclude)]
 
 
 def _listing(paths: Sequence[str | os.PathLike[str]], include: Sequence[str] = (),

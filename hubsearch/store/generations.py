@@ -272,7 +272,9 @@ class GenerationWriter:
             name: FileRecord(self.file(name).stat().st_size, file_sha256(self.file(name))) for name in sorted(files)
         }
         tmp_manifest = self.file(MANIFEST + ".part")
-        tmp_manifest.write_text(json.dumps(sealed(manifest, records), indent=1, ensure_ascii=False), encoding="utf-8")
+        # One line: with `indent`, json falls back to its pure-Python encoder (0.25 s for
+        # 10,000 sources).
+        tmp_manifest.write_text(json.dumps(sealed(manifest, records), ensure_ascii=False), encoding="utf-8")
         os.replace(tmp_manifest, self.file(MANIFEST))
         _fsync_tree(self.path)
         final = self.index_dir / f"{GEN_PREFIX}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"

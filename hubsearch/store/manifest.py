@@ -8,6 +8,7 @@ content, so a hand-edited manifest is noticed.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
@@ -139,7 +140,7 @@ class Manifest:
             "lexical": {"library": "bm25s", **self.lexical.to_dict()},
             "vector_index": asdict(self.vector_index),
             "corpus": asdict(self.corpus),
-            "sources": [asdict(s) for s in self.sources],
+            "sources": [_source_dict(s) for s in self.sources],
             "skipped": [{"path": s.path, "reason": s.reason, "kind": s.kind} for s in self.skipped],
             "versions": dict(self.versions),
             "format": FORMAT,
@@ -170,6 +171,13 @@ class Manifest:
             checksum=str(data.get("checksum", "")),
             format_version=int(data["format_version"]),
         )
+
+
+def _source_dict(s: SourceRecord) -> dict[str, Any]:
+    """`asdict(s)`, written out: an index of many files records thousands of them, and
+    `asdict` copies each value recursively (0.3 s for 10,000)."""
+    return {"doc_id": s.doc_id, "source": s.source, "root": s.root, "sha256": s.sha256, "bytes": s.bytes,
+            "mtime_ns": s.mtime_ns, "title": s.title, "date": s.date, "meta": copy.deepcopy(s.meta)}
 
 
 def checksum(data: dict[str, Any]) -> str:
