@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--hit-docs", type=int, default=0, metavar="N",
                         help="also time -k 10 against -k 1000 on an index of N synthetic documents")
     parser.add_argument("--update-docs", type=int, default=0, metavar="N",
-                        help="with --compare-with: time `index update` after one changed file on N synthetic "
-                             "documents, this checkout against the other, interleaved")
+                        help="with --compare-with: time `index update` and `index watch` after one changed file "
+                             "on N synthetic documents, this checkout against the other, interleaved")
     parser.add_argument("--build-compare", action="store_true",
                         help="with --compare-with: `index build` on the seeds and on Cranfield's documents as "
                              "files, this checkout against the other, interleaved")
@@ -242,8 +242,9 @@ def builds_side_by_side(other: Path, rounds: int = 2) -> None:
 
 
 def update_side_by_side(docs: int, other: Path, rounds: int = 3) -> None:
-    """`index update` after one changed file, this checkout against `other` (each on an
-    index it built itself from the same corpus), interleaved round by round."""
+    """`index update` after one changed file, and `index watch` from a saved file to its new
+    generation going live, this checkout against `other` (each on an index it built itself
+    from the same corpus), interleaved round by round."""
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"
         _synthetic_corpus(corpus, docs)
@@ -254,20 +255,53 @@ def update_side_by_side(docs: int, other: Path, rounds: int = 3) -> None:
             index = Path(tmp) / f"index-{len(runs)}"
             build = _time([sys.executable, "-m", "hubsearch", "index", "build", str(corpus), "--index", str(index)],
                           ROOT, env)
-            runs[name] = (env, index, build, [])
+            runs[name] = (env, index, build, [], [])
         for n in range(rounds):
             (corpus / "doc00042.txt").write_text(f"Document 42\nRewritten {n}: about wing flutter.", encoding="utf-8")
-            for env, index, _, times in runs.values():
+            for env, index, _, times, _ in runs.values():
                 # Both indexes see the same change: update one, then the other.
                 times.append(_time([sys.executable, "-m", "hubsearch", "index", "update", "--index", str(index)],
                                    ROOT, env))
-    print(f"### `index update` after one changed file, {docs:,} documents (median of {rounds}, interleaved)\n")
-    print("| checkout | first build | `index update` | share of the build |")
-    print("|---|---|---|---|")
-    for name, (_, _, build, times) in runs.items():
+        for env, index, _, _, watched in runs.values():
+            watched.extend(_watch_latency(corpus, index, env, rounds))
+    print(f"### `index update` and `index watch` after one changed file, {docs:,} documents "
+          f"(median of {rounds}, interleaved)\n")
+    print("| checkout | first build | `index update` | share of the build | `index watch`: save to live |")
+    print("|---|---|---|---|---|")
+    for name, (_, _, build, times, watched) in runs.items():
         update = statistics.median(times)
-        print(f"| {name} | {build:.1f} s | {update:.2f} s | {100 * update / build:.1f}% |")
+        print(f"| {name} | {build:.1f} s | {update:.2f} s | {100 * update / build:.1f}% | "
+              f"{statistics.median(watched):.2f} s |")
     print()
+
+
+def _watch_latency(corpus: Path, index: Path, env: dict[str, str], rounds: int) -> list[float]:
+    """Seconds from writing a file to its index's CURRENT naming a new generation, with
+    `hubsearch index watch` running (its default debounce), once per round."""
+    current = index / "CURRENT"
+    watcher = subprocess.Popen([sys.executable, "-m", "hubsearch", "index", "watch", "--index", str(index)],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stderr is not None
+        for line in watcher.stderr:  # the first update, at start
+            if "unchanged" in line or "indexed" in line:
+                break
+        import threading
+
+        threading.Thread(target=watcher.stderr.read, daemon=True).start()  # keep the pipe drained
+        times = []
+        for n in range(rounds):
+            before = current.read_text()
+            time.sleep(1.0)
+            start = time.perf_counter()
+            (corpus / "doc00043.txt").write_text(f"Document 43\nWatched {n}: about panel flutter.", encoding="utf-8")
+            while current.read_text() == before:
+                time.sleep(0.005)
+            times.append(time.perf_counter() - start)
+        return times
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
 
 
 def update_vs_rebuild(docs: int) -> None:
