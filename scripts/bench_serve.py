@@ -58,25 +58,29 @@ def main() -> None:
         rows, load = [], None
         for label, corpus in (("seeds", seeds), (f"{args.docs:,} documents", large)):
             index = Path(tmp) / f"index-{corpus.name}"
-            _hubsearch(["index", "build", str(corpus), "--index", str(index)], env)
-            servers = [("", env, index)]
+            # Each checkout runs from its own folder: `python -m` puts the working folder first on
+            # sys.path, before PYTHONPATH.
+            env = {**env, "PYTHONPATH": str(ROOT)}
+            _hubsearch(["index", "build", str(corpus), "--index", str(index)], env, ROOT)
+            servers = [("", env, index, ROOT)]
             for n, other in enumerate(args.compare_with):
                 # Each checkout serves an index it built itself: index formats differ between versions.
                 other_env, other_index = {**env, "PYTHONPATH": str(other.resolve())}, Path(tmp) / f"other{n}-{corpus.name}"
-                _hubsearch(["index", "build", str(corpus), "--index", str(other_index)], other_env)
-                servers.append((f", {other}", other_env, other_index))
-            for suffix, server_env, index in servers:
+                _hubsearch(["index", "build", str(corpus), "--index", str(other_index)], other_env, other)
+                servers.append((f", {other}", other_env, other_index, other))
+            for suffix, server_env, index, checkout in servers:
                 port = _free_port()
                 # A file, not a pipe: the access log writes a line per request and would fill a pipe.
                 log = (Path(tmp) / f"server{suffix.replace('/', '_')}.log").open("w+b")
                 server = subprocess.Popen([sys.executable, "-m", "hubsearch", "serve", "--index", str(index), "--port",
-                                           str(port)], env=server_env, stdout=subprocess.DEVNULL,
+                                           str(port)], env=server_env, cwd=checkout, stdout=subprocess.DEVNULL,
                                           stderr=log)
                 try:
                     url = f"http://127.0.0.1:{port}"
                     _wait(url, server)
                     times = _latencies(url, args.requests)
-                    cli = None if args.latency_only else statistics.median(_cli_through_server(index, server_env))
+                    cli = None if args.latency_only else statistics.median(
+                        _cli_through_server(index, server_env, checkout))
                     rows.append((label + suffix, statistics.median(times), _pct(times, 0.99), cli))
                     if corpus is large and not suffix and not args.latency_only:
                         load = _under_load(url, corpus, index, env, args.clients, args.seconds)
@@ -97,8 +101,8 @@ def main() -> None:
     print(f"| {ok:,} | {failed} | {ok / seconds:.1f} | {'yes' if updated else 'no'} |")
 
 
-def _hubsearch(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "hubsearch", *args], env=env, check=True, capture_output=True)
+def _hubsearch(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
+    subprocess.run([sys.executable, "-m", "hubsearch", *args], env=env, cwd=cwd, check=True, capture_output=True)
 
 
 def _free_port() -> int:
@@ -136,12 +140,12 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _cli_through_server(index: Path, env: dict[str, str], runs: int = 7) -> list[float]:
+def _cli_through_server(index: Path, env: dict[str, str], cwd: Path = ROOT, runs: int = 7) -> list[float]:
     out = []
     for i in range(runs):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "hubsearch", "query", QUERIES[i % len(QUERIES)], "--index", str(index)],
-                       env=env, check=True, capture_output=True)
+                       env=env, cwd=cwd, check=True, capture_output=True)
         out.append(time.perf_counter() - started)
     return out
 
@@ -171,7 +175,7 @@ def _under_load(url: str, corpus: Path, index: Path, env: dict[str, str], client
     started = time.perf_counter()
     for t in threads:
         t.start()
-    updater = subprocess.Popen([sys.executable, "-m", "hubsearch", "index", "update", "--index", str(index)], env=env,
+    updater = subprocess.Popen([sys.executable, "-m", "hubsearch", "index", "update", "--index", str(index)], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(seconds)
     stop.set()

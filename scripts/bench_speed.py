@@ -220,18 +220,20 @@ def builds_side_by_side(other: Path, rounds: int = 2) -> None:
             (cranfield / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n{doc['text']}", encoding="utf-8")
         times: dict[tuple[str, str], list[float]] = {}
         contenders = [(name, {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / f"cache-{name[:4]}"),
-                              "PYTHONPATH": str(checkout.resolve())})
+                              "PYTHONPATH": str(checkout.resolve())}, checkout)
                       for name, checkout in (("this checkout", ROOT), (str(other), other))]
-        for _, env in contenders:  # untimed: each makes its ONNX export once, as any first build does
+        # Each checkout runs from its own folder: `python -m` puts the working folder first on
+        # sys.path, before PYTHONPATH.
+        for _, env, checkout in contenders:  # untimed: each makes its ONNX export once, as any first build does
             _time([sys.executable, "-m", "hubsearch", "index", "build", str(ROOT / "seeds"), "--index",
-                   str(Path(tmp) / f"warm-up-{env['HUBSEARCH_CACHE'][-4:]}")], ROOT, env)
+                   str(Path(tmp) / f"warm-up-{env['HUBSEARCH_CACHE'][-4:]}")], checkout, env)
         for n in range(rounds):
-            for name, env in contenders:
+            for name, env, checkout in contenders:
                 for label, corpus in (("seeds", ROOT / "seeds"), ("Cranfield, 1,400 files", cranfield)):
                     index = Path(tmp) / f"index-{n}-{name[:4]}-{label[:4]}"
                     times.setdefault((label, name), []).append(
                         _time([sys.executable, "-m", "hubsearch", "index", "build", str(corpus), "--index", str(index)],
-                              ROOT, env))
+                              checkout, env))
     print(f"### `index build` wall time (median of {rounds}, interleaved)\n")
     print("| corpus | this checkout | " + str(other) + " | change |")
     print("|---|---|---|---|")
@@ -253,34 +255,36 @@ def update_side_by_side(docs: int, other: Path, rounds: int = 3) -> None:
             env = {**os.environ, "HUBSEARCH_CACHE": str(Path(tmp) / f"cache-{len(runs)}"),
                    "PYTHONPATH": str(checkout.resolve())}
             index = Path(tmp) / f"index-{len(runs)}"
+            # Each checkout runs from its own folder: `python -m` puts the working folder first on
+            # sys.path, before PYTHONPATH.
             build = _time([sys.executable, "-m", "hubsearch", "index", "build", str(corpus), "--index", str(index)],
-                          ROOT, env)
-            runs[name] = (env, index, build, [], [])
+                          checkout, env)
+            runs[name] = (env, index, build, [], [], checkout)
         for n in range(rounds):
             (corpus / "doc00042.txt").write_text(f"Document 42\nRewritten {n}: about wing flutter.", encoding="utf-8")
-            for env, index, _, times, _ in runs.values():
+            for env, index, _, times, _, checkout in runs.values():
                 # Both indexes see the same change: update one, then the other.
                 times.append(_time([sys.executable, "-m", "hubsearch", "index", "update", "--index", str(index)],
-                                   ROOT, env))
-        for env, index, _, _, watched in runs.values():
-            watched.extend(_watch_latency(corpus, index, env, rounds))
+                                   checkout, env))
+        for env, index, _, _, watched, checkout in runs.values():
+            watched.extend(_watch_latency(corpus, index, env, rounds, checkout))
     print(f"### `index update` and `index watch` after one changed file, {docs:,} documents "
           f"(median of {rounds}, interleaved)\n")
     print("| checkout | first build | `index update` | share of the build | `index watch`: save to live |")
     print("|---|---|---|---|---|")
-    for name, (_, _, build, times, watched) in runs.items():
+    for name, (_, _, build, times, watched, _) in runs.items():
         update = statistics.median(times)
         print(f"| {name} | {build:.1f} s | {update:.2f} s | {100 * update / build:.1f}% | "
               f"{statistics.median(watched):.2f} s |")
     print()
 
 
-def _watch_latency(corpus: Path, index: Path, env: dict[str, str], rounds: int) -> list[float]:
+def _watch_latency(corpus: Path, index: Path, env: dict[str, str], rounds: int, checkout: Path = ROOT) -> list[float]:
     """Seconds from writing a file to its index's CURRENT naming a new generation, with
     `hubsearch index watch` running (its default debounce), once per round."""
     current = index / "CURRENT"
     watcher = subprocess.Popen([sys.executable, "-m", "hubsearch", "index", "watch", "--index", str(index)],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert watcher.stderr is not None
         for line in watcher.stderr:  # the first update, at start
