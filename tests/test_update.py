@@ -331,3 +331,20 @@ def test_a_source_record_is_stored_with_every_field() -> None:
     record = SourceRecord("notes/a", "notes/a.md", "/data", "0" * 64, 12, 34, "A", "2024-07-05",
                           {"tags": ["x", "y"], "nested": {"n": [1, 2]}})
     assert _source_dict(record) == asdict(record)
+
+
+def test_sentences_embedded_in_blocks_are_stored_as_in_one_call(tmp_path: Path, monkeypatch) -> None:
+    import numpy as np
+
+    from hubsearch.indexer import assemble
+    from hubsearch.store.sentences import SentenceVectors
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    whole = Index.build([corpus], tmp_path / "whole", BuildOptions(chunking=SMALL), embedder=FakeEmbedder())
+    monkeypatch.setattr(assemble, "SENTENCE_BLOCK", 7)
+    fake = FakeEmbedder()
+    blocks = Index.build([corpus], tmp_path / "blocks", BuildOptions(chunking=SMALL), embedder=fake)
+    one, other = SentenceVectors.load(whole.generation), SentenceVectors.load(blocks.generation)
+    assert len(one.spans) > 7 * 3 and np.array_equal(one.spans, other.spans)
+    assert np.array_equal(one.vectors, other.vectors)

@@ -240,7 +240,6 @@ def _sentence_vectors(
 
     if progress and texts:
         progress("sentences", 0, len(texts))
-    fresh = embedder.embed(texts, progress=advance) if texts else np.zeros((0, dimension), dtype=np.float32)
     first = np.cumsum(rows_of) - rows_of  # each passage's first row in the new arrays
     spans = np.zeros((int(rows_of.sum()), 3), dtype=np.int32)
     matrix = np.zeros((len(spans), dimension), dtype=np.float16)
@@ -250,14 +249,26 @@ def _sentence_vectors(
         to, take = _ranges(first[copied], count[copied]), _ranges(lo[copied], count[copied])
         spans[to, 0] = np.repeat(np.nonzero(copied)[0], count[copied])
         spans[to, 1:] = np.asarray(old.spans[take, 1:])
-        matrix[to] = old.vectors[take]
+        for a in range(0, len(to), SENTENCE_BLOCK):  # in blocks: no second copy of every vector
+            matrix[to[a:a + SENTENCE_BLOCK]] = old.vectors[take[a:a + SENTENCE_BLOCK]]
     if new_spans:
         fresh_ids = ~copied & (rows_of > 0)
         to = _ranges(first[fresh_ids], rows_of[fresh_ids])
         spans[to] = np.asarray(new_spans, dtype=np.int32)
         at = {t: i for i, t in enumerate(texts)}
-        matrix[to] = fresh[[at[passages[p].text[s:e]] for p, s, e in new_spans]]
+        which = np.fromiter((at[passages[p].text[s:e]] for p, s, e in new_spans), dtype=np.int64,
+                            count=len(new_spans))
+        del at
+        # Embedded a block at a time, each block's float32 vectors stored as float16 at once,
+        # so that a large build never holds every sentence's vector twice.
+        for a in range(0, len(texts), SENTENCE_BLOCK):
+            fresh = embedder.embed(texts[a:a + SENTENCE_BLOCK], progress=advance)
+            rows = np.nonzero((which >= a) & (which < a + SENTENCE_BLOCK))[0]
+            matrix[to[rows]] = fresh[which[rows] - a]
     return SentenceVectors(spans, matrix), len(texts)
+
+
+SENTENCE_BLOCK = 65_536  # sentences embedded per call in a build (about 100 MB of float32 vectors)
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ class TermCounts:
     tf: np.ndarray  # int32
 
     def save(self, folder: Path) -> None:
-        for name, array in zip(COUNT_FILES, (self.indptr, self.terms, self.tf)):
-            np.save(folder / name, array)
+        for name, values in zip(COUNT_FILES, (self.indptr, self.terms, self.tf)):
+            np.save(folder / name, values)
 
     @classmethod
     def load(cls, folder: Path) -> "TermCounts | None":
@@ -54,7 +55,7 @@ def count_terms(texts: Sequence[str], split: Callable[[str], list[str]], stopwor
     """Count each text's terms as bm25s.tokenize cuts them (`split` on the lower-cased text,
     stopwords dropped, then stemmed); new terms are added to `vocab`."""
     stems: dict[str, int] = {}  # word -> term id, each distinct word stemmed once
-    sizes, terms, tfs = [], [], []
+    sizes, terms, tfs = array("q"), array("i"), array("i")  # 4 or 8 bytes an entry, not a Python int
     for text in texts:
         words = [w for w in split(text.lower()) if w not in stopwords]
         unknown = [w for w in dict.fromkeys(words) if w not in stems]
@@ -66,8 +67,8 @@ def count_terms(texts: Sequence[str], split: Callable[[str], list[str]], stopwor
         terms.extend(counted.keys())
         tfs.extend(counted.values())
     indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=indptr[1:])
-    return TermCounts(indptr, np.asarray(terms, dtype=np.int32), np.asarray(tfs, dtype=np.int32))
+    np.cumsum(np.frombuffer(sizes, dtype=np.int64), out=indptr[1:])
+    return TermCounts(indptr, np.frombuffer(terms, dtype=np.int32).copy(), np.frombuffer(tfs, dtype=np.int32).copy())
 
 
 def join(parts: Sequence[TermCounts]) -> TermCounts:
