@@ -177,10 +177,12 @@ def throughput(sample: int) -> None:
 
     from hubsearch.embed.base import cpu_has_fast_bf16
     from hubsearch.embed.models import resolve_model
-    from hubsearch.embed.onnx import Int8Embedder
+    from hubsearch.embed.onnx import Int8Embedder, export_onnx, load_query_embedder
     from hubsearch.embed.transformer import SentenceTransformerEmbedder
 
     ref = resolve_model()
+    export_onnx(SentenceTransformerEmbedder(ref))  # the export queries and small updates run
+    onnx = load_query_embedder(ref)
     texts = _passages(sample)
     plain = SentenceTransformer(ref.path, device="cpu")
     tokens = sum(min(len(ids), ref.max_seq_length) for ids in plain.tokenizer(texts)["input_ids"])
@@ -191,6 +193,8 @@ def throughput(sample: int) -> None:
         ("hubsearch bf16 (autocast)", SentenceTransformerEmbedder(ref, precision="bf16").embed),
         ("hubsearch int8 (ONNX dynamic quantisation)", Int8Embedder(SentenceTransformerEmbedder(ref)).embed),
     ]
+    if onnx is not None:
+        contenders.append(("hubsearch fp32 through onnxruntime (the export updates use)", onnx.embed))
     rows = []
     for label, fn in contenders:
         fn(texts[:32])  # warm-up
