@@ -156,10 +156,10 @@ class LexicalIndex:
                 f"{folder} was built by a newer hubsearch (text analyser {analyzer}); upgrade hubsearch or "
                 "run hubsearch index rebuild"
             )
-        return cls(
-            np.load(folder / "data.csc.index.npy"),
-            np.load(folder / "indices.csc.index.npy"),
-            np.load(folder / "indptr.csc.index.npy"),
+        return cls(  # memory maps: a query reads only its terms' columns
+            np.load(folder / "data.csc.index.npy", mmap_mode="r"),
+            np.load(folder / "indices.csc.index.npy", mmap_mode="r"),
+            np.load(folder / "indptr.csc.index.npy", mmap_mode="r"),
             json.loads((folder / "vocab.index.json").read_text(encoding="utf-8")),
             frozenset(json.loads((folder / STOPWORDS_FILE).read_text(encoding="utf-8"))),
             config,
