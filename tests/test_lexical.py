@@ -120,3 +120,13 @@ def test_an_update_counts_only_new_texts_and_scores_as_a_fresh_build(tmp_path: P
         got = updated.scores({updated.vocab[term]: 1.0}) if term in updated.vocab else np.zeros(len(changed))
         want = fresh.scores({fresh.vocab[term]: 1.0}) if term in fresh.vocab else np.zeros(len(changed))
         assert np.array_equal(got, want), term
+
+
+@pytest.mark.parametrize(("query", "found"), [
+    ("徐汇区", 0), ("東京タワー", 1), ("서울의 지하철", 2), ("とうきょう", 1),
+])
+def test_chinese_japanese_and_korean_words_are_found_by_character_pairs(query: str, found: int) -> None:
+    texts = ["徐汇区是上海的中心城区之一。", "東京タワーは高い。とうきょうの夜景。", "서울의 지하철은 편리합니다.",
+             "An English note about trains."]
+    index = LexicalIndex.build(texts)
+    assert index.search(index.term_weights(query), 2).ids[:1] == [found], index.analyze(query)
