@@ -178,6 +178,34 @@ def test_an_index_of_format_1_is_still_read(tmp_path: Path, corpus: Path) -> Non
         assert {s.kind for s in index.manifest.skipped} == {"unreadable"}
 
 
+def test_an_index_of_format_2_is_queried_as_built_and_updated_to_format_3(tmp_path: Path, corpus: Path) -> None:
+    from hubsearch import update
+    from hubsearch.retrieval.lexical import ANALYZER_FILE
+    from hubsearch.retrieval.termcounts import COUNT_FILES
+    from hubsearch.store import manifest as manifest_io
+
+    built = Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder())
+    generation = built.generation
+    built.close()
+    data = json.loads((generation / "manifest.json").read_text())
+    data["format_version"] = 2  # as hubsearch 0.2 wrote it: BM25 analyser 1, no term counts
+    for name in (ANALYZER_FILE, *COUNT_FILES):
+        (generation / "lexical" / name).unlink()
+        del data["files"][f"lexical/{name}"]
+    data["checksum"] = manifest_io.checksum(data)
+    (generation / "manifest.json").write_text(json.dumps(data))
+    with Index.open(tmp_path / "idx", embedder=FakeEmbedder()) as index:
+        assert index.search("apples", k=1, mode="lexical")[0].doc_id == "apples"
+    (corpus / "kiwis.txt").write_text("Kiwis ripen in version 1.0.21 of the orchard.", encoding="utf-8")
+    report = update(tmp_path / "idx", embedder=FakeEmbedder())
+    assert report.new == 1
+    with Index.open(tmp_path / "idx", embedder=FakeEmbedder()) as index:
+        assert index.manifest.format_version == manifest_io.FORMAT_VERSION == 3
+        assert all((index.generation / "lexical" / name).is_file() for name in (ANALYZER_FILE, *COUNT_FILES))
+        assert index.search("1.0.21", k=1, mode="lexical")[0].doc_id == "kiwis"
+        assert index.search("apples", k=1, mode="lexical")[0].doc_id == "apples"
+
+
 def _notes(root: Path) -> Path:
     root.mkdir()
     (root / "tomatoes.md").write_text(NOTE, encoding="utf-8")

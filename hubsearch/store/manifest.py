@@ -20,7 +20,7 @@ from ..records import ModelRef, Skipped
 from ..settings import ChunkingConfig, LexicalConfig
 
 FORMAT = "hubsearch-index"
-FORMAT_VERSION = 2  # 2: sources record the fields a document declares (meta), skipped files their kind
+FORMAT_VERSION = 3  # 2: sources record declared fields (meta), skipped files their kind; 3: BM25 analyser 2 and term counts
 MANIFEST = "manifest.json"
 # Beside CURRENT: the sources and settings of the last build, so that `rebuild` works even
 # when the live generation's manifest or CURRENT itself is damaged.
