@@ -147,3 +147,17 @@ def test_evaluate_cuts_passages_as_asked_and_rebuilds_a_kept_index_when_that_cha
     again = evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",), chunking=short)
     assert again.passages == shorter.passages
     assert fake.embedded - embedded == 1  # reused: only the judged query was embedded
+
+
+def test_a_kept_index_of_an_older_format_is_built_again(tmp_path: Path, monkeypatch) -> None:
+    from hubsearch.store import manifest as manifest_io
+
+    folder = _beir(tmp_path / "beir")
+    fake = FakeEmbedder()
+    evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",))
+    first = (tmp_path / "idx" / "CURRENT").read_text()
+    evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",))
+    assert (tmp_path / "idx" / "CURRENT").read_text() == first  # kept
+    monkeypatch.setattr(manifest_io, "FORMAT_VERSION", manifest_io.FORMAT_VERSION + 1)  # as after an upgrade
+    evaluate(folder, path=tmp_path / "idx", embedder=fake, modes=("lexical",))
+    assert (tmp_path / "idx" / "CURRENT").read_text() != first  # indexed again

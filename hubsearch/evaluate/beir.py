@@ -287,7 +287,10 @@ def _open_matching(
         index = Index.open(index_dir, model=model, embedder=embedder)
     except (ModelMismatchError, IndexDamagedError):
         return None
-    if index.manifest.chunking != chunking:
+    from ..store.manifest import FORMAT_VERSION
+
+    # An index of an older format is cut the old way (BM25's analyser, say): scored afresh.
+    if index.manifest.chunking != chunking or index.manifest.format_version != FORMAT_VERSION:
         index.close()
         return None
     if embedder is None:
