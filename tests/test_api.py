@@ -305,3 +305,17 @@ def test_the_highlight_rule_is_a_search_setting(tmp_path: Path) -> None:
 
     assert marked(words_only) == "He warned of grave risks."
     assert marked(replace(words_only, highlight_terms="idf")) == "Ding Kuiling spoke today."
+
+
+def test_a_manifest_verified_before_is_not_checksummed_again_until_it_is_written(built: Index, monkeypatch) -> None:
+    built.close()
+    Index.open(built.path, embedder=FakeEmbedder()).close()
+    calls: list[int] = []
+    original = manifest_io.checksum
+    monkeypatch.setattr(manifest_io, "checksum", lambda data: calls.append(1) or original(data))
+    Index.open(built.path, embedder=FakeEmbedder()).close()
+    assert calls == []
+    _damage(built, "edited-manifest")  # the same checksum field, other content
+    with pytest.raises(IndexDamagedError, match="manifest.json was edited"):
+        Index.open(built.path, embedder=FakeEmbedder())
+    assert calls

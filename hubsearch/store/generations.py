@@ -34,6 +34,7 @@ from ..errors import (
     InvalidInputError,
 )
 from .manifest import MANIFEST, RECORD, FileRecord, Manifest, damaged, sealed
+from .memo import fingerprint, note_path, read_note, write_note
 
 POINTER = "CURRENT"
 LOCK = ".lock"
@@ -128,48 +129,25 @@ def verify_files(index_dir: Path, generation: Path, manifest: Manifest) -> None:
     # that was verified before and whose size, times and inode have not moved since is not
     # hashed again. Any write changes ctime, which no tool can set back.
     memo = _verified_memo(generation, manifest)
-    seen = _read_memo(memo)
+    seen = read_note(memo)
     fingerprints = {}
     for rel, meta in files.items():
         path = generation / rel
         try:
-            info = path.stat()
+            found = fingerprint(path)
         except FileNotFoundError:
             raise damaged(index_dir, f"{rel} is missing") from None
-        if info.st_size != meta.bytes:
-            raise damaged(index_dir, f"{rel} has {info.st_size} bytes, expected {meta.bytes}")
-        fingerprint = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
-        if seen.get(rel) != fingerprint and file_sha256(path) != meta.sha256:
+        if found[0] != meta.bytes:
+            raise damaged(index_dir, f"{rel} has {found[0]} bytes, expected {meta.bytes}")
+        if seen.get(rel) != found and file_sha256(path) != meta.sha256:
             raise damaged(index_dir, f"{rel} does not match its checksum")
-        fingerprints[rel] = fingerprint
+        fingerprints[rel] = found
     if fingerprints != seen:
-        _write_memo(memo, fingerprints)
+        write_note(memo, fingerprints)
 
 
 def _verified_memo(generation: Path, manifest: Manifest) -> Path:
-    from ..settings import cache_dir
-
-    key = hashlib.sha256(f"{generation.resolve()}\0{manifest.checksum}".encode()).hexdigest()[:32]
-    return cache_dir() / "verified" / f"{key}.json"
-
-
-def _read_memo(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_memo(path: Path, fingerprints: dict[str, Any]) -> None:
-    """Best effort: a read-only cache only means hashing again next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(f"{path.name}.{secrets.token_hex(4)}.part")
-        part.write_text(json.dumps(fingerprints), encoding="utf-8")
-        os.replace(part, path)
-    except OSError:
-        pass
+    return note_path(hashlib.sha256(f"{generation.resolve()}\0{manifest.checksum}".encode()).hexdigest()[:32])
 
 
 def prepare_folder(index_dir: Path) -> None:
