@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 # (stage, done, total): stages are "read", "embed", "sentences", "write" and "eval";
@@ -89,6 +89,15 @@ class Document:
     @property
     def chars(self) -> int:
         return self.recorded_chars if self.recorded_chars is not None else len(self.text)
+
+    @property
+    def file(self) -> Path:
+        return indexed_file(self.root, self.source)
+
+
+def indexed_file(root: str, source: str) -> Path:
+    """The file a document was read from: its root joined with its POSIX-style source path."""
+    return Path(root).joinpath(*PurePosixPath(source).parts)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class WriteJob:
 def _read(doc: Document) -> Document:
     """An unread document read after all: its passages cannot be taken from the live
     generation (the chunking or the model changed)."""
-    found = read_document(SourceFile(Path(doc.root).joinpath(*PurePosixPath(doc.source).parts), Path(doc.root)))
+    found = read_document(SourceFile(doc.file, Path(doc.root)))
     if found is None:
         raise IndexWriteError(f"{doc.root}/{doc.source} could not be read again during the update; "
                               "run hubsearch index update again")

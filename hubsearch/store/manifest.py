@@ -12,11 +12,11 @@ import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ..errors import IndexDamagedError
-from ..records import ModelRef, Skipped
+from ..records import ModelRef, Skipped, indexed_file
 from ..settings import ChunkingConfig, LexicalConfig
 from .memo import fingerprint, note_path, read_note, write_note
 
@@ -105,7 +105,7 @@ class SourceRecord:
     @property
     def file(self) -> Path:
         """The indexed file: the root joined with the POSIX-style source path."""
-        return Path(self.root).joinpath(*PurePosixPath(self.source).parts)
+        return indexed_file(self.root, self.source)
 
 
 @dataclass(frozen=True)
