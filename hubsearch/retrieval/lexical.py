@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import HubsearchError
 from ..settings import LexicalConfig
 from .ranked import Ranked
-from .termcounts import TermCounts, count_terms, in_order, join, lucene_scores, splitter
+from .termcounts import TermCounts, count_terms, join, lucene_scores, splitter
 
 __all__ = ["LexicalConfig", "LexicalIndex", "top"]
 
@@ -101,7 +101,7 @@ class LexicalIndex:
                            count_terms([texts[i] for i in fresh], split, stopwords, stem, vocab)])
             order = np.empty(len(texts), dtype=np.int64)
             order[np.asarray(kept + fresh, dtype=np.int64)] = np.arange(len(texts))
-            counts = in_order(joined, order)
+            counts = joined.rows(order)
         data, indices, indptr = lucene_scores(counts, len(vocab), config.k1, config.b)
         index = cls(data, indices, indptr, vocab, stopwords, config, len(texts))
         index.counts = counts

@@ -79,11 +79,6 @@ def join(parts: Sequence[TermCounts]) -> TermCounts:
                       np.concatenate([p.tf for p in parts]).astype(np.int32))
 
 
-def in_order(counts: TermCounts, order: np.ndarray) -> TermCounts:
-    """The rows of `counts` rearranged: row i of the result is row order[i]."""
-    return counts.rows(np.asarray(order, dtype=np.int64))
-
-
 def lucene_scores(counts: TermCounts, vocab_size: int, k1: float, b: float
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BM25 (Lucene's idf) of every (passage, term) as a column-compressed matrix:
