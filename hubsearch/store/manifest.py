@@ -217,33 +217,27 @@ def read_raw(index_dir: Path, generation: Path, *, check: bool = True) -> dict[s
             f"index at {index_dir} has format version {version}, newer than this hubsearch reads "
             f"({FORMAT_VERSION}); upgrade hubsearch, or {rebuild_hint(index_dir)}"
         )
-    if check and not _known_intact(generation, data):
-        if data.get("checksum") != checksum(data):
-            raise damaged(index_dir, f"{MANIFEST} was edited after the index was written")
-        _note_intact(generation, data)
+    if check:
+        _check_sum(index_dir, generation, data)
     return data
 
 
-# Checking the checksum serialises the whole manifest again, which grows with the sources it
-# records (23 ms at 10,000 files): a manifest verified before and not written since is not.
-def _manifest_note(generation: Path, data: dict[str, Any]) -> Path:
+def _check_sum(index_dir: Path, generation: Path, data: dict[str, Any]) -> None:
+    """Refuse a manifest whose checksum does not match its content. Checking serialises the
+    whole manifest again, which grows with the sources it records (23 ms at 10,000 files),
+    so a manifest verified before and not written since is not checked again."""
     key = f"{generation.resolve()}\0{data.get('checksum')}\0{MANIFEST}"
-    return note_path("m-" + hashlib.sha256(key.encode()).hexdigest()[:32])
-
-
-def _known_intact(generation: Path, data: dict[str, Any]) -> bool:
+    note = note_path("m-" + hashlib.sha256(key.encode()).hexdigest()[:32])
     try:
-        found = fingerprint(generation / MANIFEST)
+        found: list[int] | None = fingerprint(generation / MANIFEST)
     except OSError:
-        return False
-    return read_note(_manifest_note(generation, data)).get(MANIFEST) == found
-
-
-def _note_intact(generation: Path, data: dict[str, Any]) -> None:
-    try:
-        write_note(_manifest_note(generation, data), {MANIFEST: fingerprint(generation / MANIFEST)})
-    except OSError:
-        pass
+        found = None
+    if found is not None and read_note(note).get(MANIFEST) == found:
+        return
+    if data.get("checksum") != checksum(data):
+        raise damaged(index_dir, f"{MANIFEST} was edited after the index was written")
+    if found is not None:
+        write_note(note, {MANIFEST: found})
 
 
 def read(index_dir: Path, generation: Path, *, check: bool = True) -> Manifest:
