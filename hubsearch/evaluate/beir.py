@@ -29,7 +29,7 @@ from .report import CollectionReport, ModeResult, means, mode_result
 if TYPE_CHECKING:
     from ..embed.base import Embedder
     from ..records import ProgressCallback
-    from ..retrieval.ranked import Fused
+    from ..retrieval.ranked import Ranking
 
 
 @dataclass(frozen=True)
@@ -159,11 +159,11 @@ def rank_documents(
     return out
 
 
-def best_passage_documents(ranked: Sequence[Fused], doc_of: Sequence[str], k: int) -> list[tuple[str, float]]:
+def best_passage_documents(ranked: Ranking, doc_of: Sequence[str], k: int) -> list[tuple[str, float]]:
     """The top `k` documents of a passage ranking, each scored by its best passage."""
     best: dict[str, float] = {}
-    for r in ranked:
-        best.setdefault(doc_of[r.id], r.score)
+    for i, score in zip(ranked.ids.tolist(), ranked.scores.tolist()):
+        best.setdefault(doc_of[i], score)
     return sorted(best.items(), key=lambda x: -x[1])[:k]
 
 

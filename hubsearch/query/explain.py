@@ -54,7 +54,8 @@ def explain_hit(candidate: Fused, trace: Trace) -> dict[str, Any]:
 def explain_hits(trace: Trace, ids: list[int], shown: list[float] | None = None) -> list[dict[str, Any]]:
     """The explain objects of the candidates with these passage ids, in the order given;
     `shown` holds the scores the hits show, to mark those raised to keep scores falling."""
-    by_id = {candidate.id: candidate for candidate in trace.ranking}
+    at = {int(i): n for n, i in enumerate(trace.ranking.ids.tolist())}
+    by_id = {i: trace.ranking[at[i]] for i in ids}
     out = [explain_hit(by_id[i], trace) for i in ids]
     for i, explained, score in zip(ids, out, shown or []):
         if round(score, 6) > round(by_id[i].score, 6):

@@ -12,16 +12,17 @@ Two fusion methods:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..retrieval.ranked import Fused, Mixed, Ranked, SideScore, Smoothed
+from ..retrieval.ranked import Fused, Mixed, Ranked, Ranking, SideColumns
 from ..settings import FUSION_METHODS, FusionConfig
 
-__all__ = ["FUSION_METHODS", "FusionConfig", "Fused", "Ranked", "fuse", "mix", "normalise", "single", "smooth"]
+__all__ = ["FUSION_METHODS", "FusionConfig", "Fused", "Ranked", "Ranking", "fuse", "keep_firsts", "mix", "normalise",
+           "single", "smooth"]
 
 
 _blas: Any = None
@@ -42,15 +43,14 @@ def gram(vectors: np.ndarray) -> np.ndarray:
         return vectors @ vectors.T
 
 
-def single(name: str, side: Ranked) -> list[Fused]:
+def single(name: str, side: Ranked) -> Ranking:
     """One side's ranking as it is, each candidate's score its own."""
-    return [
-        Fused(int(i), float(s), {name: SideScore(r, float(s), float(s))})
-        for r, (i, s) in enumerate(zip(side.ids, side.scores), start=1)
-    ]
+    scores = np.asarray(side.scores, dtype=np.float64)
+    ranks = np.arange(1, len(scores) + 1, dtype=np.int64)
+    return Ranking(np.asarray(side.ids, dtype=np.int64), scores, {name: SideColumns(ranks, scores, scores)})
 
 
-def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str, float] | None = None) -> list[Fused]:
+def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str, float] | None = None) -> Ranking:
     """Merge ranked lists into one, best first.
 
     Every side's first-ranked id ends up in the first ``len(sides)`` results, whatever
@@ -66,7 +66,7 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
     lists = {name: np.asarray(side.ids, dtype=np.int64) for name, side in sides.items()}
     candidates = np.unique(np.concatenate(list(lists.values()))) if lists else np.zeros(0, dtype=np.int64)
     total = np.zeros(len(candidates))
-    columns = []
+    columns = {}
     for name, side in sides.items():
         ids = lists[name]
         scores = np.asarray(side.scores, dtype=np.float64)
@@ -84,17 +84,9 @@ def fuse(sides: Mapping[str, Ranked], config: FusionConfig, weights: Mapping[str
             values[where] = normed
             contribution = w * values
         total += contribution
-        columns.append((name, rank.tolist(), raw.tolist(), contribution.tolist()))
-    order = np.lexsort((candidates, -total)).tolist()
-    ids, scores = candidates.tolist(), total.tolist()
-    fused = [
-        Fused(ids[j], scores[j], {
-            name: SideScore(rank[j] or None, None if raw[j] != raw[j] else raw[j], contribution[j])
-            for name, rank, raw, contribution in columns
-        })
-        for j in order
-    ]
-    return _keep_firsts(fused)
+        columns[name] = SideColumns(rank, raw, contribution)
+    order = np.lexsort((candidates, -total))
+    return keep_firsts(Ranking(candidates, total, columns).take(order))
 
 
 def normalise(scores: np.ndarray, method: str) -> np.ndarray:
@@ -109,7 +101,7 @@ def normalise(scores: np.ndarray, method: str) -> np.ndarray:
     return (scores - lo) / (hi - lo) if hi > lo else np.ones_like(scores)
 
 
-def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:
+def mix(first: Sequence[Fused], second: Sequence[Fused], share: float) -> Sequence[Fused]:
     """The two passes' rankings as one: each candidate scores `(1 - share) * first +
     share * second`. A pass that did not return a candidate counts its own lowest score
     there (0 at most), as fusion does for a side. Each candidate keeps the per-side
@@ -127,27 +119,29 @@ def mix(first: list[Fused], second: list[Fused], share: float) -> list[Fused]:
         score = (1.0 - share) * (floor_a if a is None else a) + share * (floor_b if b is None else b)
         out.append(replace(after.get(cid) or before[cid], score=score, mixed=Mixed(a, b, share)))
     out.sort(key=lambda f: (-f.score, f.id))
-    return _keep_firsts(out)
+    return keep_firsts(Ranking.of(out))
 
 
-def _keep_firsts(fused: list[Fused]) -> list[Fused]:
-    """Move each side's first-ranked id into the first (number of sides) places."""
-    names = list(fused[0].sides) if fused else []
-    if len(names) < 2:
-        return fused
-    firsts = [next((f.id for f in fused if f.sides[name].rank == 1), None) for name in names]
-    firsts = [f for f in dict.fromkeys(firsts) if f is not None]
+def keep_firsts(ranking: Ranking) -> Ranking:
+    """Move each side's first-ranked candidate into the first (number of sides) places."""
+    if len(ranking.columns) < 2:
+        return ranking
+    firsts = []  # positions of each side's first, in the order of the sides
+    for column in ranking.columns.values():
+        at = np.flatnonzero(column.rank == 1)
+        if len(at):
+            firsts.append(int(at[0]))
+    firsts = list(dict.fromkeys(firsts))
     head = len(firsts)
-    missing = [f for f in firsts if f not in {x.id for x in fused[:head]}]
-    if not missing:
-        return fused
-    promoted = [x for x in fused if x.id in missing]
-    rest = [x for x in fused if x.id not in missing]
+    promoted = sorted(p for p in firsts if p >= head)  # in ranking order
+    if not promoted:
+        return ranking
+    rest = np.delete(np.arange(len(ranking)), promoted)
     keep = head - len(promoted)
-    return rest[:keep] + promoted + rest[keep:]
+    return ranking.take(np.concatenate([rest[:keep], promoted, rest[keep:]]))
 
 
-def smooth(ranked: list[Fused], vectors: np.ndarray, weight: float, neighbours: int) -> list[Fused]:
+def smooth(ranked: Sequence[Fused], vectors: np.ndarray, weight: float, neighbours: int) -> Ranking:
     """Score regularisation (Diaz, 2005) over the first ``len(vectors)`` candidates.
 
     Each candidate's score becomes ``(1 - weight) * score + weight * m``, where ``m`` is
@@ -163,13 +157,12 @@ def smooth(ranked: list[Fused], vectors: np.ndarray, weight: float, neighbours: 
         weight: Share of the neighbours' mean in the new score, 0..1.
         neighbours: How many nearest candidates to average.
     """
-    n = min(len(ranked), len(vectors))
+    ranking = Ranking.of(ranked)
+    n = min(len(ranking), len(vectors))
     if n < 2 or weight <= 0 or neighbours < 1:
-        return ranked
-    head = ranked[:n]
-    scores = np.array([f.score for f in head], dtype=np.float64)
-    head_vectors = np.asarray(vectors[:n], dtype=np.float32)
-    sims = gram(head_vectors)
+        return ranking
+    scores = ranking.scores[:n]
+    sims = gram(np.asarray(vectors[:n], dtype=np.float32))
     np.fill_diagonal(sims, -np.inf)
     k = min(neighbours, n - 1)
     near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -177,9 +170,11 @@ def smooth(ranked: list[Fused], vectors: np.ndarray, weight: float, neighbours: 
     total = w.sum(axis=1)
     mean = np.where(total > 0, (w * scores[near]).sum(axis=1) / np.where(total > 0, total, 1.0), scores)
     new = (1.0 - weight) * scores + weight * mean
-    smoothed = [
-        replace(f, score=float(v), smoothed=Smoothed(f.score, float(m), weight))
-        for f, v, m in zip(head, new, mean)
-    ]
-    smoothed.sort(key=lambda f: (-f.score, f.id))
-    return _keep_firsts(smoothed + ranked[n:])
+    before = np.full(len(ranking), np.nan)
+    before[:n] = scores
+    near_mean = np.full(len(ranking), np.nan)
+    near_mean[:n] = mean
+    smoothed = Ranking(ranking.ids, np.concatenate([new, ranking.scores[n:]]), ranking.columns,
+                       (before, near_mean, weight), ranking.mixed)
+    order = np.concatenate([np.lexsort((ranking.ids[:n], -new)), np.arange(n, len(ranking))])
+    return keep_firsts(smoothed.take(order))

@@ -18,7 +18,7 @@ import numpy as np
 from ..embed.base import Embedder
 from ..records import Hit, StoredPassage
 from ..retrieval.generation import Generation
-from ..retrieval.ranked import Fused, Ranked
+from ..retrieval.ranked import Fused, Ranked, Ranking
 from ..settings import Filters, FusionConfig, SearchConfig
 from . import feedback as prf
 from .fusion import fuse, mix, single, smooth
@@ -50,7 +50,7 @@ class Trace:
     rocchio: bool
     smoothing: float
     smoothing_neighbours: int
-    ranking: list[Fused] = field(default_factory=list)
+    ranking: Ranking = field(default_factory=lambda: Ranking.of([]))
 
 
 class _Fetched:
@@ -124,7 +124,7 @@ class Pipeline:
             sides["sentences"] = Ranked([candidates[i] for i in order], best[order].tolist())
         return sides
 
-    def fuse(self, sides: dict[str, Ranked], config: SearchConfig) -> list[Fused]:
+    def fuse(self, sides: dict[str, Ranked], config: SearchConfig) -> Ranking:
         """One ranking: the fused sides in hybrid mode, the one side as it is otherwise."""
         if config.mode != "hybrid":
             ((name, side),) = sides.items()
@@ -132,7 +132,7 @@ class Pipeline:
         return fuse(sides, config.fusion, config.weights("sentences" in sides))
 
     def feedback(
-        self, first: list[Fused], vector: np.ndarray, terms: dict[int, float], config: SearchConfig,
+        self, first: Ranking, vector: np.ndarray, terms: dict[int, float], config: SearchConfig,
         fetched: _Fetched, rm3: bool, rocchio: bool,
     ) -> tuple[np.ndarray, dict[int, float]]:
         """Both queries moved towards the first pass's top passages (RM3 and Rocchio)."""
@@ -144,12 +144,12 @@ class Pipeline:
             terms = prf.rm3(self.generation.lexical, terms, texts, [f.score for f in head], config.feedback)
         return vector, terms
 
-    def smooth(self, ranked: list[Fused], config: SearchConfig, weight: float, fetched: _Fetched) -> list[Fused]:
+    def smooth(self, ranked: Ranking, config: SearchConfig, weight: float, fetched: _Fetched) -> Ranking:
         """Score regularisation over the top `smoothing_candidates` candidates."""
-        candidates = [f.id for f in ranked[: config.smoothing_candidates]]
+        candidates = ranked.ids[: config.smoothing_candidates].tolist()
         return smooth(ranked, fetched.vectors(candidates), weight, config.smoothing_neighbours)
 
-    def hydrate(self, ranked: list[Fused], fetched: _Fetched, values: Sequence[float]) -> list[Hit]:
+    def hydrate(self, ranked: Sequence[Fused], fetched: _Fetched, values: Sequence[float]) -> list[Hit]:
         """The stored passages of the ranked candidates, as hits, with scores that fall with
         rank (see `shown_scores`) and their relevance."""
         rows = fetched.rows([f.id for f in ranked])
@@ -189,7 +189,7 @@ class Pipeline:
         if rm3 or rocchio:
             moved, terms = self.feedback(ranked, vector, terms, config, fetched, rm3, rocchio)
             second = self.fuse(self.retrieve(moved, terms, config, depth, allowed), config)
-            ranked = mix(ranked, second, config.feedback.mix)
+            ranked = Ranking.of(mix(ranked, second, config.feedback.mix))
         weight = weight if weight > 0 and large_enough and len(ranked) > 1 else 0.0
         if weight:
             ranked = self.smooth(ranked, config, weight, fetched)
@@ -216,18 +216,18 @@ class Pipeline:
         hits = self.hydrate(chosen, fetched, values)
         return self.highlight(hits, query, vector, config), trace
 
-    def relevant(self, ranking: list[Fused], k: int, query: str, vector: np.ndarray, floor: float | None,
-                 fetched: _Fetched, known: _KnownBM25 | None = None) -> tuple[list[Fused], list[float]]:
+    def relevant(self, ranking: Ranking, k: int, query: str, vector: np.ndarray, floor: float | None,
+                 fetched: _Fetched, known: _KnownBM25 | None = None) -> tuple[Sequence[Fused], list[float]]:
         """The first `k` candidates whose relevance is at least `floor` (all, with no floor),
         and their relevance."""
         if floor is None:
-            head = ranking[:k]
+            head = list(ranking[:k])
             rows = self.relevance_features(query, vector, [f.id for f in head], fetched, known)
             return head, list(relevance(rows))
         chosen: list[Fused] = []
         values: list[float] = []
         for start in range(0, len(ranking), 64):
-            batch = ranking[start:start + 64]
+            batch = list(ranking[start:start + 64])
             rows = self.relevance_features(query, vector, [f.id for f in batch], fetched, known)
             for f, r in zip(batch, relevance(rows)):
                 if round(float(r), 6) >= floor and len(chosen) < k:  # as hits show it
@@ -250,9 +250,12 @@ class _KnownBM25:
     def of_trace(cls, trace: Trace) -> _KnownBM25 | None:
         if trace.mode == "dense" or trace.rm3 or trace.rocchio:  # no side scored the query's own terms
             return None
-        scores = {f.id: f.sides["lexical"].score for f in trace.ranking
-                  if "lexical" in f.sides and f.sides["lexical"].rank is not None}
-        return cls(scores, len(scores) < trace.depth)  # type: ignore[arg-type]
+        column = trace.ranking.columns.get("lexical")
+        scores: dict[int, float] = {}
+        if column is not None:
+            returned = column.rank > 0
+            scores = dict(zip(trace.ranking.ids[returned].tolist(), column.score[returned].tolist()))
+        return cls(scores, len(scores) < trace.depth)
 
     def of(self, ids: Sequence[int]) -> np.ndarray | None:
         """The scores of `ids`, or None where some are not known."""
