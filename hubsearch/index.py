@@ -30,6 +30,7 @@ from .request import SearchRequest, SearchResponse, validate_k, validate_query
 from .retrieval.generation import Generation, open_live
 from .settings import DEFAULT_SOURCES, BuildOptions, SearchConfig, default_index_dir
 from .store.manifest import Manifest
+from .store.vectors import widen_with_faiss
 
 DOC_IDS_HINT = "search results, `hubsearch docs` and GET /documents show the doc_ids"
 
@@ -47,9 +48,10 @@ class Index:
     (default: `$HUBSEARCH_INDEX` or `index/`).
     """
 
-    def __init__(self, generation: Generation, embedder: Embedder | None = None) -> None:
+    def __init__(self, generation: Generation, embedder: Embedder | None = None, warm: bool = False) -> None:
         self._generation = generation
         self._embedder = embedder
+        self._warm = warm
         self._pipeline: Pipeline | None = None
         self._declared: dict[str, dict[str, Any]] | None = None
 
@@ -96,20 +98,25 @@ class Index:
 
     @classmethod
     def open(cls, path: PathLike | None = None, *, model: PathLike | None = None,
-             embedder: Embedder | None = None) -> "Index":
+             embedder: Embedder | None = None, warm: bool = False) -> "Index":
         """Open an existing index. The manifest decides which model embeds queries.
 
         Args:
             path: The index folder.
             model: If given, must name the model the index was built with.
             embedder: A ready embedder for the index's model (tests pass a fake).
+            warm: Load the query model for a process that answers many queries, as
+                `hubsearch serve` does: each query's forward pass is about twice as fast,
+                the first query slower.
 
         Raises:
             IndexNotFoundError: There is no index at `path`.
             IndexDamagedError: Files are missing, truncated, corrupt or inconsistent.
             ModelMismatchError: `model` or `embedder` differs from the index's model.
         """
-        index = cls(open_live(_folder(path)), embedder)
+        index = cls(open_live(_folder(path)), embedder, warm)
+        if warm:
+            widen_with_faiss()
         if model is not None:
             check_model(index.path, index.model, resolve_model(model))
         if embedder is not None:
@@ -124,7 +131,7 @@ class Index:
         if self._embedder is None:
             from .embed.factory import query_embedder
 
-            self._embedder = query_embedder(self.model)
+            self._embedder = query_embedder(self.model, self._warm)
         return self._embedder
 
     @property

@@ -57,6 +57,14 @@ def test_onnx_vectors_match_sentence_transformers(st_embedder, onnx_embedder) ->
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
 
 
+def test_a_warm_session_embeds_as_a_cold_one(st_embedder, onnx_embedder) -> None:
+    # Prepacked weights (a server's session) run other kernels over the same numbers.
+    warm = OnnxEmbedder(st_embedder.ref, onnx_embedder._folder, warm=True)
+    got, expected = warm.embed(TEXTS), onnx_embedder.embed(TEXTS)
+    assert np.sum(expected * got, axis=1).min() >= 0.99999
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def _probe(*args: str) -> str:
     """Code that runs `hubsearch ARGS` and then prints, as the last line of stderr, which of
     torch, sentence-transformers and transformers it imported."""

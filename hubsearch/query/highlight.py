@@ -48,7 +48,7 @@ def highlight(
     if not hits:
         return hits
     if sentences is not None:
-        found = [sentences.of(h.chunk_id) for h in hits]
+        found = sentences.of_many([h.chunk_id for h in hits])
     else:
         spans = [passage_sentences(h.text) for h in hits]
         flat = embed([h.text[s:e] for h, sp in zip(hits, spans) for s, e in sp])

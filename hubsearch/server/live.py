@@ -31,7 +31,7 @@ class LiveIndex:
         self._embedder = embedder
         self._lock = threading.Lock()  # guards _index, _users and _retired
         self._swapping = threading.Lock()  # one swap at a time; requests go on meanwhile
-        self._index = Index.open(path, embedder=embedder)
+        self._index = Index.open(path, embedder=embedder, warm=True)
         self._users: dict[int, int] = {}  # id(index) -> requests using it
         self._retired: list[Index] = []
 

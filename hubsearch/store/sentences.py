@@ -51,14 +51,20 @@ class SentenceVectors:
             return False
         return self.vectors.ndim == 2 and (len(self.vectors) == 0 or self.vectors.shape[1] == dimension)
 
-    def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
-        """Each given passage's best sentence cosine to the query (-1 for a passage
-        without sentences), reading only those passages' sentence vectors."""
+    def _rows_of(self, passages: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The sentence rows of these passages, one after the other, and how many each has."""
         ids = self.spans[:, 0]
         wanted = np.asarray(passages, dtype=np.int64)
         lo, hi = np.searchsorted(ids, wanted, "left"), np.searchsorted(ids, wanted, "right")
         counts = hi - lo
         rows = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        return rows, counts
+
+    def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
+        """Each given passage's best sentence cosine to the query (-1 for a passage
+        without sentences), reading only those passages' sentence vectors."""
+        wanted = np.asarray(passages, dtype=np.int64)
+        rows, counts = self._rows_of(wanted)
         scores = np.einsum("ij,j->i", read_rows(self.vectors, rows), np.asarray(query, dtype=np.float32))
         best = np.full(len(wanted), -1.0, dtype=np.float32)
         owner = np.repeat(np.arange(len(wanted)), counts)
@@ -72,6 +78,12 @@ class SentenceVectors:
 
     def of(self, passage: int) -> tuple[list[tuple[int, int]], np.ndarray]:
         """One passage's sentence spans and their vectors (float32)."""
-        rows = self.rows(passage)
-        spans = [(int(s), int(e)) for _, s, e in self.spans[rows]]
-        return spans, np.asarray(self.vectors[rows], dtype=np.float32)
+        return self.of_many([passage])[0]
+
+    def of_many(self, passages: Sequence[int]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """Each passage's sentence spans and their vectors (float32), read together."""
+        rows, counts = self._rows_of(passages)
+        spans = [(s, e) for s, e in np.asarray(self.spans[rows, 1:]).tolist()]
+        vectors = read_rows(self.vectors, rows)
+        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        return [(spans[a:b], vectors[a:b]) for a, b in zip(bounds, bounds[1:])]
