@@ -179,7 +179,9 @@ class Index:
                 mode is unknown.
         """
         hits, trace = self.trace(query, k, config=config, mode=mode)
-        declared = self.declared()
+        declared = self._generation.passages.declared([h.doc_id for h in hits])
+        if declared is None:  # an index of format 3 or older: from the manifest's sources
+            declared = self.declared()
         if declared:
             hits = [replace(h, meta=declared.get(h.doc_id)) for h in hits]
         if not explain:
@@ -240,6 +242,11 @@ class Index:
         return [{"doc_id": s.doc_id, "title": s.title, "date": s.date, "source": s.source,
                  "path": str(s.file) if s.root else None}
                 for s in sorted(self.manifest.sources, key=lambda s: s.doc_id)]
+
+    def roots(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """doc_id -> the folder each of these documents was indexed from (its file is
+        root / source)."""
+        return self._generation.passages.roots(doc_ids)
 
     def passage_documents(self) -> list[str]:
         """The doc_id of every passage, indexed by passage id (`Hit.chunk_id`)."""

@@ -166,6 +166,7 @@ class DocumentRow:
     title: str | None
     date: str | None
     chars: int
+    meta: dict[str, Any] = field(default_factory=dict)  # what it declares (front matter)
 
 
 @dataclass(frozen=True)

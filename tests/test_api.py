@@ -86,6 +86,9 @@ def test_faiss_ranking_equals_brute_force_cosine(tmp_path: Path) -> None:
 
 def test_manifest_records_what_decides_the_index(built: Index, corpus: Path, tmp_path: Path) -> None:
     m = json.loads((built.generation / "manifest.json").read_text(encoding="utf-8"))
+    # Every source and skipped file sits beside the manifest, which checksums that file.
+    assert "sources" not in m and "skipped" not in m and "source_files.json" in m["files"]
+    m.update(json.loads((built.generation / "source_files.json").read_text(encoding="utf-8")))
     assert manifest_io.Manifest.from_dict(m) == built.manifest  # the typed manifest is the stored one
     assert m["format_version"] == manifest_io.FORMAT_VERSION
     assert m["model"]["name"] == "fake" and m["model"]["dimension"] == 64
@@ -319,3 +322,37 @@ def test_a_manifest_verified_before_is_not_checksummed_again_until_it_is_written
     with pytest.raises(IndexDamagedError, match="manifest.json was edited"):
         Index.open(built.path, embedder=FakeEmbedder())
     assert calls
+
+
+def test_a_query_reads_no_source_records(built: Index, tmp_path: Path) -> None:
+    from hubsearch.store.deferred import Deferred
+
+    with Index.open(built.path, embedder=FakeEmbedder()) as index:
+        hits = index.search("apples", k=3)
+        assert hits and isinstance(index.manifest.sources, Deferred)
+        assert not index.manifest.sources.loaded  # a folder's thousands of records stay on disk
+        assert {s.doc_id for s in index.manifest.sources} == {"apples", "sub/rockets", "tea"}
+        assert index.manifest.sources.loaded
+
+
+def test_an_edited_source_file_list_is_refused(built: Index, tmp_path: Path) -> None:
+    from hubsearch.errors import IndexDamagedError
+
+    path = built.generation / "source_files.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["sources"][0]["sha256"] = "0" * 64  # as long as before: only the checksum tells
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(IndexDamagedError, match="source_files.json does not match its checksum"):
+        Index.open(built.path, embedder=FakeEmbedder())
+
+
+def test_a_held_generation_keeps_its_source_records_after_a_writer_removes_it(corpus: Path, tmp_path: Path) -> None:
+    Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder()).close()
+    held = Index.open(tmp_path / "idx", embedder=FakeEmbedder())
+    try:
+        for _ in range(2):
+            Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder()).close()
+        assert not held.generation.exists()  # retired and removed while held
+        assert {s.doc_id for s in held.manifest.sources} == {"apples", "sub/rockets", "tea"}
+    finally:
+        held.close()

@@ -158,13 +158,23 @@ def test_chinese_words_are_found_by_the_lexical_side(tmp_path: Path) -> None:
     assert hit.highlight_text == "徐汇区有很多人工智能企业。"  # 。 ends a sentence
 
 
+def _lists_inline(generation: Path) -> dict:
+    """The generation's manifest with its sources and skipped files inside it, where formats
+    1 to 3 kept them, and source_files.json removed."""
+    data = json.loads((generation / "manifest.json").read_text())
+    data.update(json.loads((generation / "source_files.json").read_text()))
+    (generation / "source_files.json").unlink()
+    del data["files"]["source_files.json"]
+    return data
+
+
 def test_an_index_of_format_1_is_still_read(tmp_path: Path, corpus: Path) -> None:
     from hubsearch.store import manifest as manifest_io
 
     built = Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder())
     generation = built.generation
     built.close()
-    data = json.loads((generation / "manifest.json").read_text())
+    data = _lists_inline(generation)
     data["format_version"] = 1  # as hubsearch 0.1 wrote it: no meta, no kinds
     for source in data["sources"]:
         del source["meta"]
@@ -178,7 +188,8 @@ def test_an_index_of_format_1_is_still_read(tmp_path: Path, corpus: Path) -> Non
         assert {s.kind for s in index.manifest.skipped} == {"unreadable"}
 
 
-def test_an_index_of_format_2_is_queried_as_built_and_updated_to_format_3(tmp_path: Path, corpus: Path) -> None:
+def test_an_index_of_format_2_is_queried_as_built_and_updated_to_the_current_format(tmp_path: Path,
+                                                                                    corpus: Path) -> None:
     from hubsearch import update
     from hubsearch.retrieval.lexical import ANALYZER_FILE
     from hubsearch.retrieval.termcounts import COUNT_FILES
@@ -187,7 +198,7 @@ def test_an_index_of_format_2_is_queried_as_built_and_updated_to_format_3(tmp_pa
     built = Index.build([corpus], tmp_path / "idx", embedder=FakeEmbedder())
     generation = built.generation
     built.close()
-    data = json.loads((generation / "manifest.json").read_text())
+    data = _lists_inline(generation)
     data["format_version"] = 2  # as hubsearch 0.2 wrote it: BM25 analyser 1, no term counts
     for name in (ANALYZER_FILE, *COUNT_FILES):
         (generation / "lexical" / name).unlink()
@@ -200,7 +211,8 @@ def test_an_index_of_format_2_is_queried_as_built_and_updated_to_format_3(tmp_pa
     report = update(tmp_path / "idx", embedder=FakeEmbedder())
     assert report.new == 1
     with Index.open(tmp_path / "idx", embedder=FakeEmbedder()) as index:
-        assert index.manifest.format_version == manifest_io.FORMAT_VERSION == 3
+        assert index.manifest.format_version == manifest_io.FORMAT_VERSION == 4
+        assert (index.generation / "source_files.json").is_file() and len(index.manifest.sources) == 4
         assert all((index.generation / "lexical" / name).is_file() for name in (ANALYZER_FILE, *COUNT_FILES))
         assert index.search("1.0.21", k=1, mode="lexical")[0].doc_id == "kiwis"
         assert index.search("apples", k=1, mode="lexical")[0].doc_id == "apples"

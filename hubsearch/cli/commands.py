@@ -210,7 +210,7 @@ def query(
         report_build(built, "no index yet; built one from seeds/:")
     with index:
         response = index.answer(request)
-        _print_hits(response, fmt, full, {s.doc_id: s.root for s in index.manifest.sources})
+        _print_hits(response, fmt, full, index.roots([h.doc_id for h in response.hits]))
         if built is None and not no_stale_check:
             sys.stdout.flush()
             _warn_if_stale(index.changes(), index_dir)

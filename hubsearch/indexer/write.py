@@ -159,7 +159,7 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
         sentence_files = assembled.sentences.save(writer.path)
         write_passage_store(
             writer.file(PASSAGES),
-            [DocumentRow(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, d.chars) for d in docs],
+            [DocumentRow(d.doc_id, d.source, d.root, d.sha256, d.title, d.date, d.chars, dict(d.meta)) for d in docs],
             passages,
         )
         if progress:
@@ -180,7 +180,8 @@ def write_generation(job: WriteJob, embedder: Embedder, progress: ProgressCallba
             skipped=list(job.skipped),
             versions=versions(),
         )
-        files = [*vector_files, EMBEDDINGS, PASSAGES, *sentence_files] + [f"{LEXICAL}/{p.name}" for p in lexical_files]
+        files = [*vector_files, EMBEDDINGS, PASSAGES, *sentence_files, manifest_io.write_lists(writer.path, manifest)]
+        files += [f"{LEXICAL}/{p.name}" for p in lexical_files]
 
         def swapping() -> None:  # the generation is in place; CURRENT moves next
             _record_sources(index_dir, manifest)

@@ -1,9 +1,11 @@
 """The typed manifest of one index generation, read and written in this module only.
 
 The manifest records what decides how an index is read: the model (and so the query
-embedder), chunking and BM25 settings, the vector backend and its index type, every
-source's hash, and the size and SHA-256 of every file. It carries a checksum of its own
-content, so a hand-edited manifest is noticed.
+embedder), chunking and BM25 settings, the vector backend and its index type, and the size
+and SHA-256 of every file. It carries a checksum of its own content, so a hand-edited
+manifest is noticed. Every source's record (and every skipped file) is kept beside it in
+`source_files.json`, one of the files it checksums, and read on first use: a query needs
+none of them, and at 100,000 files they took half a second to read.
 """
 
 from __future__ import annotations
@@ -11,18 +13,23 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import IndexDamagedError
 from ..records import ModelRef, Skipped, indexed_file
 from ..settings import ChunkingConfig, LexicalConfig
+from .deferred import Deferred
 from .memo import fingerprint, note_path, read_note, write_note
 
 FORMAT = "hubsearch-index"
-FORMAT_VERSION = 3  # 2: sources record declared fields (meta), skipped files their kind; 3: BM25 analyser 2 and term counts
+# 2: sources record declared fields (meta), skipped files their kind; 3: BM25 analyser 2 and term
+# counts; 4: sources and skipped files in SOURCES_FILE instead of the manifest
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
+SOURCES_FILE = "source_files.json"
 # Beside CURRENT: the sources and settings of the last build, so that `rebuild` works even
 # when the live generation's manifest or CURRENT itself is damaged.
 RECORD = "SOURCES.json"
@@ -114,6 +121,9 @@ class FileRecord:
     sha256: str
 
 
+Lists = tuple[list[SourceRecord], list[Skipped]]  # what SOURCES_FILE holds, typed
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Everything a generation records about itself. `files` and `checksum` are filled in
@@ -125,15 +135,16 @@ class Manifest:
     lexical: LexicalConfig
     vector_index: VectorIndexInfo
     corpus: CorpusInfo
-    sources: list[SourceRecord]
-    skipped: list[Skipped]
+    sources: Sequence[SourceRecord]  # from SOURCES_FILE, read on first use (format 4)
+    skipped: Sequence[Skipped]
     versions: dict[str, str]
     files: dict[str, FileRecord] = field(default_factory=dict)
     checksum: str = ""
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest as it is stored in manifest.json."""
+        """The manifest as plain data, with its sources and skipped files (which are stored
+        in SOURCES_FILE: see `stored` and `lists`)."""
         data: dict[str, Any] = {
             "built": asdict(self.built),
             "model": asdict(self.model),
@@ -153,11 +164,25 @@ class Manifest:
             data["checksum"] = self.checksum
         return data
 
+    def lists(self) -> dict[str, Any]:
+        """What SOURCES_FILE holds: every source's record and every skipped file."""
+        data = self.to_dict()
+        return {"sources": data["sources"], "skipped": data["skipped"]}
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
-        """Raises KeyError, TypeError or ValueError when a field is missing or malformed."""
+    def from_dict(cls, data: dict[str, Any], lists: Callable[[], Lists] | None = None) -> "Manifest":
+        """The manifest from its stored form; `lists` reads the sources and skipped files
+        from SOURCES_FILE, where the stored form has none (format 4), on first use. Raises
+        KeyError, TypeError or ValueError when a field is missing or malformed."""
         vector_index = dict(data["vector_index"])
         vector_index.setdefault("requested", "auto")
+        if "sources" in data or lists is None:
+            sources: Sequence[SourceRecord] = _sources(data)
+            skipped: Sequence[Skipped] = _skipped(data)
+        else:
+            read_lists = _once(lists)
+            sources = Deferred(lambda: read_lists()[0])
+            skipped = Deferred(lambda: read_lists()[1])
         return cls(
             built=BuildInfo(**data["built"]),
             model=ModelInfo(**data["model"]),
@@ -165,13 +190,33 @@ class Manifest:
             lexical=LexicalConfig.from_dict(data["lexical"]),
             vector_index=VectorIndexInfo(**vector_index),
             corpus=CorpusInfo(**data["corpus"]),
-            sources=[SourceRecord(**s) for s in data.get("sources", [])],
-            skipped=[Skipped(s["path"], s["reason"], s.get("kind", "unreadable")) for s in data.get("skipped", [])],
+            sources=sources,
+            skipped=skipped,
             versions=dict(data.get("versions", {})),
             files={name: FileRecord(**f) for name, f in data.get("files", {}).items()},
             checksum=str(data.get("checksum", "")),
             format_version=int(data["format_version"]),
         )
+
+
+def _sources(data: dict[str, Any]) -> list[SourceRecord]:
+    return [SourceRecord(**s) for s in data.get("sources", [])]
+
+
+def _skipped(data: dict[str, Any]) -> list[Skipped]:
+    return [Skipped(s["path"], s["reason"], s.get("kind", "unreadable")) for s in data.get("skipped", [])]
+
+
+def _once(read: Callable[[], Lists]) -> Callable[[], Lists]:
+    """`read`, run at most once: sources and skipped files come from one file."""
+    kept: list[Lists] = []
+
+    def first() -> Lists:
+        if not kept:
+            kept.append(read())
+        return kept[0]
+
+    return first
 
 
 def _source_dict(s: SourceRecord) -> dict[str, Any]:
@@ -188,10 +233,35 @@ def checksum(data: dict[str, Any]) -> str:
 
 
 def sealed(manifest: Manifest, files: dict[str, FileRecord]) -> dict[str, Any]:
-    """The stored form of `manifest` with its files and its own checksum filled in."""
+    """The stored form of `manifest` (without the lists SOURCES_FILE holds), with its files
+    and its own checksum filled in."""
     data = replace(manifest, files=files, checksum="").to_dict()
+    del data["sources"], data["skipped"]
     data["checksum"] = checksum(data)
     return data
+
+
+def write_lists(generation: Path, manifest: Manifest) -> str:
+    """Write SOURCES_FILE into an unpublished generation; returns its name, for the files
+    the manifest checksums."""
+    (generation / SOURCES_FILE).write_text(json.dumps(manifest.lists(), ensure_ascii=False), encoding="utf-8")
+    return SOURCES_FILE
+
+
+def _read_lists(index_dir: Path, handle: BinaryIO) -> Lists:
+    """The sources and skipped files in SOURCES_FILE, from a handle opened with the
+    manifest: a writer may remove a retired generation while a reader still holds it."""
+    try:
+        with handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged(index_dir, f"{SOURCES_FILE} is unreadable: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        raise damaged(index_dir, f"{SOURCES_FILE} holds no list of sources")
+    try:
+        return _sources(data), _skipped(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise damaged(index_dir, f"{SOURCES_FILE} field missing or malformed: {exc}") from exc
 
 
 def read_raw(index_dir: Path, generation: Path, *, check: bool = True) -> dict[str, Any]:
@@ -247,8 +317,18 @@ def read(index_dir: Path, generation: Path, *, check: bool = True) -> Manifest:
         IndexDamagedError: As `read_raw`, or a field is missing or malformed.
     """
     data = read_raw(index_dir, generation, check=check)
+    lists = None
+    if "sources" not in data:  # format 4: in SOURCES_FILE, read when first needed
+        try:
+            handle = (generation / SOURCES_FILE).open("rb")
+        except FileNotFoundError:
+            raise damaged(index_dir, f"{SOURCES_FILE} is missing") from None
+
+        def lists() -> Lists:
+            return _read_lists(index_dir, handle)
+
     try:
-        return Manifest.from_dict(data)
+        return Manifest.from_dict(data, lists)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise damaged(index_dir, f"manifest field missing or malformed: {exc}") from exc
 

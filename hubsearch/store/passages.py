@@ -3,16 +3,19 @@ and the typed records that come out of it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..records import DocumentRow, Passage, StoredPassage
 
 _SCHEMA = """
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, root TEXT NOT NULL,
-    sha256 TEXT NOT NULL, title TEXT, date TEXT, chars INTEGER NOT NULL
+    sha256 TEXT NOT NULL, title TEXT, date TEXT, chars INTEGER NOT NULL,
+    meta TEXT  -- JSON of what the document declares; NULL where it declares nothing
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
@@ -28,8 +31,9 @@ def write_passage_store(path: Path, documents: Iterable[DocumentRow], passages: 
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
-        con.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?)",
-                        ((d.doc_id, d.source, d.root, d.sha256, d.title, d.date, d.chars) for d in documents))
+        con.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+                        ((d.doc_id, d.source, d.root, d.sha256, d.title, d.date, d.chars,
+                          json.dumps(d.meta, ensure_ascii=False) if d.meta else None) for d in documents))
         con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
                         ((p.id, p.doc_id, p.chunk, p.start, p.end, p.text, p.text_sha256, p.input_sha256)
                          for p in passages))
@@ -44,6 +48,7 @@ class PassageStore:
     def __init__(self, path: Path) -> None:
         uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         self.con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._has_meta: bool | None = None
 
     def count(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM passages").fetchone()[0])
@@ -94,6 +99,29 @@ class PassageStore:
             (doc_id,),
         ).fetchall()
         return [Passage(*row) for row in rows]
+
+    def declared(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]] | None:
+        """What each of these documents declares (front matter), for those that declare
+        something; None for a store written before it kept declarations (index format 3)."""
+        if self._has_meta is None:
+            self._has_meta = any(row[1] == "meta" for row in self.con.execute("PRAGMA table_info(documents)"))
+        if not self._has_meta:
+            return None
+        wanted = sorted(set(doc_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self.con.execute(
+            f"SELECT doc_id, meta FROM documents WHERE meta IS NOT NULL AND doc_id IN ({marks})", wanted)
+        return {doc_id: json.loads(meta) for doc_id, meta in rows}
+
+    def roots(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """doc_id -> the folder its file was indexed from, for these documents."""
+        wanted = sorted(set(doc_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        return dict(self.con.execute(f"SELECT doc_id, root FROM documents WHERE doc_id IN ({marks})", wanted))
 
     def document_chars(self) -> dict[str, int]:
         """doc_id -> the length of the document's text."""
