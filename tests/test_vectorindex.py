@@ -75,3 +75,15 @@ def test_exact_store_ranks_as_the_flat_faiss_index(data) -> None:
         assert np.mean(np.asarray(a.ids) == np.asarray(b.ids)) > 0.95  # equal up to exact ties
     ids = [5, 2, 900, 2]
     np.testing.assert_array_equal(exact.vectors(ids), x[ids])
+
+
+def test_a_loaded_hnsw_index_answers_as_the_one_built(data, tmp_path: Path) -> None:
+    # Loading maps the stored vectors into memory instead of reading them (IO_FLAG_MMAP_IFC).
+    x, q = data
+    built = VectorIndex.build(x, "hnsw")
+    built.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss", "hnsw", exact=x)
+    for a, b in zip(built.search_batch(q, 50), loaded.search_batch(q, 50)):
+        np.testing.assert_array_equal(a, b)
+    allowed = np.arange(0, len(x), 3)
+    assert built.search(q[0], 20, allowed).ids == loaded.search(q[0], 20, allowed).ids
