@@ -34,7 +34,7 @@ from .settings import (
     default_index_dir,
 )
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _LAZY = {
     "Index": "index",

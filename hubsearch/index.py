@@ -30,7 +30,7 @@ from .request import SearchRequest, SearchResponse, validate_k, validate_query
 from .retrieval.generation import Generation, open_live
 from .settings import DEFAULT_SOURCES, BuildOptions, SearchConfig, default_index_dir
 from .store.manifest import Manifest
-from .store.vectors import widen_with_faiss
+from .store.vectors import fast_widening
 
 DOC_IDS_HINT = "search results, `hubsearch docs` and GET /documents show the doc_ids"
 
@@ -116,7 +116,7 @@ class Index:
         """
         index = cls(open_live(_folder(path)), embedder, warm)
         if warm:
-            widen_with_faiss()
+            fast_widening()
         if model is not None:
             check_model(index.path, index.model, resolve_model(model))
         if embedder is not None:
