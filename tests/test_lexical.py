@@ -122,6 +122,20 @@ def test_an_update_counts_only_new_texts_and_scores_as_a_fresh_build(tmp_path: P
         assert np.array_equal(got, want), term
 
 
+def test_an_update_cuts_new_texts_with_the_stopwords_of_the_kept_counts(tmp_path: Path) -> None:
+    import json
+
+    from hubsearch.retrieval.lexical import STOPWORDS_FILE
+
+    LexicalIndex.build(CORPUS).save(tmp_path / "lex")
+    saved = tmp_path / "lex" / STOPWORDS_FILE
+    # As if an older bm25s had listed "flutter": kept counts and new ones must agree.
+    saved.write_text(json.dumps(sorted(json.loads(saved.read_text()) + ["flutter"])), encoding="utf-8")
+    texts = CORPUS[:-1] + ["A new passage on flutter."]
+    updated = LexicalIndex.build(texts, previous=tmp_path / "lex", rows=[*range(len(CORPUS) - 1), None])
+    assert "flutter" in updated.stopwords and not updated.term_weights("flutter")
+
+
 @pytest.mark.parametrize(("query", "found"), [
     ("徐汇区", 0), ("東京タワー", 1), ("서울의 지하철", 2), ("とうきょう", 1),
 ])

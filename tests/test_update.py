@@ -348,3 +348,40 @@ def test_sentences_embedded_in_blocks_are_stored_as_in_one_call(tmp_path: Path, 
     one, other = SentenceVectors.load(whole.generation), SentenceVectors.load(blocks.generation)
     assert len(one.spans) > 7 * 3 and np.array_equal(one.spans, other.spans)
     assert np.array_equal(one.vectors, other.vectors)
+
+
+def test_an_update_imports_neither_bm25s_nor_scipy(setup) -> None:
+    # They take 0.2 s to import; an update scores BM25 from the kept term counts.
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    corpus, index_dir, index = setup
+    index.close()
+    (corpus / "doc03.txt").write_text("Title 3\nA rewritten document about flutter.", encoding="utf-8")
+    probe = (
+        "import sys\n"
+        "from hubsearch import update\n"
+        "from tests.conftest import FakeEmbedder\n"
+        f"report = update({str(index_dir)!r}, embedder=FakeEmbedder())\n"
+        "print(report.changed, sorted(m for m in ('bm25s', 'scipy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.stdout.split() == ["1", "[]"], result.stderr
+
+
+def test_kept_sentence_rows_are_copied_as_runs_of_slices() -> None:
+    import numpy as np
+
+    from hubsearch.indexer.assemble import _runs
+
+    to = np.array([0, 1, 2, 3, 7, 8, 9, 10, 11])
+    take = np.array([5, 6, 7, 20, 21, 22, 23, 24, 25])  # breaks where either side jumps
+    runs = _runs(to, take, most=2)
+    assert runs == [((0, 2), (5, 7)), ((2, 3), (7, 8)), ((3, 4), (20, 21)), ((7, 9), (21, 23)),
+                    ((9, 11), (23, 25)), ((11, 12), (25, 26))]
+    copied = np.concatenate([np.arange(k0, k1) for _, (k0, k1) in runs])
+    assert np.array_equal(copied, take)
+    assert np.array_equal(np.concatenate([np.arange(t0, t1) for (t0, t1), _ in runs]), to)
+    assert _runs(np.array([], dtype=np.int64), np.array([], dtype=np.int64)) == []

@@ -159,10 +159,10 @@ def assemble(
         doc.doc_id: chunks
         for doc, chunks in chunk_documents([d for d in docs if d.doc_id not in kept], embedder, config)
     }
+    kept_passages = previous.store.passages_of(kept) if kept and previous is not None else {}
     for doc in docs:
         if doc.doc_id in kept:
-            assert previous is not None
-            for old in previous.store.doc_passages(doc.doc_id):
+            for old in kept_passages.get(doc.doc_id, []):
                 passages.append(replace(old, id=len(passages)))
                 sources.append(old.id)
                 same_text.append(old.id)
@@ -224,11 +224,10 @@ def _sentence_vectors(
         count[reused] = np.searchsorted(owners, source[reused], "right") - lo[reused]
     new_spans: list[tuple[int, int, int]] = []
     rows_of = count.copy()  # rows of each passage in the new generation
-    for passage in passages:
-        if count[passage.id] == 0:
-            found = passage_sentences(passage.text)
-            rows_of[passage.id] = len(found)
-            new_spans += [(passage.id, s, e) for s, e in found]
+    for pid in np.flatnonzero(count == 0).tolist():
+        found = passage_sentences(passages[pid].text)
+        rows_of[pid] = len(found)
+        new_spans += [(pid, s, e) for s, e in found]
     texts = list(dict.fromkeys(passages[p].text[s:e] for p, s, e in new_spans))
     done = 0
 
@@ -249,8 +248,10 @@ def _sentence_vectors(
         to, take = _ranges(first[copied], count[copied]), _ranges(lo[copied], count[copied])
         spans[to, 0] = np.repeat(np.nonzero(copied)[0], count[copied])
         spans[to, 1:] = np.asarray(old.spans[take, 1:])
-        for a in range(0, len(to), SENTENCE_BLOCK):  # in blocks: no second copy of every vector
-            matrix[to[a:a + SENTENCE_BLOCK]] = old.vectors[take[a:a + SENTENCE_BLOCK]]
+        # Run by run (an update keeps long runs of rows in order), each as one slice: fancy
+        # indexing a memory map copied 49 MB in 0.17 s, slices in a fraction of that.
+        for (t0, t1), (k0, k1) in _runs(to, take):
+            matrix[t0:t1] = old.vectors[k0:k1]
     if new_spans:
         fresh_ids = ~copied & (rows_of > 0)
         to = _ranges(first[fresh_ids], rows_of[fresh_ids])
@@ -269,6 +270,22 @@ def _sentence_vectors(
 
 
 SENTENCE_BLOCK = 65_536  # sentences embedded per call in a build (about 100 MB of float32 vectors)
+
+
+def _runs(to: np.ndarray, take: np.ndarray, most: int = SENTENCE_BLOCK) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """`to` and `take` (equal-length row numbers) as pairs of slices over which both step
+    by one, at most `most` rows each (so that a copy never holds more than that)."""
+    if not len(to):
+        return []
+    breaks = np.flatnonzero((np.diff(to) != 1) | (np.diff(take) != 1)) + 1
+    starts = np.concatenate([[0], breaks]).tolist()
+    ends = np.concatenate([breaks, [len(to)]]).tolist()
+    out = []
+    for a, b in zip(starts, ends):
+        for lo in range(a, b, most):
+            hi = min(b, lo + most)
+            out.append(((int(to[lo]), int(to[lo]) + hi - lo), (int(take[lo]), int(take[lo]) + hi - lo)))
+    return out
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

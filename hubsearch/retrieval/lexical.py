@@ -80,21 +80,22 @@ class LexicalIndex:
         live generation) and `rows` (for each text, its row there when the text is the
         same, else None), the kept texts' term counts are read from there, not counted."""
         import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
 
         config = config or LexicalConfig()
         if config.stopwords != "en":
             raise HubsearchError(f"stopword list {config.stopwords!r} is not supported; use 'en'")
         if config.method != "lucene":
             return cls._build_with_bm25s(texts, config)
-        stopwords = frozenset(STOPWORDS_EN)
         split, stem = splitter(TOKEN_PATTERNS[ANALYZER], cjk_bigrams), Stemmer.Stemmer(config.stemmer).stemWords
         old = _saved_counts(previous) if previous is not None and any(r is not None for r in rows) else None
-        if old is None:
+        if old is None:  # (an update takes the kept counts' stopwords: bm25s brings scipy, 0.2 s)
+            from bm25s.stopwords import STOPWORDS_EN
+
+            stopwords = frozenset(STOPWORDS_EN)
             vocab: dict[str, int] = {}
             counts = count_terms(texts, split, stopwords, stem, vocab)
         else:
-            saved, vocab = old
+            saved, vocab, stopwords = old  # the kept counts were cut with these stopwords
             kept = [i for i, r in enumerate(rows) if r is not None]
             fresh = [i for i, r in enumerate(rows) if r is None]
             joined = join([saved.rows(np.asarray([rows[i] for i in kept], dtype=np.int64)),
@@ -208,17 +209,18 @@ class LexicalIndex:
         return Ranked(order.tolist(), scores[order].tolist())
 
 
-def _saved_counts(folder: Path) -> tuple[TermCounts, dict[str, int]] | None:
-    """The term counts and vocabulary saved in `folder`, if it has counts cut the way
-    this version cuts text."""
+def _saved_counts(folder: Path) -> tuple[TermCounts, dict[str, int], frozenset[str]] | None:
+    """The term counts, vocabulary and stopwords saved in `folder`, if it has counts cut
+    the way this version cuts text."""
     try:
         if json.loads((folder / ANALYZER_FILE).read_text(encoding="utf-8"))["version"] != ANALYZER:
             return None
         counts = TermCounts.load(folder)
         vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError):
+        stopwords = frozenset(json.loads((folder / STOPWORDS_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return (counts, vocab) if counts is not None else None
+    return (counts, vocab, stopwords) if counts is not None else None
 
 
 def top(scores: np.ndarray, n: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -144,7 +145,11 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as plain data, with its sources and skipped files (which are stored
-        in SOURCES_FILE: see `stored` and `lists`)."""
+        in SOURCES_FILE: see `sealed` and `lists`)."""
+        return {**self._head(), **self.lists()}
+
+    def _head(self) -> dict[str, Any]:
+        """Everything but the sources and skipped files."""
         data: dict[str, Any] = {
             "built": asdict(self.built),
             "model": asdict(self.model),
@@ -152,8 +157,6 @@ class Manifest:
             "lexical": {"library": "bm25s", **self.lexical.to_dict()},
             "vector_index": asdict(self.vector_index),
             "corpus": asdict(self.corpus),
-            "sources": [_source_dict(s) for s in self.sources],
-            "skipped": [{"path": s.path, "reason": s.reason, "kind": s.kind} for s in self.skipped],
             "versions": dict(self.versions),
             "format": FORMAT,
             "format_version": self.format_version,
@@ -166,8 +169,8 @@ class Manifest:
 
     def lists(self) -> dict[str, Any]:
         """What SOURCES_FILE holds: every source's record and every skipped file."""
-        data = self.to_dict()
-        return {"sources": data["sources"], "skipped": data["skipped"]}
+        return {"sources": [_source_dict(s) for s in self.sources],
+                "skipped": [{"path": s.path, "reason": s.reason, "kind": s.kind} for s in self.skipped]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], lists: Callable[[], Lists] | None = None) -> "Manifest":
@@ -235,8 +238,7 @@ def checksum(data: dict[str, Any]) -> str:
 def sealed(manifest: Manifest, files: dict[str, FileRecord]) -> dict[str, Any]:
     """The stored form of `manifest` (without the lists SOURCES_FILE holds), with its files
     and its own checksum filled in."""
-    data = replace(manifest, files=files, checksum="").to_dict()
-    del data["sources"], data["skipped"]
+    data = replace(manifest, files=files, checksum="")._head()
     data["checksum"] = checksum(data)
     return data
 
@@ -310,13 +312,39 @@ def _check_sum(index_dir: Path, generation: Path, data: dict[str, Any]) -> None:
         write_note(note, {MANIFEST: found})
 
 
+_recent: dict[tuple[str, tuple[int, ...]], tuple[dict[str, Any], Manifest]] = {}
+_recent_lock = threading.Lock()
+
+
 def read(index_dir: Path, generation: Path, *, check: bool = True) -> Manifest:
-    """The generation's manifest, typed. See `read_raw` for `check`.
+    """The generation's manifest, typed. See `read_raw` for `check`. A manifest read before
+    in this process and unchanged since (same size, times and inode) is not parsed again,
+    nor are its sources: an update reads the live manifest four times.
 
     Raises:
         IndexDamagedError: As `read_raw`, or a field is missing or malformed.
     """
+    try:
+        key: tuple[str, tuple[int, ...]] | None = (str(generation.resolve()), tuple(fingerprint(generation / MANIFEST)))
+    except OSError:
+        key = None
+    with _recent_lock:
+        hit = _recent.get(key) if key else None
+    if hit is not None:
+        if check:
+            _check_sum(index_dir, generation, hit[0])
+        return hit[1]
     data = read_raw(index_dir, generation, check=check)
+    manifest = _typed(index_dir, generation, data)
+    if key:
+        with _recent_lock:
+            while len(_recent) >= 2:  # the live generation and the one being written
+                del _recent[next(iter(_recent))]
+            _recent[key] = (data, manifest)
+    return manifest
+
+
+def _typed(index_dir: Path, generation: Path, data: dict[str, Any]) -> Manifest:
     lists = None
     if "sources" not in data:  # format 4: in SOURCES_FILE, read when first needed
         try:

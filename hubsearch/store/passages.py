@@ -123,6 +123,19 @@ class PassageStore:
         marks = ",".join("?" * len(wanted))
         return dict(self.con.execute(f"SELECT doc_id, root FROM documents WHERE doc_id IN ({marks})", wanted))
 
+    def passages_of(self, doc_ids: set[str]) -> dict[str, list[Passage]]:
+        """These documents' passages, each document's in order, read in one scan (an update
+        keeps thousands of documents; a query each took 9 ms per thousand)."""
+        out: dict[str, list[Passage]] = {}
+        for row in self.con.execute(
+            "SELECT id, doc_id, chunk, start, end, text, text_sha256, input_sha256 FROM passages ORDER BY id"
+        ):
+            if row[1] in doc_ids:
+                out.setdefault(row[1], []).append(Passage(*row))
+        for passages in out.values():
+            passages.sort(key=lambda p: p.chunk)
+        return out
+
     def document_chars(self) -> dict[str, int]:
         """doc_id -> the length of the document's text."""
         return dict(self.con.execute("SELECT doc_id, chars FROM documents"))
