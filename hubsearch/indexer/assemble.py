@@ -25,7 +25,7 @@ from ..store import manifest as manifest_io
 from ..store.generations import EMBEDDINGS, PASSAGES
 from ..store.manifest import Manifest
 from ..store.passages import PassageStore
-from ..store.sentences import SentenceVectors
+from ..store.sentences import SentenceVectors, ranges
 
 log = logging.getLogger("hubsearch")
 
@@ -218,7 +218,7 @@ def _sentence_vectors(
     count = np.zeros(len(passages), dtype=np.int64)  # rows copied from the old generation
     lo = np.zeros(len(passages), dtype=np.int64)
     if old is not None and len(passages):
-        owners = np.asarray(old.spans[:, 0])
+        owners = old.owners()
         reused = source >= 0
         lo[reused] = np.searchsorted(owners, source[reused], "left")
         count[reused] = np.searchsorted(owners, source[reused], "right") - lo[reused]
@@ -245,7 +245,7 @@ def _sentence_vectors(
     copied = count > 0
     if copied.any():
         assert old is not None
-        to, take = _ranges(first[copied], count[copied]), _ranges(lo[copied], count[copied])
+        to, take = ranges(first[copied], count[copied]), ranges(lo[copied], count[copied])
         spans[to, 0] = np.repeat(np.nonzero(copied)[0], count[copied])
         spans[to, 1:] = np.asarray(old.spans[take, 1:])
         # Run by run (an update keeps long runs of rows in order), each as one slice: fancy
@@ -254,7 +254,7 @@ def _sentence_vectors(
             matrix[t0:t1] = old.vectors[k0:k1]
     if new_spans:
         fresh_ids = ~copied & (rows_of > 0)
-        to = _ranges(first[fresh_ids], rows_of[fresh_ids])
+        to = ranges(first[fresh_ids], rows_of[fresh_ids])
         spans[to] = np.asarray(new_spans, dtype=np.int32)
         at = {t: i for i, t in enumerate(texts)}
         which = np.fromiter((at[passages[p].text[s:e]] for p, s, e in new_spans), dtype=np.int64,
@@ -286,9 +286,3 @@ def _runs(to: np.ndarray, take: np.ndarray, most: int = SENTENCE_BLOCK) -> list[
             hi = min(b, lo + most)
             out.append(((int(to[lo]), int(to[lo]) + hi - lo), (int(take[lo]), int(take[lo]) + hi - lo)))
     return out
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The rows starts[0] .. starts[0]+counts[0]-1, then those of the next start, and so on."""
-    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + within

@@ -101,13 +101,13 @@ def normalise(scores: np.ndarray, method: str) -> np.ndarray:
     return (scores - lo) / (hi - lo) if hi > lo else np.ones_like(scores)
 
 
-def mix(first: Sequence[Fused], second: Sequence[Fused], share: float) -> Sequence[Fused]:
+def mix(first: Sequence[Fused], second: Sequence[Fused], share: float) -> Ranking:
     """The two passes' rankings as one: each candidate scores `(1 - share) * first +
     share * second`. A pass that did not return a candidate counts its own lowest score
     there (0 at most), as fusion does for a side. Each candidate keeps the per-side
     detail of the pass that last saw it (the second, where both did)."""
     if share >= 1.0:
-        return second
+        return Ranking.of(second)
     before = {f.id: f for f in first}
     after = {f.id: f for f in second}
     floor_a = min(min((f.score for f in first), default=0.0), 0.0)

@@ -189,7 +189,7 @@ class Pipeline:
         if rm3 or rocchio:
             moved, terms = self.feedback(ranked, vector, terms, config, fetched, rm3, rocchio)
             second = self.fuse(self.retrieve(moved, terms, config, depth, allowed), config)
-            ranked = Ranking.of(mix(ranked, second, config.feedback.mix))
+            ranked = mix(ranked, second, config.feedback.mix)
         weight = weight if weight > 0 and large_enough and len(ranked) > 1 else 0.0
         if weight:
             ranked = self.smooth(ranked, config, weight, fetched)

@@ -66,8 +66,7 @@ class SentenceVectors:
         wanted = np.asarray(passages, dtype=ids.dtype)
         lo, hi = np.searchsorted(ids, wanted, "left"), np.searchsorted(ids, wanted, "right")
         counts = hi - lo
-        rows = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-        return rows, counts
+        return ranges(lo, counts), counts
 
     def best_of(self, passages: Sequence[int], query: np.ndarray) -> np.ndarray:
         """Each given passage's best sentence cosine to the query (-1 for a passage
@@ -96,3 +95,9 @@ class SentenceVectors:
         vectors = read_rows(self.vectors, rows)
         bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         return [(spans[a:b], vectors[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The rows starts[0] .. starts[0]+counts[0]-1, then those of the next start, and so on."""
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + within
